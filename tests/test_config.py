@@ -1,0 +1,124 @@
+"""Config loading: the file's location rules, defaults, and one clear sentence per mistake."""
+
+from __future__ import annotations
+
+import pytest
+
+from trayapp.core.config import BUILTIN, ConfigError, load_config, parse_config
+from trayapp.core.model import Kind
+
+GOOD = """
+[[service]]
+name = "backend"
+kind = "http"
+url = "http://127.0.0.1:5000/api/health"
+timeout = 1.5
+interval = 3
+
+[[service]]
+name = "db"
+kind = "mongo"
+uri = "mongodb://user:secret@127.0.0.1:27017/app"
+
+[[service]]
+name = "vite"
+kind = "tcp"
+host = "127.0.0.1"
+port = 5173
+"""
+
+
+def test_schema_from_the_issue_parses_with_defaults() -> None:
+    config = parse_config(GOOD, "trayapp.toml")
+    backend, db, vite = config.services
+    assert (backend.kind, backend.host, backend.port, backend.timeout, backend.interval) == (
+        Kind.HTTP,
+        "127.0.0.1",
+        5000,
+        1.5,
+        3.0,
+    )
+    assert (db.kind, db.host, db.port, db.timeout, db.down_after) == (Kind.MONGO, "127.0.0.1", 27017, 2.0, 2)
+    assert (vite.kind, vite.target) == (Kind.TCP, "127.0.0.1:5173")
+
+
+def test_mongo_password_never_appears_in_the_displayed_target() -> None:
+    db = parse_config(GOOD, "trayapp.toml").services[1]
+    assert "secret" not in db.display_target
+    assert db.display_target == "mongodb://***@127.0.0.1:27017/app"
+    assert "secret" in db.secrets
+
+
+@pytest.mark.parametrize(
+    ("text", "service", "field", "words"),
+    [
+        ('[[service]\nname = "x"', None, None, "not valid TOML"),
+        ('[[service]]\nname = "api"\nkind = "grpc"', "api", "kind", "'grpc' is not a known kind"),
+        ('[[service]]\nname = "api"\nkind = "http"', "api", "url", "is required"),
+        ('[[service]]\nname = "vite"\nkind = "tcp"\nport = 70000', "vite", "port", "out of range"),
+        ('[[service]]\nname = "vite"\nkind = "tcp"\nport = 0', "vite", "port", "out of range"),
+        (
+            '[[service]]\nname = "a"\nkind = "tcp"\nport = 1\n[[service]]\nname = "a"\nkind = "tcp"\nport = 2',
+            "a",
+            "name",
+            "defined twice",
+        ),
+        ('[[service]]\nname = "a"\nkind = "tcp"\nport = 1\ntimeout = -1', "a", "timeout", "greater than 0"),
+        ('[[service]]\nname = "a"\nkind = "tcp"\nport = 1\ntimout = 1', "a", "timout", "did you mean 'timeout'"),
+        ('[[service]]\nname = "a"\nkind = "tcp"\nport = 1\nurl = "http://x"', "a", "url", "not a known key"),
+        ('[[service]]\nkind = "tcp"\nport = 1', "#1", "name", "is required"),
+        ('[[service]]\nname = "a"\nkind = "http"\nurl = "ftp://x/"', "a", "url", "http:// or https://"),
+        ('[[service]]\nname = "m"\nkind = "mongo"\nuri = "mongodb://u:pw@h:99999"', "m", "uri", "out of range"),
+        ('[[service]]\nname = "a"\nkind = "tcp"\nport = "80"', "a", "port", "out of range"),
+        ('[[service]]\nname = "a"\nkind = "tcp"\nport = 1\ndown_after = 0', "a", "down_after", "whole number"),
+        ("services = 1", None, "services", "did you mean 'service'"),
+        ("", None, None, "defines no [[service]]"),
+    ],
+)
+def test_bad_config_names_file_service_and_field(text: str, service: str | None, field: str | None, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "/home/dev/app/trayapp.toml")
+    error = caught.value
+    message = str(error)
+    assert message.startswith("/home/dev/app/trayapp.toml")
+    assert words in message
+    assert (error.service, error.field) == (service, field)
+    if service:
+        assert f"service {service!r}" in message
+    if field:
+        assert f"field {field!r}" in message
+    assert "pw" not in message  # a password in a bad URI is not echoed back
+
+
+def test_explicit_config_that_does_not_exist_is_an_error(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_lookup_order_cwd_then_builtin(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("TRAYAPP_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    builtin = load_config()
+    assert builtin.source == BUILTIN
+    assert [(s.name, s.port) for s in builtin.services] == [("backend", 5000), ("frontend", 5173), ("db", 27017)]
+    (tmp_path / "xdg" / "trayapp").mkdir(parents=True)
+    (tmp_path / "xdg" / "trayapp" / "trayapp.toml").write_text(GOOD.replace('"vite"', '"from-xdg"'))
+    assert load_config().services[2].name == "from-xdg"
+    (tmp_path / "trayapp.toml").write_text(GOOD)
+    assert load_config().services[2].name == "vite"
+
+
+def test_config_that_is_not_utf8_is_a_sentence(tmp_path) -> None:
+    path = tmp_path / "trayapp.toml"
+    path.write_bytes(b'[[service]]\nname = "\xff"\n')
+    with pytest.raises(ConfigError, match="is not UTF-8"):
+        load_config(path)
+
+
+def test_invalid_mongo_option_is_reported_without_the_password() -> None:
+    text = '[[service]]\nname = "db"\nkind = "mongo"\nuri = "mongodb://u:topsecret@h/?tls=maybe"'
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "trayapp.toml")
+    assert (caught.value.service, caught.value.field) == ("db", "uri")
+    assert "topsecret" not in str(caught.value)

@@ -1,0 +1,283 @@
+"""Loading and validating ``trayapp.toml``.
+
+Every problem becomes one :class:`ConfigError` whose message names the file, the
+service and the field, so the CLI can print it and exit 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import platformdirs
+from pymongo.errors import ConfigurationError, InvalidURI
+from pymongo.uri_parser import parse_uri
+
+from .model import Kind
+from .redact import mongo_hosts, redact_uri, scrub, uri_secrets
+
+CONFIG_NAME = "trayapp.toml"
+ENV_CONFIG = "TRAYAPP_CONFIG"
+
+DEFAULT_TOML = """\
+# trayapp's built-in default: a Node/Express backend, a Vite dev server, MongoDB.
+[[service]]
+name = "backend"
+kind = "http"
+url = "http://127.0.0.1:5000/api/health"
+
+[[service]]
+name = "frontend"
+kind = "tcp"
+host = "127.0.0.1"
+port = 5173
+
+[[service]]
+name = "db"
+kind = "mongo"
+uri = "mongodb://127.0.0.1:27017"
+"""
+
+
+class ConfigError(Exception):
+    """A config problem, phrased for the user."""
+
+    def __init__(self, source: str, message: str, service: str | None = None, field: str | None = None) -> None:
+        self.source = source
+        self.service = service
+        self.field = field
+        where = source
+        if service is not None:
+            where += f": service {service!r}"
+        if field is not None:
+            where += f": field {field!r}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    name: str
+    kind: Kind
+    #: the probe's target as written (http url, mongo uri, or host:port); may hold secrets
+    target: str
+    host: str | None
+    port: int | None
+    timeout: float = 2.0
+    interval: float = 2.0
+    #: consecutive failed checks before the service counts as down
+    down_after: int = 2
+    #: an answer slower than this (milliseconds) makes the service degraded
+    slow_ms: float = 1000.0
+    #: words that must never be shown (passwords in URIs), scrubbed from every detail
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def display_target(self) -> str:
+        return redact_uri(self.target)
+
+
+@dataclass(frozen=True)
+class Config:
+    services: tuple[ServiceConfig, ...]
+    #: where it came from: a path, or "<built-in default>"
+    source: str
+
+    @property
+    def path(self) -> Path | None:
+        return None if self.source == BUILTIN else Path(self.source)
+
+    def service(self, name: str) -> ServiceConfig:
+        for service in self.services:
+            if service.name == name:
+                return service
+        known = ", ".join(s.name for s in self.services)
+        raise ConfigError(self.source, f"no service named {name!r} (known: {known})")
+
+
+BUILTIN = "<built-in default>"
+
+_COMMON_KEYS = {"name", "kind", "timeout", "interval", "down_after", "slow_ms"}
+_KIND_KEYS = {
+    Kind.HTTP: {"url"},
+    Kind.MONGO: {"uri"},
+    Kind.TCP: {"host", "port"},
+}
+
+
+def user_config_path() -> Path:
+    return Path(platformdirs.user_config_dir("trayapp", appauthor=False)) / CONFIG_NAME
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The config file to use: --config, $TRAYAPP_CONFIG, ./trayapp.toml, the user's dir.
+
+    ``None`` means none exists and the built-in default applies. An explicit path that
+    does not exist is an error, not a silent fallback.
+    """
+    chosen = explicit or os.environ.get(ENV_CONFIG)
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise ConfigError(str(path), "no such file")
+        return path
+    for candidate in (Path.cwd() / CONFIG_NAME, user_config_path()):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    path = find_config(explicit)
+    if path is None:
+        return parse_config(DEFAULT_TOML, BUILTIN)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot be read ({exc.strerror})") from None
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source: str) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, f"is not valid TOML: {exc}") from None
+    _reject_unknown(data, {"service"}, source, None, hint="top-level key")
+    raw_services = data.get("service", [])
+    if not isinstance(raw_services, list) or not all(isinstance(s, dict) for s in raw_services):
+        raise ConfigError(source, "'service' must be written as [[service]] tables", field="service")
+    if not raw_services:
+        raise ConfigError(source, "defines no [[service]]; add at least one")
+    services: list[ServiceConfig] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_services, start=1):
+        service = _parse_service(raw, index, source)
+        if service.name in seen:
+            raise ConfigError(source, "is defined twice; names must be unique", service.name, "name")
+        seen.add(service.name)
+        services.append(service)
+    return Config(tuple(services), source)
+
+
+def _parse_service(raw: dict[str, Any], index: int, source: str) -> ServiceConfig:
+    name = raw.get("name")
+    label = name if isinstance(name, str) and name else f"#{index}"
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(source, "is required (a non-empty string)", label, "name")
+
+    kind_raw = raw.get("kind")
+    try:
+        kind = Kind(kind_raw)
+    except ValueError:
+        kinds = " | ".join(k.value for k in Kind)
+        what = "is required" if kind_raw is None else f"{kind_raw!r} is not a known kind"
+        raise ConfigError(source, f"{what} (one of: {kinds})", label, "kind") from None
+
+    _reject_unknown(raw, _COMMON_KEYS | _KIND_KEYS[kind], source, label, hint=f"key for kind {kind}")
+
+    timeout = _number(raw, "timeout", 2.0, source, label, low=0.05, high=300, unit="seconds")
+    interval = _number(raw, "interval", 2.0, source, label, low=0.1, high=86400, unit="seconds")
+    slow_ms = _number(raw, "slow_ms", 1000.0, source, label, low=1, high=600_000, unit="milliseconds")
+    down_after = raw.get("down_after", 2)
+    if isinstance(down_after, bool) or not isinstance(down_after, int) or not 1 <= down_after <= 100:
+        raise ConfigError(source, f"must be a whole number from 1 to 100, not {down_after!r}", label, "down_after")
+
+    secrets: tuple[str, ...] = ()
+    if kind is Kind.HTTP:
+        target, host, port = _http_target(raw, source, label)
+    elif kind is Kind.MONGO:
+        target, host, port, secrets = _mongo_target(raw, source, label)
+    else:
+        host = raw.get("host", "127.0.0.1")
+        if not isinstance(host, str) or not host:
+            raise ConfigError(source, "must be a host name or address", label, "host")
+        if "port" not in raw:
+            raise ConfigError(source, "is required for kind tcp", label, "port")
+        port = _port(raw["port"], source, label)
+        target = f"{host}:{port}"
+    if kind is Kind.HTTP:
+        secrets = uri_secrets(target)
+    return ServiceConfig(
+        name=name,
+        kind=kind,
+        target=target,
+        host=host,
+        port=port,
+        timeout=timeout,
+        interval=interval,
+        down_after=down_after,
+        slow_ms=slow_ms,
+        secrets=secrets,
+    )
+
+
+def _http_target(raw: dict[str, Any], source: str, label: str) -> tuple[str, str, int]:
+    url = raw.get("url")
+    if not isinstance(url, str) or not url:
+        raise ConfigError(source, "is required for kind http (e.g. http://127.0.0.1:5000/api/health)", label, "url")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(source, f"{redact_uri(url)!r} is not an http:// or https:// URL with a host", label, "url")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ConfigError(source, f"{redact_uri(url)!r} has a port out of range (1-65535)", label, "url") from None
+    return url, parts.hostname, port
+
+
+def _mongo_target(raw: dict[str, Any], source: str, label: str) -> tuple[str, str | None, int | None, tuple[str, ...]]:
+    uri = raw.get("uri")
+    if not isinstance(uri, str) or not uri:
+        raise ConfigError(source, "is required for kind mongo (e.g. mongodb://127.0.0.1:27017)", label, "uri")
+    if not uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise ConfigError(source, f"{redact_uri(uri)!r} must start with mongodb:// or mongodb+srv://", label, "uri")
+    hosts, secrets = mongo_hosts(uri)
+    if not hosts:
+        raise ConfigError(source, f"{redact_uri(uri)!r} names no host", label, "uri")
+    host, port = hosts[0]
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(source, f"{redact_uri(uri)!r} has a port out of range (1-65535)", label, "uri")
+    if uri.startswith("mongodb://"):
+        try:  # no DNS for mongodb:// (only +srv resolves), so this is safe to call here
+            parse_uri(uri, warn=False)
+        except (InvalidURI, ConfigurationError, ValueError) as exc:
+            raise ConfigError(source, scrub(str(exc), secrets), label, "uri") from None
+    if uri.startswith("mongodb+srv://"):
+        port = None  # the real port comes from DNS SRV records
+    elif port is None:
+        port = 27017
+    return uri, host, port, secrets
+
+
+def _port(value: object, source: str, label: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ConfigError(source, f"{value!r} is out of range (a whole number from 1 to 65535)", label, "port")
+    return value
+
+
+def _number(
+    raw: dict[str, Any], key: str, default: float, source: str, label: str, *, low: float, high: float, unit: str
+) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(source, f"must be a number of {unit}, not {value!r}", label, key)
+    if value <= 0:
+        raise ConfigError(source, f"must be greater than 0, not {value!r}", label, key)
+    if not low <= value <= high:
+        raise ConfigError(source, f"{value!r} is out of range ({low} to {high})", label, key)
+    return float(value)
+
+
+def _reject_unknown(raw: dict[str, Any], allowed: set[str], source: str, label: str | None, *, hint: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            suggestion = f"; did you mean {close[0]!r}?" if close else f" (allowed: {', '.join(sorted(allowed))})"
+            raise ConfigError(source, f"is not a known {hint}{suggestion}", label, key)

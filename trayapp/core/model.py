@@ -1,0 +1,173 @@
+"""Values that cross module and thread boundaries: states, reasons, results, events.
+
+Everything here is immutable so a result can be handed from a worker thread to the
+GUI thread (or printed as JSON) without copying or locking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class State(StrEnum):
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+
+    @property
+    def severity(self) -> int:
+        """Higher is worse; used to fold many services into one overall state."""
+        return _SEVERITY[self]
+
+
+_SEVERITY = {State.UP: 0, State.UNKNOWN: 1, State.DEGRADED: 2, State.DOWN: 3}
+
+
+class Reason(StrEnum):
+    OK = "ok"
+    REFUSED = "refused"  # nothing listens on that port at all
+    ADDRESS_MISMATCH = "address_mismatch"  # listening, but not on the address we dial
+    TIMEOUT = "timeout"  # connect or read did not finish in time (listening but hung)
+    RESET = "reset"  # connection reset or closed without a response
+    PROTOCOL_ERROR = "protocol_error"  # something answered, but not the protocol we speak
+    DNS = "dns"
+    TLS = "tls"
+    HTTP_STATUS = "http_status"  # non-2xx answer
+    DEPENDENCY_DOWN = "dependency_down"  # answers, but reports its database/dependency down
+    AUTH_FAILED = "auth_failed"
+    SLOW = "slow"  # answered, but over the latency threshold
+    ERROR = "error"  # anything else; the detail carries the driver's message
+
+
+#: The state a reason puts a service in, before thresholds are applied.
+REASON_STATE: dict[Reason, State] = {
+    Reason.OK: State.UP,
+    Reason.DEPENDENCY_DOWN: State.DEGRADED,
+    Reason.SLOW: State.DEGRADED,
+}
+
+
+def state_for(reason: Reason) -> State:
+    return REASON_STATE.get(reason, State.DOWN)
+
+
+class Kind(StrEnum):
+    HTTP = "http"
+    MONGO = "mongo"
+    TCP = "tcp"
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """What one probe saw, before the port owners are looked at.
+
+    ``detail`` is a fragment such as "read timed out after 2 s" that the diagnosis
+    turns into a full sentence.
+    """
+
+    reason: Reason
+    detail: str
+    latency_ms: float | None = None
+    http_status: int | None = None
+    #: addresses the target resolved to (for the address_mismatch diagnosis)
+    addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One listening socket and, where we may see it, the process that owns it."""
+
+    address: str
+    port: int
+    pid: int | None
+    name: str | None = None
+    cmdline: tuple[str, ...] | None = None
+    cwd: str | None = None
+    user: str | None = None
+    #: process start, Unix time (also the identity guard against PID reuse)
+    started: float | None = None
+    ppid: int | None = None
+    #: False when the process belongs to another user and its details are hidden
+    visible: bool = True
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "pid": self.pid,
+            "name": self.name,
+            "address": self.address,
+            "port": self.port,
+            "cmdline": list(self.cmdline) if self.cmdline is not None else None,
+            "cwd": self.cwd,
+            "user": self.user,
+            "started": self.started,
+            "ppid": self.ppid,
+        }
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The diagnosed outcome of one check of one service."""
+
+    service: str
+    kind: Kind
+    target: str  # redacted
+    state: State
+    reason: Reason
+    detail: str  # one sentence a developer can act on
+    latency_ms: float | None
+    t: float  # Unix time the check finished
+    http_status: int | None = None
+    port: int | None = None
+    listeners: tuple[Listener, ...] = field(default=())
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.service,
+            "kind": str(self.kind),
+            "target": self.target,
+            "state": str(self.state),
+            "reason": str(self.reason),
+            "detail": self.detail,
+            "latency_ms": _round(self.latency_ms),
+            "http_status": self.http_status,
+            "port": self.port,
+            "listeners": [listener.to_json() for listener in self.listeners],
+        }
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A service's confirmed state changed (after the failure threshold)."""
+
+    service: str
+    old: State
+    new: State
+    reason: Reason
+    detail: str
+    t: float  # Unix time
+    #: monotonic seconds the service spent in ``old`` (None when unknown)
+    duration_s: float | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "event": "transition",
+            "service": self.service,
+            "from": str(self.old),
+            "to": str(self.new),
+            "reason": str(self.reason),
+            "detail": self.detail,
+            "t": round(self.t, 3),
+        }
+
+
+def overall_state(states: list[State]) -> State:
+    """The worst state of all services; unknown when there are none."""
+    if not states:
+        return State.UNKNOWN
+    return max(states, key=lambda s: s.severity)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)

@@ -1,0 +1,116 @@
+"""Hiding credentials in URIs before they are shown or logged.
+
+Done with plain string handling on purpose: pymongo's URI parser performs blocking DNS
+lookups for ``mongodb+srv://`` URIs, and a password may hold an unencoded ``@``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+MASK = "***"
+
+#: URI options whose values are secret (MongoDB connection string options)
+SECRET_OPTIONS = frozenset(
+    name.lower()
+    for name in (
+        "authMechanismProperties",
+        "tlsCertificateKeyFilePassword",
+        "sslClientCertificateKeyPassword",
+        "proxyPassword",
+        "proxyUsername",
+        "password",
+    )
+)
+
+
+def _split(uri: str) -> tuple[str, str, str, str] | None:
+    """scheme://, userinfo (without '@'), hosts, rest ('/path?query'); None if no '://'."""
+    scheme, sep, remainder = uri.partition("://")
+    if not sep:
+        return None
+    # User info ends at the last '@': passwords may hold unencoded '@', '/' and '?',
+    # while host lists never hold '@'. When in doubt this hides too much, never too little.
+    at = remainder.rfind("@")
+    userinfo, hosts_and_rest = (remainder[:at], remainder[at + 1 :]) if at >= 0 else ("", remainder)
+    cut = len(hosts_and_rest)
+    for ch in "/?#":
+        pos = hosts_and_rest.find(ch)
+        if pos >= 0:
+            cut = min(cut, pos)
+    return scheme + "://", userinfo, hosts_and_rest[:cut], hosts_and_rest[cut:]
+
+
+def redact_uri(uri: str) -> str:
+    """The URI with user info and secret query options replaced by ``***``."""
+    parts = _split(uri)
+    if parts is None:
+        return uri
+    scheme, userinfo, hosts, rest = parts
+    shown = scheme + (MASK + "@" if userinfo else "") + hosts
+    path, qmark, query = rest.partition("?")
+    if not qmark:
+        return shown + rest
+    fragment = ""
+    if "#" in query:
+        query, fragment = query.split("#", 1)
+        fragment = "#" + fragment
+    options = []
+    for option in query.split("&"):
+        key, eq, _value = option.partition("=")
+        options.append(f"{key}={MASK}" if eq and key.lower() in SECRET_OPTIONS else option)
+    return shown + path + "?" + "&".join(options) + fragment
+
+
+def uri_secrets(uri: str) -> tuple[str, ...]:
+    """The secret strings inside a URI (password, secret option values), raw and decoded."""
+    parts = _split(uri)
+    if parts is None:
+        return ()
+    _scheme, userinfo, _hosts, rest = parts
+    found: list[str] = []
+    if userinfo:
+        _user, colon, password = userinfo.partition(":")
+        if colon and password:
+            found += [password, unquote(password)]
+    _path, _q, query = rest.partition("?")
+    for option in query.split("&"):
+        key, eq, value = option.partition("=")
+        if eq and value and key.lower() in SECRET_OPTIONS:
+            found += [value, unquote(value)]
+            # authMechanismProperties=AWS_SESSION_TOKEN:abc,SERVICE_NAME:x
+            found += [v.split(":", 1)[1] for v in unquote(value).split(",") if ":" in v]
+    # Longest first, so a secret that contains another is scrubbed whole.
+    return tuple(sorted({s for s in found if len(s) >= 3}, key=len, reverse=True))
+
+
+def mongo_hosts(uri: str) -> tuple[list[tuple[str, int | None]], tuple[str, ...]]:
+    """The (host, port) seeds of a MongoDB URI and its secrets, without DNS lookups."""
+    parts = _split(uri)
+    if parts is None:
+        return [], ()
+    hosts: list[tuple[str, int | None]] = []
+    for seed in parts[2].split(","):
+        seed = unquote(seed.strip())
+        if not seed:
+            continue
+        if seed.startswith("["):  # [::1]:27017
+            host, _, tail = seed[1:].partition("]")
+            port_text = tail.lstrip(":")
+        elif seed.count(":") == 1:
+            host, _, port_text = seed.partition(":")
+        else:
+            host, port_text = seed, ""
+        try:
+            port = int(port_text) if port_text else None
+        except ValueError:
+            port = -1
+        hosts.append((host, port))
+    return hosts, uri_secrets(uri)
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """Replace every secret in ``text`` with ``***`` (for driver messages that echo them)."""
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
