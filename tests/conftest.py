@@ -1,0 +1,67 @@
+"""Fixtures only; the servers themselves live in :mod:`tests.kit.servers`."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.kit.servers import Backend, Mongo, free_port, start_backend, start_mongo
+
+__all__ = ["free_port"]
+
+BackendFactory = Callable[..., Backend]
+MongoFactory = Callable[[], Mongo]
+
+
+@pytest.fixture
+def backend() -> Iterator[BackendFactory]:
+    """``backend(mode="healthy", host="127.0.0.1", delay=None, ignore_term=False, fork_child=False)``.
+
+    Every backend started is SIGKILLed (whole process group) at teardown.
+    """
+    started: list[Backend] = []
+
+    def factory(
+        mode: str = "healthy",
+        host: str = "127.0.0.1",
+        delay: float | None = None,
+        ignore_term: bool = False,
+        fork_child: bool = False,
+    ) -> Backend:
+        server = start_backend(mode=mode, host=host, delay=delay, ignore_term=ignore_term, fork_child=fork_child)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture
+def mongo(tmp_path: Path) -> Iterator[MongoFactory]:
+    """``mongo()`` starts an in-memory NX-27017 on a free port; all are stopped at teardown."""
+    started: list[Mongo] = []
+
+    def factory() -> Mongo:
+        server = start_mongo(tmp_path)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def tmp_config(tmp_path: Path) -> Callable[[str], Path]:
+    """``tmp_config(text)`` writes (dedented) ``text`` to ``tmp_path/trayapp.toml`` and returns the path."""
+
+    def write(text: str) -> Path:
+        path = tmp_path / "trayapp.toml"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    return write
