@@ -1,0 +1,210 @@
+"""Probes and diagnosis against real servers: each failure gets its reason and a sentence."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import pymongo.errors
+import pytest
+
+from tests.kit.servers import free_port
+from tests.kit.services import http_service, mongo_service, tcp_service
+from trayapp.core.checker import Checker
+from trayapp.core.model import CheckResult, Reason, State
+from trayapp.core.probes import classify_mongo_error
+
+
+def check(service) -> CheckResult:
+    checker = Checker(service)
+    try:
+        return checker.check()
+    finally:
+        checker.close()
+
+
+def test_healthy_backend_is_up_with_latency(backend) -> None:
+    server = backend("healthy")
+    result = check(http_service(server.url()))
+    assert (result.state, result.reason, result.http_status) == (State.UP, Reason.OK, 200)
+    assert result.latency_ms is not None and result.latency_ms > 0
+    assert result.detail.startswith("backend answers 200 OK in ")
+
+
+def test_nothing_listening_is_refused_and_says_so() -> None:
+    port = free_port()
+    result = check(http_service(f"http://127.0.0.1:{port}/api/health"))
+    assert (result.state, result.reason) == (State.DOWN, Reason.REFUSED)
+    assert f"Nothing listens on port {port}" in result.detail
+    assert result.listeners == ()
+
+
+def test_server_on_ipv6_only_is_an_address_mismatch_naming_the_owner(backend) -> None:
+    server = backend("healthy", host="::1")
+    result = check(http_service(f"http://127.0.0.1:{server.port}/api/health"))
+    assert (result.state, result.reason) == (State.DOWN, Reason.ADDRESS_MISMATCH)
+    assert "open on ::1 only" in result.detail
+    assert f"pid {server.pid}" in result.detail
+    assert "127.0.0.1" in result.detail
+    assert [x.pid for x in result.listeners] == [server.pid]
+
+
+def test_hung_backend_times_out_and_names_the_process_holding_the_port(backend) -> None:
+    server = backend("hang")
+    result = check(http_service(server.url(), timeout=0.5))
+    assert (result.state, result.reason) == (State.DOWN, Reason.TIMEOUT)
+    assert f"port {server.port} is held by python" in result.detail
+    assert f"pid {server.pid}" in result.detail
+    assert "does not answer HTTP within 0.5 s" in result.detail
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason", "words"),
+    [
+        ("reset", Reason.RESET, "without answering"),
+        ("close", Reason.RESET, "closed the connection without answering"),
+        ("garbage", Reason.PROTOCOL_ERROR, "does not speak HTTP"),
+        ("status_500", Reason.HTTP_STATUS, "answers 500 Internal Server Error"),
+        ("not_found", Reason.HTTP_STATUS, "health path is wrong"),
+    ],
+)
+def test_broken_answers_are_classified(backend, mode: str, reason: Reason, words: str) -> None:
+    server = backend(mode)
+    result = check(http_service(server.url()))
+    assert (result.state, result.reason) == (State.DOWN, reason)
+    assert words in result.detail
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "words"),
+    [
+        ("db_down_503", 503, "db: disconnected"),
+        ("dep_express", 200, "db: disconnected"),
+        ("dep_status", 200, "error"),
+        ("dep_degraded", 200, "degraded"),
+        ("dep_terminus", 503, "mongo"),
+        ("dep_spring", 503, "mongo"),
+        ("dep_ietf", 200, "mongodb connections: fail (connection refused)"),
+    ],
+)
+def test_backend_reporting_its_database_down_is_degraded(backend, mode: str, status: int, words: str) -> None:
+    server = backend(mode)
+    result = check(http_service(server.url()))
+    assert (result.state, result.reason, result.http_status) == (State.DEGRADED, Reason.DEPENDENCY_DOWN, status)
+    assert "reports a dependency down" in result.detail
+    assert words in result.detail
+
+
+def test_slow_answer_is_degraded(backend) -> None:
+    server = backend("slow", delay=0.3)
+    result = check(http_service(server.url(), slow_ms=100))
+    assert (result.state, result.reason) == (State.DEGRADED, Reason.SLOW)
+    assert "slower than 0.1 s" in result.detail
+
+
+def test_https_against_plain_http_is_a_tls_failure(backend) -> None:
+    server = backend("healthy")
+    result = check(http_service(f"https://127.0.0.1:{server.port}/api/health"))
+    assert (result.state, result.reason) == (State.DOWN, Reason.TLS)
+    assert "plain HTTP" in result.detail
+
+
+def test_unknown_host_is_a_dns_failure() -> None:
+    result = check(http_service("http://no-such-host.invalid:5000/api/health"))
+    assert (result.state, result.reason) == (State.DOWN, Reason.DNS)
+    assert "no-such-host.invalid" in result.detail
+
+
+def test_environment_proxy_is_not_used_for_loopback(backend, monkeypatch) -> None:
+    server = backend("healthy")
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("NO_PROXY", "")
+    result = check(http_service(server.url()))
+    assert result.reason is Reason.OK
+
+
+# -- MongoDB -----------------------------------------------------------------------
+
+
+def test_mongo_up(mongo) -> None:
+    server = mongo()
+    result = check(mongo_service(server.uri))
+    assert (result.state, result.reason) == (State.UP, Reason.OK)
+    assert result.detail.startswith("db answers ping in ")
+
+
+def test_mongo_stopped_is_refused_and_password_is_never_shown(mongo) -> None:
+    server = mongo()
+    server.stop()
+    result = check(mongo_service(f"mongodb://app:s3cretpw@127.0.0.1:{server.port}/app"))
+    assert (result.state, result.reason) == (State.DOWN, Reason.REFUSED)
+    assert f"Nothing listens on port {server.port}" in result.detail
+    assert "s3cretpw" not in repr(result.to_json())
+    assert result.target == f"mongodb://***@127.0.0.1:{server.port}/app"
+
+
+def test_mongo_hung_by_sigstop_times_out_and_names_it(mongo) -> None:
+    server = mongo()
+    server.pause()
+    result = check(mongo_service(server.uri, timeout=0.5))
+    assert (result.state, result.reason) == (State.DOWN, Reason.TIMEOUT)
+    assert f"pid {server.pid}" in result.detail
+    assert "does not answer MongoDB within 0.5 s" in result.detail
+
+
+def test_mongo_client_is_reused_between_checks_and_rebuilt_on_reset(mongo) -> None:
+    server = mongo()
+    checker = Checker(mongo_service(server.uri))
+    try:
+        assert checker.check().reason is Reason.OK
+        server.stop()
+        assert checker.check().reason is Reason.REFUSED
+        checker.reset()
+        assert checker.check().reason is Reason.REFUSED
+    finally:
+        checker.close()
+
+
+def test_mongo_authentication_failure_is_named() -> None:
+    # NX-27017 does not implement SCRAM, so the server's "Authentication failed" answer is built
+    # here exactly as pymongo raises it from a real mongod (code 18).
+    exc = pymongo.errors.OperationFailure("Authentication failed.", code=18)
+    reason, detail = classify_mongo_error(exc, 2.0)
+    assert reason is Reason.AUTH_FAILED
+    assert "Authentication failed" in detail
+
+
+# -- TCP -------------------------------------------------------------------------------
+
+
+def test_tcp_up_and_refused(backend) -> None:
+    server = backend("healthy")
+    assert check(tcp_service("127.0.0.1", server.port)).state is State.UP
+    port = free_port()
+    result = check(tcp_service("127.0.0.1", port))
+    assert (result.state, result.reason) == (State.DOWN, Reason.REFUSED)
+
+
+@pytest.fixture
+def full_backlog() -> Iterator[int]:
+    """A listener that never accepts, with its backlog filled: new connections hang."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    clients = []
+    for _ in range(8):  # Linux accepts backlog + 1 before it starts dropping SYNs
+        client = socket.socket()
+        client.setblocking(False)
+        client.connect_ex(server.getsockname())
+        clients.append(client)
+    yield server.getsockname()[1]
+    for client in clients:
+        client.close()
+    server.close()
+
+
+def test_tcp_listener_that_never_accepts_times_out_and_names_us(full_backlog: int) -> None:
+    result = check(tcp_service("127.0.0.1", full_backlog, timeout=0.3))
+    assert (result.state, result.reason) == (State.DOWN, Reason.TIMEOUT)
+    assert f"pid {os.getpid()}" in result.detail

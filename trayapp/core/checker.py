@@ -1,0 +1,104 @@
+"""One service's check: probe, look up the port owners when they matter, diagnose."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from .config import ServiceConfig
+from .diagnosis import diagnose, needs_owners, unchecked
+from .model import CheckResult, Listener, ProbeOutcome, Reason
+from .ports import listeners
+from .probes import Probe, make_probe
+
+log = logging.getLogger(__name__)
+
+OwnerLookup = Callable[[Iterable[int]], Sequence[Listener]]
+
+
+def lookup_owners(ports: Iterable[int]) -> Sequence[Listener]:
+    """Listeners on ``ports``; an empty list if the OS will not tell (never raises)."""
+    try:
+        return listeners(ports)
+    except Exception:  # noqa: BLE001 - owners only enrich the sentence; the check stands without them
+        log.warning("could not list port owners", exc_info=True)
+        return []
+
+
+class Checker:
+    """Owns a service's long-lived probe. Not for concurrent use: one check at a time."""
+
+    def __init__(
+        self,
+        service: ServiceConfig,
+        owners: OwnerLookup = lookup_owners,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.service = service
+        self._probe: Probe = make_probe(service)
+        self._owners = owners
+        self._wall = wall
+
+    def probe(self) -> ProbeOutcome:
+        try:
+            return self._probe.check()
+        except Exception as exc:  # noqa: BLE001 - a probe bug must not kill the monitor thread
+            log.exception("probe of %s failed unexpectedly", self.service.name)
+            return ProbeOutcome(Reason.ERROR, f"the check itself failed ({type(exc).__name__}: {exc})")
+
+    def check(self, with_owners: bool = False) -> CheckResult:
+        outcome = self.probe()
+        owners: Sequence[Listener] = ()
+        if self.service.port is not None and (with_owners or needs_owners(outcome)):
+            owners = self._owners([self.service.port])
+        return self.diagnose(outcome, owners)
+
+    def diagnose(self, outcome: ProbeOutcome, owners: Sequence[Listener]) -> CheckResult:
+        return diagnose(self.service, outcome, owners, self._wall())
+
+    def reset(self) -> None:
+        """Drop pooled connections so the next check starts fresh (after sleep)."""
+        self._probe.reset()
+
+    def close(self) -> None:
+        self._probe.close()
+
+
+def check_once(services: Sequence[ServiceConfig], owners: OwnerLookup = lookup_owners) -> list[CheckResult]:
+    """Check every service once, in parallel, with one owner scan for all ports.
+
+    Returns within the largest timeout + 0.5 s (plus the owner scan) even if a probe
+    overruns its own bound: such a service is reported as timed out.
+    """
+    checkers = [Checker(s, owners) for s in services]
+    outcomes: list[ProbeOutcome | None] = [None] * len(checkers)
+    done = threading.Semaphore(0)
+
+    def run(index: int) -> None:
+        try:
+            outcomes[index] = checkers[index].probe()
+        finally:
+            done.release()
+
+    # Daemon threads rather than an executor: a stuck probe must not delay exit.
+    for index, checker in enumerate(checkers):
+        threading.Thread(target=run, args=(index,), name=f"trayapp-status-{checker.service.name}", daemon=True).start()
+    deadline = time.monotonic() + max((s.timeout for s in services), default=0) + 0.5
+    for _ in checkers:
+        if not done.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            break
+    ports = {s.port for s in services if s.port is not None}
+    listening = owners(ports) if ports else ()
+    results = []
+    for checker, outcome in zip(checkers, outcomes, strict=True):
+        if outcome is None:
+            service = checker.service
+            results.append(
+                unchecked(service, time.time(), f"the check did not finish within {service.timeout + 0.5:g} s")
+            )
+        else:
+            results.append(checker.diagnose(outcome, listening))
+            checker.close()
+    return results

@@ -1,0 +1,393 @@
+"""Health probes: one long-lived probe object per service, each check bounded in time.
+
+Probes never raise for network trouble: every failure is classified into a
+:class:`~trayapp.core.model.Reason` with a short fragment of specifics that the
+diagnosis turns into a sentence. They are not thread-safe for concurrent checks of
+the same service; the monitor runs at most one check per service at a time.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from typing import Protocol
+
+import httpx
+import pymongo
+import pymongo.errors
+
+from .. import __version__
+from .config import ServiceConfig
+from .health import read_health_body
+from .model import Kind, ProbeOutcome, Reason
+from .redact import mongo_hosts, scrub
+
+log = logging.getLogger(__name__)
+
+#: enough for any health body; more is not read (a health endpoint that streams forever
+#: must not make us buffer it)
+MAX_BODY = 64 * 1024
+
+
+class Probe(Protocol):
+    def check(self) -> ProbeOutcome: ...
+
+    def reset(self) -> None:
+        """Drop pooled connections (after sleep or a network change)."""
+
+    def close(self) -> None: ...
+
+
+def make_probe(service: ServiceConfig) -> Probe:
+    if service.kind is Kind.HTTP:
+        return HttpProbe(service)
+    if service.kind is Kind.MONGO:
+        return MongoProbe(service)
+    return TcpProbe(service)
+
+
+class ResolveError(Exception):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def resolve(host: str, port: int, timeout: float) -> tuple[str, ...]:
+    """The addresses ``host`` resolves to, in the resolver's order; bounded by ``timeout``."""
+    try:
+        return (str(ipaddress.ip_address(host.strip("[]"))),)
+    except ValueError:
+        pass
+    # getaddrinfo() has no timeout of its own: it runs on a daemon thread so a hung
+    # resolver costs that thread, not the caller's deadline nor the process's exit.
+    box: list[object] = []
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            box.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        except OSError as exc:
+            box.append(exc)
+        done.set()
+
+    threading.Thread(target=lookup, name="trayapp-dns", daemon=True).start()
+    if not done.wait(timeout):
+        raise ResolveError(Reason.DNS, f"looking up {host!r} did not finish within {_secs(timeout)}")
+    infos = box[0]
+    if isinstance(infos, OSError):
+        raise ResolveError(Reason.DNS, f"cannot resolve host {host!r} ({infos.strerror or infos})")
+    assert isinstance(infos, list)
+    seen: dict[str, None] = {}
+    for info in infos:
+        seen.setdefault(str(info[4][0]).split("%")[0], None)
+    return tuple(seen)
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class HttpProbe:
+    def __init__(self, service: ServiceConfig) -> None:
+        assert service.host is not None and service.port is not None
+        self._service = service
+        self._client = self._new_client()
+
+    def _new_client(self) -> httpx.Client:
+        t = self._service.timeout
+        return httpx.Client(
+            timeout=httpx.Timeout(t),
+            # Environment proxies must not sit between us and 127.0.0.1.
+            trust_env=not is_loopback(self._service.host or ""),
+            # A fresh connection per check: a pooled one can be stale after sleep and
+            # would hide "refused" behind a reused socket.
+            limits=httpx.Limits(max_keepalive_connections=0),
+            follow_redirects=False,
+            headers={
+                "User-Agent": f"trayapp/{__version__}",
+                "Accept": "application/health+json, application/json;q=0.9, */*;q=0.5",
+            },
+        )
+
+    def reset(self) -> None:
+        old, self._client = self._client, self._new_client()
+        old.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def check(self) -> ProbeOutcome:
+        service = self._service
+        assert service.host is not None and service.port is not None
+        start = time.perf_counter()
+        deadline = start + service.timeout
+        try:
+            addresses = resolve(service.host, service.port, service.timeout)
+        except ResolveError as exc:
+            return ProbeOutcome(exc.reason, exc.detail, _ms(start))
+        try:
+            with self._client.stream("GET", service.target) as response:
+                body = _read_capped(response.iter_bytes(), deadline)
+                status = response.status_code
+                content_type = response.headers.get("content-type")
+                reason_phrase = response.reason_phrase
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a classified result
+            reason, detail = classify_http_error(exc, service.timeout)
+            if reason is Reason.RESET and isinstance(exc, httpx.RemoteProtocolError):
+                reason, detail = _sniff_non_http(addresses, service.port, deadline) or (reason, detail)
+            return ProbeOutcome(reason, scrub(detail, service.secrets), _ms(start), addresses=addresses)
+        latency = _ms(start)
+        report = read_health_body(body, content_type)
+        status_text = f"{status} {reason_phrase}".strip()
+        if report.failing and (200 <= status < 300 or status == 503):
+            return ProbeOutcome(Reason.DEPENDENCY_DOWN, "; ".join(report.failing), latency, status, addresses)
+        if 200 <= status < 300 and report.status in ("down", "degraded"):
+            said = "; ".join(report.warning) or f"status {report.raw_status or report.status!r}"
+            if report.message:
+                said += f" ({report.message})"
+            return ProbeOutcome(Reason.DEPENDENCY_DOWN, said, latency, status, addresses)
+        if not 200 <= status < 300:
+            excerpt = _excerpt(body)
+            detail = status_text + (f": {excerpt}" if excerpt else "")
+            return ProbeOutcome(Reason.HTTP_STATUS, scrub(detail, service.secrets), latency, status, addresses)
+        return ProbeOutcome(Reason.OK, status_text, latency, status, addresses)
+
+
+def _sniff_non_http(addresses: tuple[str, ...], port: int, deadline: float) -> tuple[Reason, str] | None:
+    """Tell "closed without answering" from "answered in another protocol".
+
+    httpx reports both as a disconnect when the bytes never form an HTTP head (an SSH
+    banner, a database greeting), so look once more with a raw socket, within the
+    check's deadline, and quote what the server said.
+    """
+    for address in addresses[:1]:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            return None
+        try:
+            with socket.create_connection((address, port), timeout=remaining) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: trayapp\r\nConnection: close\r\n\r\n")
+                sock.settimeout(max(0.01, deadline - time.perf_counter()))
+                head = sock.recv(256)
+        except OSError:
+            return None
+        if head and not head.startswith(b"HTTP/"):
+            return Reason.PROTOCOL_ERROR, f"it answered {_excerpt(head, 60)!r} instead of HTTP"
+    return None
+
+
+def _read_capped(chunks: Iterator[bytes], deadline: float) -> bytes:
+    body = bytearray()
+    for chunk in chunks:
+        body += chunk
+        if len(body) >= MAX_BODY or time.perf_counter() > deadline:
+            break
+    return bytes(body[:MAX_BODY])
+
+
+def _excerpt(body: bytes, limit: int = 120) -> str:
+    text = " ".join(body.decode("utf-8", errors="replace").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def classify_http_error(exc: BaseException, timeout: float) -> tuple[Reason, str]:
+    """Turn an httpx exception into a reason and a fragment of specifics."""
+    causes = list(_causes(exc))
+    if isinstance(exc, httpx.ConnectTimeout):
+        return Reason.TIMEOUT, f"did not accept the connection within {_secs(timeout)}"
+    if isinstance(exc, httpx.ReadTimeout):
+        return Reason.TIMEOUT, f"accepted the connection but did not answer within {_secs(timeout)}"
+    if isinstance(exc, httpx.TimeoutException):
+        return Reason.TIMEOUT, f"did not answer within {_secs(timeout)}"
+    for cause in causes:
+        if isinstance(cause, ssl.SSLError):
+            what = cause.reason or str(cause)
+            hint = " (the server may speak plain HTTP: try http://)" if "WRONG_VERSION" in str(what).upper() else ""
+            return Reason.TLS, f"TLS handshake failed: {what}{hint}"
+        if isinstance(cause, socket.gaierror):
+            return Reason.DNS, f"cannot resolve the host ({cause.strerror})"
+        if isinstance(cause, ConnectionRefusedError):
+            return Reason.REFUSED, "connection refused"
+        if isinstance(cause, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+            return Reason.RESET, "reset the connection without answering"
+        if isinstance(cause, OSError) and cause.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return Reason.ERROR, f"no route to the host ({cause.strerror})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        if "without sending" in str(exc) or "disconnected" in str(exc).lower():
+            return Reason.RESET, "closed the connection without answering"
+        return Reason.PROTOCOL_ERROR, f"answered, but not with HTTP ({exc})"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return Reason.RESET, f"dropped the connection ({exc or type(exc).__name__})"
+    if isinstance(exc, httpx.ConnectError):
+        return Reason.ERROR, f"could not connect ({exc})"
+    log.debug("unexpected HTTP probe error", exc_info=exc)
+    return Reason.ERROR, f"{type(exc).__name__}: {exc}"
+
+
+def connect_any(addresses: tuple[str, ...], port: int, deadline: float, timeout: float) -> tuple[Reason, str]:
+    """Open (and close) a TCP connection to the first address that accepts one."""
+    reason, detail = Reason.REFUSED, "connection refused"
+    for address in addresses:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            break
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.settimeout(remaining)
+                sock.connect((address, port))
+            return Reason.OK, "accepts connections"
+        except TimeoutError:
+            reason, detail = Reason.TIMEOUT, f"did not accept the connection within {_secs(timeout)}"
+        except ConnectionRefusedError:
+            pass
+        except OSError as exc:
+            reason, detail = Reason.ERROR, f"could not connect ({exc.strerror or exc})"
+    return reason, detail
+
+
+class TcpProbe:
+    def __init__(self, service: ServiceConfig) -> None:
+        assert service.host is not None and service.port is not None
+        self._service = service
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def check(self) -> ProbeOutcome:
+        service = self._service
+        assert service.host is not None and service.port is not None
+        start = time.perf_counter()
+        deadline = start + service.timeout
+        try:
+            addresses = resolve(service.host, service.port, service.timeout)
+        except ResolveError as exc:
+            return ProbeOutcome(exc.reason, exc.detail, _ms(start))
+        reason, detail = connect_any(addresses, service.port, deadline, service.timeout)
+        return ProbeOutcome(reason, detail, _ms(start), addresses=addresses)
+
+
+class MongoProbe:
+    """``ping`` through one long-lived MongoClient, rebuilt on :meth:`reset`."""
+
+    def __init__(self, service: ServiceConfig) -> None:
+        self._service = service
+        self._client: pymongo.MongoClient[dict[str, object]] | None = None
+        seeds, _ = mongo_hosts(service.target)
+        self._single_seed = len(seeds) == 1 and service.target.startswith("mongodb://")
+
+    def _get_client(self) -> pymongo.MongoClient[dict[str, object]]:
+        if self._client is None:
+            ms = int(self._service.timeout * 1000)
+            self._client = pymongo.MongoClient(
+                self._service.target,
+                # Never the driver's 30 s defaults: a health check must answer quickly.
+                serverSelectionTimeoutMS=ms,
+                connectTimeoutMS=ms,
+                socketTimeoutMS=ms,
+                appname="trayapp",
+                connect=False,
+            )
+        return self._client
+
+    def reset(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def check(self) -> ProbeOutcome:
+        service = self._service
+        start = time.perf_counter()
+        addresses: tuple[str, ...] = ()
+        if service.host is not None and service.port is not None:
+            try:
+                addresses = resolve(service.host, service.port, service.timeout)
+            except ResolveError as exc:
+                return ProbeOutcome(exc.reason, exc.detail, _ms(start))
+        if self._single_seed and addresses and service.port is not None:
+            # The driver retries a refused server until serverSelectionTimeoutMS runs out;
+            # a plain connect says "nothing listens" at once.
+            reason, detail = connect_any(addresses, service.port, start + service.timeout, service.timeout)
+            if reason is Reason.REFUSED:
+                return ProbeOutcome(reason, detail, _ms(start), addresses=addresses)
+        try:
+            client = self._get_client()
+            with pymongo.timeout(service.timeout):
+                client.admin.command("ping")
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a classified result
+            reason, detail = classify_mongo_error(exc, service.timeout)
+            return ProbeOutcome(reason, scrub(detail, service.secrets), _ms(start), addresses=addresses)
+        return ProbeOutcome(Reason.OK, "ping ok", _ms(start), addresses=addresses)
+
+
+_AUTH_CODES = {18, 13}  # AuthenticationFailed, Unauthorized
+
+
+def classify_mongo_error(exc: BaseException, timeout: float) -> tuple[Reason, str]:
+    """Turn a pymongo exception into a reason and a fragment of specifics."""
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, pymongo.errors.OperationFailure):
+        if exc.code in _AUTH_CODES or "auth" in lowered:
+            return Reason.AUTH_FAILED, f"rejected the credentials ({_first_line(text)})"
+        return Reason.ERROR, f"ping failed: {_first_line(text)}"
+    if isinstance(exc, pymongo.errors.ConfigurationError):
+        if "dns" in lowered or "srv" in lowered:
+            return Reason.DNS, _first_line(text)
+        return Reason.ERROR, f"the URI is not usable: {_first_line(text)}"
+    if isinstance(exc, pymongo.errors.PyMongoError):
+        if "refused" in lowered:
+            return Reason.REFUSED, "connection refused"
+        if "name or service not known" in lowered or "nodename nor servname" in lowered or "getaddrinfo" in lowered:
+            return Reason.DNS, "cannot resolve the host"
+        if "ssl" in lowered or "certificate" in lowered or "tls" in lowered:
+            return Reason.TLS, f"TLS failed: {_first_line(text)}"
+        if "reset" in lowered or "closed" in lowered or "broken pipe" in lowered:
+            return Reason.RESET, "dropped the connection"
+        if "timed out" in lowered or "timeout" in lowered or isinstance(exc, pymongo.errors.ExecutionTimeout):
+            return Reason.TIMEOUT, f"did not answer a ping within {_secs(timeout)}"
+        return Reason.ERROR, _first_line(text)
+    log.debug("unexpected MongoDB probe error", exc_info=exc)
+    return Reason.ERROR, f"the driver failed unexpectedly ({type(exc).__name__}: {_first_line(text)})"
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    # pymongo appends "(configured timeouts: ...), Timeout: ..., Topology Description: ..."
+    line = line.split(", Timeout:")[0].split(" (configured timeouts")[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:g} s"
