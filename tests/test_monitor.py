@@ -1,0 +1,145 @@
+"""The monitor engine on a manual clock against a real backend: thresholds, transitions, scheduling."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterator
+
+import pytest
+
+from tests.kit.services import http_service
+from tests.kit.wait import wait_until
+from trayapp.core.clock import ManualClock
+from trayapp.core.model import State, Transition
+from trayapp.core.monitor import CheckEvent, Event, Monitor
+
+WAIT = 10.0  # upper bound for one real check to arrive; never a fixed sleep
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: queue.Queue[Event] = queue.Queue()
+
+    def __call__(self, event: Event) -> None:
+        self.events.put(event)
+
+    def next(self) -> Event:
+        return self.events.get(timeout=WAIT)
+
+    def next_check(self) -> CheckEvent:
+        event = self.next()
+        assert isinstance(event, CheckEvent), event
+        return event
+
+    def next_transition(self) -> Transition:
+        event = self.next()
+        assert isinstance(event, Transition), event
+        return event
+
+
+@pytest.fixture
+def run_monitor() -> Iterator:
+    monitors: list[Monitor] = []
+
+    def start(*services, clock: ManualClock) -> tuple[Monitor, Recorder]:
+        monitor = Monitor(list(services), clock=clock)
+        recorder = Recorder()
+        monitor.subscribe(recorder)
+        monitors.append(monitor)
+        monitor.start()
+        return monitor, recorder
+
+    yield start
+    for monitor in monitors:
+        monitor.stop()
+
+
+def test_one_failure_is_a_blip_two_are_an_outage_one_success_recovers(backend, run_monitor) -> None:
+    server = backend("healthy")
+    clock = ManualClock()
+    monitor, events = run_monitor(http_service(server.url(), interval=2.0), clock=clock)
+
+    assert events.next_check().service_state is State.UP
+    up = events.next_transition()
+    assert (up.old, up.new) == (State.UNKNOWN, State.UP)
+
+    server.set_mode("status_500")
+    clock.advance(2.0)
+    blip = events.next_check()
+    assert (blip.result.state, blip.service_state, blip.failures) == (State.DOWN, State.UP, 1)
+
+    clock.advance(2.0)
+    assert events.next_check().service_state is State.DOWN
+    down = events.next_transition()
+    assert (down.old, down.new, str(down.reason)) == (State.UP, State.DOWN, "http_status")
+    assert down.duration_s == pytest.approx(4.0)
+    assert "500" in down.detail
+
+    server.set_mode("healthy")
+    clock.advance(2.0)
+    assert events.next_check().service_state is State.UP
+    back = events.next_transition()
+    assert (back.old, back.new) == (State.DOWN, State.UP)
+    assert back.duration_s == pytest.approx(2.0)
+    assert [s.state for s in monitor.status()] == [State.UP]
+
+
+def test_next_check_waits_for_the_interval(backend, run_monitor) -> None:
+    server = backend("healthy")
+    clock = ManualClock()
+    monitor, events = run_monitor(http_service(server.url(), interval=5.0), clock=clock)
+    events.next_check()
+    events.next_transition()
+    clock.advance(4.9)
+    monitor.check_now()  # a later event proves nothing ran at 4.9 s: only this one arrives
+    assert events.next_check().service_state is State.UP
+    assert events.events.empty()
+    assert server.hits() == 2
+
+
+def test_a_hung_server_gets_one_check_at_a_time(backend, run_monitor) -> None:
+    server = backend("hang")
+    clock = ManualClock()
+    monitor, events = run_monitor(http_service(server.url(), timeout=0.5, interval=1.0), clock=clock)
+    wait_until(lambda: server.hits() == 1, what="the first check to reach the server")
+    for _ in range(5):  # impatient clicks on "Check now" while the first check hangs
+        monitor.check_now()
+    first = events.next_check()
+    assert str(first.result.reason) == "timeout"
+    second = events.next_check()  # the clicks fold into one follow-up check
+    assert str(second.result.reason) == "timeout"
+    assert events.next_transition().new is State.DOWN
+    server.set_mode("healthy")
+    assert server.hits() == 2
+
+
+def test_degraded_and_down_move_without_a_second_threshold(backend, run_monitor) -> None:
+    server = backend("db_down_503")
+    clock = ManualClock()
+    _, events = run_monitor(http_service(server.url(), interval=1.0), clock=clock)
+    events.next_check()
+    clock.advance(1.0)
+    events.next_check()
+    assert events.next_transition().new is State.DEGRADED
+    server.set_mode("status_500")
+    clock.advance(1.0)
+    events.next_check()
+    assert events.next_transition().new is State.DOWN
+
+
+def test_each_service_runs_on_its_own_schedule(backend, run_monitor) -> None:
+    fast, slow = backend("healthy"), backend("healthy")
+    clock = ManualClock()
+    _, events = run_monitor(
+        http_service(fast.url(), name="fast", interval=1.0),
+        http_service(slow.url(), name="slow", interval=3.0),
+        clock=clock,
+    )
+    for _ in range(4):  # first check and first transition of each
+        events.next()
+    checked = []
+    for expected in (1, 1, 2):  # at t=1 and t=2 only "fast" is due, at t=3 both are
+        clock.advance(1.0)
+        checked += sorted(events.next_check().result.service for _ in range(expected))
+    assert checked == ["fast", "fast", "fast", "slow"]
+    assert (fast.hits(), slow.hits()) == (4, 2)

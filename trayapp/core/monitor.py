@@ -1,0 +1,260 @@
+"""The monitor engine: schedules checks, debounces failures, emits events.
+
+Each service has one worker thread, so at most one check per service is in flight and
+the next is scheduled when the last result arrives: a hung server delays only its own
+checks. Subscribers are called on those worker threads; a GUI must hop to its own
+thread (the Qt adapter emits signals).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from .checker import Checker
+from .clock import Clock, SystemClock
+from .config import ServiceConfig
+from .model import CheckResult, State, Transition
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CheckEvent:
+    """Every finished check. ``service_state`` is the debounced state after it."""
+
+    result: CheckResult
+    service_state: State
+    failures: int  # consecutive failed checks, 0 after a success
+
+    def to_json(self) -> dict[str, object]:
+        r = self.result
+        return {
+            "event": "check",
+            "service": r.service,
+            "state": str(r.state),
+            "reason": str(r.reason),
+            "detail": r.detail,
+            "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 1),
+            "t": round(r.t, 3),
+            "service_state": str(self.service_state),
+            "http_status": r.http_status,
+        }
+
+
+Event = CheckEvent | Transition
+Subscriber = Callable[[Event], None]
+
+
+class Tracker:
+    """Debounces one service's results into a confirmed state.
+
+    A service leaves ``up`` (or ``unknown``) only after ``down_after`` consecutive
+    failed checks, so one blip is not an outage; one success brings it back at once.
+    Once it is confirmed bad, moves between bad states (degraded <-> down) are immediate.
+    """
+
+    def __init__(self, name: str, down_after: int) -> None:
+        self.name = name
+        self.down_after = down_after
+        self.state = State.UNKNOWN
+        self.failures = 0
+        self.since: float | None = None  # monotonic time the state was entered
+
+    def feed(self, result: CheckResult, now: float) -> Transition | None:
+        if result.state is State.UP:
+            self.failures = 0
+            new = State.UP
+        else:
+            self.failures += 1
+            confirmed_bad = self.state in (State.DOWN, State.DEGRADED)
+            if not confirmed_bad and self.failures < self.down_after:
+                return None
+            new = result.state
+        if new is self.state:
+            return None
+        old, old_since = self.state, self.since
+        self.state, self.since = new, now
+        return Transition(
+            service=self.name,
+            old=old,
+            new=new,
+            reason=result.reason,
+            detail=result.detail,
+            t=result.t,
+            duration_s=None if old_since is None else now - old_since,
+        )
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """A snapshot of one service as the monitor sees it."""
+
+    service: ServiceConfig
+    state: State
+    last: CheckResult | None
+    failures: int
+    since: float | None  # monotonic
+    checking: bool
+
+
+class _Entry:
+    def __init__(self, checker: Checker, now: float) -> None:
+        self.checker = checker
+        self.tracker = Tracker(checker.service.name, checker.service.down_after)
+        self.next_due = now
+        self.in_flight = False
+        self.poked = False
+        self.reset_pending = False
+        self.last: CheckResult | None = None
+        self.thread: threading.Thread | None = None
+
+
+class Monitor:
+    def __init__(
+        self,
+        services: Sequence[ServiceConfig],
+        *,
+        clock: Clock | None = None,
+        checker_factory: Callable[[ServiceConfig], Checker] | None = None,
+    ) -> None:
+        self.clock = clock or SystemClock()
+        factory = checker_factory or (lambda s: Checker(s, wall=self.clock.wall))
+        self._cond = threading.Condition()
+        now = self.clock.monotonic()
+        self._entries = {s.name: _Entry(factory(s), now) for s in services}
+        self._subscribers: list[Subscriber] = []
+        self._stopping = False
+        self._paused = False
+        self._started = False
+        self.clock.on_advance(self._wake)
+
+    # -- public API (any thread) -------------------------------------------------
+
+    @property
+    def services(self) -> list[ServiceConfig]:
+        return [e.checker.service for e in self._entries.values()]
+
+    def subscribe(self, callback: Subscriber) -> None:
+        """Call ``callback(event)`` for every check and transition (on a worker thread)."""
+        self._subscribers.append(callback)
+
+    def start(self) -> None:
+        with self._cond:
+            if self._started:
+                return
+            self._started = True
+            for name, entry in self._entries.items():
+                entry.thread = threading.Thread(
+                    target=self._run, args=(entry,), name=f"trayapp-check-{name}", daemon=True
+                )
+                entry.thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop scheduling; each worker closes its probe as it ends.
+
+        Waits at most ``timeout`` for each check in flight. Worker threads are daemons:
+        one stuck in a probe cannot hold the process open.
+        """
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        for entry in self._entries.values():
+            if entry.thread is not None:
+                entry.thread.join(timeout)
+
+    def check_now(self, names: Iterable[str] | None = None) -> None:
+        """Check these services (default: all) as soon as possible."""
+        with self._cond:
+            for entry in self._select(names):
+                entry.poked = True
+            self._cond.notify_all()
+
+    def reset_connections(self, names: Iterable[str] | None = None) -> None:
+        """Rebuild probes' connections before their next check (after sleep/wake)."""
+        with self._cond:
+            for entry in self._select(names):
+                entry.reset_pending = True
+
+    def pause(self) -> None:
+        with self._cond:
+            self._paused = True
+
+    def resume(self) -> None:
+        with self._cond:
+            self._paused = False
+            self._cond.notify_all()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def status(self) -> list[ServiceStatus]:
+        with self._cond:
+            return [
+                ServiceStatus(
+                    e.checker.service, e.tracker.state, e.last, e.tracker.failures, e.tracker.since, e.in_flight
+                )
+                for e in self._entries.values()
+            ]
+
+    # -- worker threads ----------------------------------------------------------
+
+    def _select(self, names: Iterable[str] | None) -> list[_Entry]:
+        if names is None:
+            return list(self._entries.values())
+        return [self._entries[n] for n in names if n in self._entries]
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _wait_until_due(self, entry: _Entry) -> bool:
+        """Block until ``entry`` should be checked; False when stopping."""
+        with self._cond:
+            while not self._stopping:
+                if not self._paused:
+                    if entry.poked:
+                        break
+                    remaining = entry.next_due - self.clock.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                else:
+                    self._cond.wait()
+            if self._stopping:
+                return False
+            entry.poked = False
+            entry.in_flight = True
+            reset, entry.reset_pending = entry.reset_pending, False
+        if reset:
+            entry.checker.reset()
+        return True
+
+    def _run(self, entry: _Entry) -> None:
+        while self._wait_until_due(entry):
+            result = entry.checker.check()
+            with self._cond:
+                entry.in_flight = False
+                if self._stopping:
+                    break
+                now = self.clock.monotonic()
+                entry.next_due = now + entry.checker.service.interval
+                if self._paused:
+                    continue  # the machine is going to sleep: this result is not to be trusted
+                entry.last = result
+                transition = entry.tracker.feed(result, now)
+                event = CheckEvent(result, entry.tracker.state, entry.tracker.failures)
+            self._emit(event)
+            if transition is not None:
+                self._emit(transition)
+        entry.checker.close()
+
+    def _emit(self, event: Event) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # noqa: BLE001 - one broken subscriber must not stop monitoring
+                log.exception("monitor subscriber failed")
