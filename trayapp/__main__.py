@@ -1,3 +1,3 @@
-from trayapp.cli import main
+from trayapp.cli import entry
 
-raise SystemExit(main())
+entry()

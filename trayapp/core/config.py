@@ -174,7 +174,7 @@ def _parse_service(raw: dict[str, Any], index: int, source: str) -> ServiceConfi
 
     kind_raw = raw.get("kind")
     try:
-        kind = Kind(kind_raw)
+        kind = Kind(str(kind_raw))
     except ValueError:
         kinds = " | ".join(k.value for k in Kind)
         what = "is required" if kind_raw is None else f"{kind_raw!r} is not a known kind"
@@ -190,6 +190,8 @@ def _parse_service(raw: dict[str, Any], index: int, source: str) -> ServiceConfi
         raise ConfigError(source, f"must be a whole number from 1 to 100, not {down_after!r}", label, "down_after")
 
     secrets: tuple[str, ...] = ()
+    host: str | None
+    port: int | None
     if kind is Kind.HTTP:
         target, host, port = _http_target(raw, source, label)
     elif kind is Kind.MONGO:

@@ -1,0 +1,282 @@
+"""The command line end to end, as a child process: output contracts and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.kit.cli import REPO, cli_env, run_cli, trayapp_command
+from tests.kit.servers import free_port
+from tests.kit.services import service_toml
+from tests.kit.wait import wait_until
+
+SERVICE_KEYS = {
+    "name",
+    "kind",
+    "target",
+    "state",
+    "reason",
+    "detail",
+    "latency_ms",
+    "http_status",
+    "port",
+    "listeners",
+}
+LISTENER_KEYS = {"pid", "name", "address", "port", "cmdline", "cwd", "user", "started"}
+
+
+def write_config(tmp_path: Path, *services: str) -> Path:
+    path = tmp_path / "stack.toml"
+    path.write_text("\n".join(services))
+    return path
+
+
+def test_version_and_help(tmp_path) -> None:
+    version = run_cli("--version", home=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("trayapp ")
+    helptext = run_cli("--help", home=tmp_path)
+    assert helptext.returncode == 0
+    for command in ("status", "watch", "ports", "kill"):
+        assert command in helptext.stdout
+
+
+def test_python_dash_m_and_console_script_agree(tmp_path) -> None:
+    script = Path(os.sys.executable).parent / "trayapp"
+    if not script.exists():
+        pytest.fail(f"console script not installed next to {os.sys.executable}: pip install -e . first")
+    out = subprocess.run([script, "--version"], capture_output=True, text=True, env=cli_env(tmp_path), timeout=30)
+    assert out.stdout == run_cli("--version", home=tmp_path).stdout
+
+
+def test_status_json_contract_and_exit_code(tmp_path, backend, mongo) -> None:
+    api, db = backend("healthy"), mongo()
+    config = write_config(
+        tmp_path,
+        service_toml("backend", "http", url=api.url()),
+        service_toml("db", "mongo", uri=f"mongodb://127.0.0.1:{db.port}/app"),
+    )
+    result = run_cli("status", "--config", config, "--json", home=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(result.stdout)
+    assert data["overall"] == "up"
+    assert [s["name"] for s in data["services"]] == ["backend", "db"]
+    for service in data["services"]:
+        assert set(service) == SERVICE_KEYS
+        assert service["state"] == "up" and service["reason"] == "ok"
+    backend_json = data["services"][0]
+    assert backend_json["http_status"] == 200 and backend_json["port"] == api.port
+    [listener] = backend_json["listeners"]
+    assert set(listener) >= LISTENER_KEYS
+    assert listener["pid"] == api.pid and listener["address"] == "127.0.0.1"
+    assert "backend.py" in " ".join(listener["cmdline"])
+
+
+def test_status_never_prints_the_mongo_password(tmp_path) -> None:
+    port = free_port()
+    config = write_config(tmp_path, service_toml("db", "mongo", uri=f"mongodb://app:hunter22@127.0.0.1:{port}/app"))
+    for args in (["status", "--json"], ["status"], ["ports"]):
+        result = run_cli(*args, "--config", config, home=tmp_path)
+        assert "hunter22" not in result.stdout + result.stderr
+    data = json.loads(run_cli("status", "--json", "--config", config, home=tmp_path).stdout)
+    assert data["services"][0]["target"] == f"mongodb://***@127.0.0.1:{port}/app"
+
+
+def test_status_against_a_hung_backend_and_a_stopped_mongo_returns_in_time(tmp_path, backend, mongo) -> None:
+    api, db = backend("hang"), mongo()
+    db.pause()
+    config = write_config(
+        tmp_path,
+        service_toml("backend", "http", url=api.url(), timeout=1.0),
+        service_toml("db", "mongo", uri=db.uri, timeout=1.0),
+        service_toml("vite", "tcp", host="127.0.0.1", port=free_port()),
+    )
+    started = time.monotonic()
+    result = run_cli("status", "--config", config, "--json", home=tmp_path)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    data = json.loads(result.stdout)
+    assert data["overall"] == "down"
+    reasons = {s["name"]: s["reason"] for s in data["services"]}
+    assert reasons == {"backend": "timeout", "db": "timeout", "vite": "refused"}
+    # The contract: the largest timeout + 1 s, here including the interpreter's start-up.
+    assert elapsed < 2.0 + 1.0, f"status took {elapsed:.2f} s"
+
+
+def test_status_table_for_people(tmp_path) -> None:
+    port = free_port()
+    config = write_config(tmp_path, service_toml("api", "http", url=f"http://127.0.0.1:{port}/health"))
+    result = run_cli("status", "--config", config, home=tmp_path)
+    assert result.returncode == 1
+    assert "api  down" in result.stdout
+    assert f"Nothing listens on port {port}" in result.stdout
+    assert "overall: down" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('[[service]]\nname = "api"\nkind = "http"\nurl = "http://x"\ntimeout = -2', "service 'api': field 'timeout'"),
+        ('[[service]]\nname = "api"\nkind = "smtp"', "service 'api': field 'kind'"),
+        ("[[service]\n", "is not valid TOML"),
+    ],
+)
+def test_bad_config_exits_2_with_one_sentence(tmp_path, text: str, words: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    for command in ("status", "watch", "ports"):
+        result = run_cli(command, "--config", config, home=tmp_path)
+        assert result.returncode == 2
+        assert result.stdout == ""
+        assert result.stderr.startswith(f"trayapp: {config}")
+        assert words in result.stderr
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_config_file_exits_2(tmp_path) -> None:
+    result = run_cli("status", "--config", tmp_path / "nope.toml", home=tmp_path)
+    assert result.returncode == 2
+    assert "no such file" in result.stderr
+
+
+def test_usage_errors_exit_2(tmp_path) -> None:
+    assert run_cli("kill", "99999", home=tmp_path).returncode == 2
+    assert run_cli("frobnicate", home=tmp_path).returncode == 2
+
+
+def test_trayapp_toml_in_the_working_directory_is_used(tmp_path, backend) -> None:
+    api = backend("healthy")
+    (tmp_path / "trayapp.toml").write_text(service_toml("here", "http", url=api.url()))
+    result = run_cli("status", "--json", home=tmp_path)
+    assert [s["name"] for s in json.loads(result.stdout)["services"]] == ["here"]
+
+
+def test_watch_json_prints_checks_and_transitions_and_stops_on_sigterm(tmp_path, backend) -> None:
+    api = backend("healthy")
+    config = write_config(tmp_path, service_toml("backend", "http", url=api.url(), interval=0.2, timeout=0.5))
+    proc = subprocess.Popen(
+        trayapp_command("watch", "--config", config, "--json"),
+        cwd=tmp_path,
+        env=cli_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        events = []
+
+        def read_event() -> dict:
+            ready, _, _ = select.select([proc.stdout], [], [], 10)
+            assert ready, "watch printed nothing for 10 s"
+            event = json.loads(proc.stdout.readline())
+            events.append(event)
+            return event
+
+        first = read_event()
+        assert first["event"] == "check" and first["service"] == "backend" and first["state"] == "up"
+        assert {"event", "service", "state", "reason", "detail", "latency_ms", "t"} <= set(first)
+        transition = read_event()
+        assert (transition["event"], transition["from"], transition["to"]) == ("transition", "unknown", "up")
+        api.set_mode("status_500")
+        while not (events[-1]["event"] == "transition" and events[-1]["to"] == "down"):
+            read_event()
+        down = events[-1]
+        assert set(down) == {"event", "service", "from", "to", "reason", "detail", "t"}
+        assert (down["from"], down["reason"]) == ("up", "http_status")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 1  # something was down when it stopped
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_ports_json_names_the_owner_and_marks_the_watched_service(tmp_path, backend) -> None:
+    api = backend("healthy")
+    config = write_config(tmp_path, service_toml("backend", "http", url=api.url()))
+    result = run_cli("ports", "--config", config, "--json", home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [row] = json.loads(result.stdout)["listeners"]
+    assert (row["pid"], row["port"], row["service"]) == (api.pid, api.port, "backend")
+    assert row["cwd"] == str(REPO)
+    table = run_cli("ports", str(api.port), "--config", config, home=tmp_path)
+    assert f"pid {api.pid}" in table.stdout and "backend.py" in table.stdout
+    free = free_port()
+    missing = run_cli("ports", str(free), "--config", config, home=tmp_path)
+    assert missing.returncode == 1
+    assert f"nothing listens on port {free}" in missing.stdout
+
+
+def test_kill_yes_frees_the_port(tmp_path, backend) -> None:
+    api = backend("healthy", ignore_term=True)
+    result = run_cli("kill", str(api.port), "--yes", "--grace", "0.3", "--json", home=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["outcome"] == "forced"
+    assert api.proc.wait(timeout=5) == -signal.SIGKILL
+
+
+def test_kill_nothing_listening_exits_1(tmp_path) -> None:
+    port = free_port()
+    result = run_cli("kill", str(port), "--yes", home=tmp_path)
+    assert result.returncode == 1
+    assert str(port) in result.stdout
+
+
+def test_kill_without_a_terminal_or_yes_refuses(tmp_path, backend) -> None:
+    api = backend("healthy")
+    result = run_cli("kill", str(api.port), home=tmp_path)
+    assert result.returncode == 2
+    assert "--yes" in result.stderr
+    assert psutil.pid_exists(api.pid) and api.proc.poll() is None
+
+
+def _run_on_terminal(tmp_path: Path, args: list[str], answer: bytes) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as stdin/stdout, answer its prompt, return (code, screen)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        trayapp_command(*args), cwd=tmp_path, env=cli_env(tmp_path), stdin=slave, stdout=slave, stderr=slave
+    )
+    os.close(slave)
+    screen = b""
+    try:
+        while b"[y/N]" not in screen:
+            ready, _, _ = select.select([master], [], [], 10)
+            assert ready, f"no prompt; screen so far: {screen!r}"
+            screen += os.read(master, 4096)
+        os.write(master, answer)
+        code = proc.wait(timeout=15)
+        while select.select([master], [], [], 0)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+        return code, screen.decode(errors="replace")
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
+
+
+def test_kill_on_a_terminal_shows_command_and_cwd_then_asks(tmp_path, backend) -> None:
+    api = backend("healthy")
+    code, screen = _run_on_terminal(tmp_path, ["kill", str(api.port)], b"n\n")
+    assert code == 1
+    assert f"pid {api.pid}" in screen and "backend.py" in screen and f"cwd:     {REPO}" in screen
+    assert api.proc.poll() is None  # "n" kills nothing
+
+    code, screen = _run_on_terminal(tmp_path, ["kill", str(api.port)], b"y\n")
+    assert code == 0, screen
+    assert f"port {api.port} is free" in screen
+    wait_until(lambda: api.proc.poll() is not None, what="the backend to be reaped")

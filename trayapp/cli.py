@@ -1,0 +1,317 @@
+"""The ``trayapp`` command line. Exit codes: 0 all up, 1 something degraded/down, 2 usage/config error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+import platformdirs
+
+from . import __version__
+from .core.checker import check_once
+from .core.config import Config, ConfigError, load_config
+from .core.kill import KillPlan, execute_kill, plan_kill
+from .core.model import CheckResult, Listener, State, Transition, overall_state
+from .core.monitor import CheckEvent, Event, Monitor
+from .core.ports import describe_owner, format_cmdline, listeners
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+
+log = logging.getLogger("trayapp")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS so `trayapp --config F status` is not undone by the sub-command's default.
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="config file (default: $TRAYAPP_CONFIG, ./trayapp.toml, then the user config dir)",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debugging detail to stderr"
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="trayapp",
+        description="Watch a local web stack and say what is wrong and who is to blame.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"trayapp {__version__}")
+    parser.set_defaults(config=None, verbose=False, json=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("status", parents=[common], help="check every service once and print the result")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("watch", parents=[common], help="monitor in the foreground, printing checks and changes")
+    p.add_argument("--json", action="store_true", help="print one JSON object per line")
+
+    p = sub.add_parser("ports", parents=[common], help="show who listens on the watched ports (or on PORT...)")
+    p.add_argument("ports", nargs="*", type=_port_arg, metavar="PORT")
+    p.add_argument("--all", action="store_true", help="every listening socket on this machine")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("kill", parents=[common], help="safely stop whatever holds PORT (asks first)")
+    p.add_argument("port", type=_port_arg, metavar="PORT")
+    p.add_argument("--grace", type=_seconds_arg, default=5.0, metavar="S", help="seconds between SIGTERM and SIGKILL")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _port_arg(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is out of range (1-65535)")
+    return port
+
+
+def _seconds_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 600:
+        raise argparse.ArgumentTypeError(f"{value:g} is out of range (0-600 seconds)")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    log_file = _setup_logging(args.verbose)
+    command: Callable[[argparse.Namespace], int] = COMMANDS.get(args.command or "status", cmd_status)
+    try:
+        return command(args)
+    except ConfigError as exc:
+        print(f"trayapp: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `trayapp watch | head`
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - users get a sentence, the log gets the traceback
+        log.exception("unexpected error")
+        print(f"trayapp: unexpected error: {type(exc).__name__}: {exc} (details in {log_file})", file=sys.stderr)
+        return EXIT_PROBLEM
+
+
+def _setup_logging(verbose: bool) -> Path:
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if verbose:
+        root.addHandler(logging.StreamHandler(sys.stderr))
+    log_dir = Path(platformdirs.user_log_dir("trayapp", appauthor=False))
+    log_file = log_dir / "trayapp.log"
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+    except OSError:
+        return log_file  # a read-only home must not stop the CLI
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
+    handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    root.addHandler(handler)
+    return log_file
+
+
+# -- status --------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    results = check_once(config.services)
+    overall = overall_state([r.state for r in results])
+    if getattr(args, "json", False):
+        print(json.dumps({"overall": str(overall), "services": [r.to_json() for r in results]}, indent=2))
+    else:
+        _print_status_table(results, overall, config, sys.stdout)
+    return EXIT_OK if overall is State.UP else EXIT_PROBLEM
+
+
+def _print_status_table(results: list[CheckResult], overall: State, config: Config, out: TextIO) -> None:
+    paint = _painter(out)
+    width = max(len(r.service) for r in results)
+    for r in results:
+        latency = "" if r.latency_ms is None else f"{r.latency_ms:.0f} ms"
+        state = paint(r.state, f"{r.state:<8}")
+        print(f"{r.service:<{width}}  {state}  {latency:>8}  {r.detail}", file=out)
+    print(f"\noverall: {paint(overall, str(overall))}   (config: {config.source})", file=out)
+
+
+_COLOURS = {State.UP: "32", State.DEGRADED: "33", State.DOWN: "31", State.UNKNOWN: "90"}
+
+
+def _painter(out: TextIO) -> Callable[[State, str], str]:
+    if not out.isatty() or os.environ.get("NO_COLOR"):
+        return lambda _state, text: text
+    return lambda state, text: f"\033[{_COLOURS[state]}m{text}\033[0m"
+
+
+# -- watch ---------------------------------------------------------------------
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    monitor = Monitor(config.services)
+    printer = _JsonPrinter() if args.json else _HumanPrinter(_painter(sys.stdout))
+    monitor.subscribe(printer)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if not args.json:
+        names = ", ".join(s.name for s in config.services)
+        print(f"watching {names} (config: {config.source}); Ctrl-C to stop", flush=True)
+    monitor.start()
+    try:
+        stop.wait()
+    finally:
+        monitor.stop(timeout=0.2)
+    states = [s.state for s in monitor.status()]
+    return EXIT_OK if overall_state(states) is State.UP else EXIT_PROBLEM
+
+
+class _JsonPrinter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        line = json.dumps(event.to_json())
+        with self._lock:
+            print(line, flush=True)
+
+
+class _HumanPrinter:
+    """Prints transitions, and a check only when it says something new for its service."""
+
+    def __init__(self, paint: Callable[[State, str], str]) -> None:
+        self._lock = threading.Lock()
+        self._paint = paint
+        self._last: dict[str, tuple[str, str]] = {}
+
+    def __call__(self, event: Event) -> None:
+        stamp = time.strftime("%H:%M:%S", time.localtime(event.t if isinstance(event, Transition) else event.result.t))
+        if isinstance(event, Transition):
+            line = f"{stamp} {event.service}: {event.old} -> {self._paint(event.new, str(event.new))}  {event.detail}"
+        else:
+            assert isinstance(event, CheckEvent)
+            r = event.result
+            key = (str(r.state), str(r.reason))
+            if self._last.get(r.service) == key:
+                return
+            self._last[r.service] = key
+            line = f"{stamp} {r.service}: {self._paint(r.state, str(r.state))} ({r.reason})  {r.detail}"
+        with self._lock:
+            print(line, flush=True)
+
+
+# -- ports ---------------------------------------------------------------------
+
+
+def cmd_ports(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    watched = {s.port: s.name for s in config.services if s.port is not None}
+    wanted: set[int] | None = None if args.all else set(args.ports or watched)
+    found = listeners(wanted)
+    missing = sorted((wanted or set()) - {x.port for x in found})
+    if args.json:
+        rows = [dict(x.to_json(), service=watched.get(x.port)) for x in found]
+        print(json.dumps({"listeners": rows, "not_listening": missing}, indent=2))
+    else:
+        _print_ports_table(found, watched, missing, sys.stdout)
+    return EXIT_PROBLEM if missing else EXIT_OK
+
+
+def _print_ports_table(found: list[Listener], watched: dict[int, str], missing: list[int], out: TextIO) -> None:
+    now = time.time()
+    rows = [("PORT", "ADDRESS", "PID", "SERVICE", "OWNER", "COMMAND")]
+    for x in sorted(found, key=lambda x: (x.port not in watched, x.port, x.address)):
+        command = format_cmdline(x.cmdline) if x.cmdline else ""
+        rows.append(
+            (str(x.port), x.address, str(x.pid or "?"), watched.get(x.port, ""), describe_owner(x, now), command)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5], file=out)
+    for port in missing:
+        service = f" ({watched[port]})" if port in watched else ""
+        print(f"nothing listens on port {port}{service}", file=out)
+
+
+# -- kill ----------------------------------------------------------------------
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    plan = plan_kill(args.port)
+    if plan.problem is not None:
+        report = execute_kill(plan, grace=args.grace)  # reports the problem without signalling
+        _print_kill(report.to_json(), report.detail, args.json)
+        return EXIT_PROBLEM
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("trayapp: not asking on a non-terminal; pass --yes to kill without confirmation", file=sys.stderr)
+            return EXIT_USAGE
+        if not _confirm(plan):
+            print("nothing killed", file=sys.stderr)
+            return EXIT_PROBLEM
+    report = execute_kill(plan, grace=args.grace)
+    _print_kill(report.to_json(), report.detail, args.json)
+    return EXIT_OK if report.ok else EXIT_PROBLEM
+
+
+def _confirm(plan: KillPlan) -> bool:
+    print(f"These processes hold port {plan.port} and would be stopped (SIGTERM, then SIGKILL):")
+    for target in plan.targets:
+        print(f"  pid {target.pid} ({target.role}) {target.name or '?'}, user {target.user or '?'}")
+        print(f"      command: {format_cmdline(target.cmdline) if target.cmdline else '(hidden)'}")
+        print(f"      cwd:     {target.cwd or '(hidden)'}")
+    try:
+        answer = input(f"Stop {len(plan.targets)} process(es)? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _print_kill(data: dict[str, object], detail: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(detail)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "status": cmd_status,
+    "watch": cmd_watch,
+    "ports": cmd_ports,
+    "kill": cmd_kill,
+}
+
+
+def entry() -> None:
+    """Console-script entry: run, flush, and leave without waiting on library threads.
+
+    pymongo's monitor threads sleep in 0.5 s steps and are joined at interpreter exit,
+    which would add up to half a second to every `trayapp status`; everything of ours is
+    finished and flushed by now, so skip that join.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    logging.shutdown()
+    os._exit(code)
