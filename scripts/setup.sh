@@ -1,0 +1,28 @@
+# Sourced by scripts/run and scripts/test: installs what is missing, idempotently.
+#   ensure_debian_packages PKG...   apt-get install the ones not installed (as root or via sudo)
+#   ensure_venv EXTRAS              a .venv in the checkout with trayapp installed (editable)
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${TRAYAPP_VENV:-$ROOT/.venv}
+
+ensure_debian_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg"); done
+  ((${#missing[@]})) || return 0
+  if ! command -v apt-get >/dev/null; then
+    echo "setup: please install these packages with your package manager: ${missing[*]}" >&2
+    return 0
+  fi
+  local sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_venv() {
+  local extras=$1
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then ensure_debian_packages python3-venv; fi
+  [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT$extras"
+}
