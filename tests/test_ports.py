@@ -318,3 +318,11 @@ def test_listens_on_agrees_with_a_real_connection() -> None:
         with pytest.raises(OSError), socket.socket(socket.AF_INET6) as client:
             client.settimeout(5)
             client.connect(("::1", port))
+
+
+def test_command_line_is_shown_on_one_line_with_control_characters_escaped() -> None:
+    from trayapp.core.ports import format_cmdline
+
+    shown = format_cmdline(["python3", "-c", "import x\nprint('\x1b[31mred')"])
+    assert "\n" not in shown and "\x1b" not in shown
+    assert shown == "python3 -c 'import x\\nprint('\"'\"'\\x1b[31mred'\"'\"')'"

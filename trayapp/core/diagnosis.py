@@ -87,7 +87,7 @@ def _sentence(
         case Reason.ADDRESS_MISMATCH:
             bound = ", ".join(sorted({x.address for x in on_port}))
             return (
-                f"{where} is open on {bound} only ({owner}), but {name} is reached at {dialled}: "
+                f"{where} is open on {bound} only, held by {owner}, but {name} dials {dialled}: "
                 f"make the server listen on both (0.0.0.0 or ::) or point {name} at {bound}."
             )
         case Reason.TIMEOUT if on_port:

@@ -331,10 +331,17 @@ def shorten_home(path: str, home: str | None = None) -> str:
 
 
 def format_cmdline(cmdline: Iterable[str] | None) -> str:
-    """A command line quoted for display (shell-style); never to be executed."""
+    """A command line quoted for display (shell-style) on one line; never to be executed.
+
+    Control characters (a newline in a ``python -c`` script) are shown escaped, so a
+    command line cannot break a table row or fake another line.
+    """
     if not cmdline:
         return ""
-    return shlex.join(str(arg) for arg in cmdline)
+    return shlex.join(str(arg) for arg in cmdline).translate(_ESCAPES)
+
+
+_ESCAPES = {c: f"\\x{c:02x}" for c in range(32)} | {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r", 127: "\\x7f"}
 
 
 def _display_name(name: str | None, cmdline: tuple[str, ...] | None) -> str | None:
