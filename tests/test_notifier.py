@@ -1,0 +1,347 @@
+"""The popup policy on a manual clock: what a developer sees pop up, and what stays quiet."""
+
+from __future__ import annotations
+
+import pytest
+
+from trayapp.core.clock import ManualClock
+from trayapp.core.model import Reason, State, Transition
+from trayapp.core.notifier import Announcement, Notifier, Severity, humanise
+
+UP, DEGRADED, DOWN, UNKNOWN = State.UP, State.DEGRADED, State.DOWN, State.UNKNOWN
+
+DETAILS = {
+    UP: "{name} answers HTTP 200 in 12 ms.",
+    DEGRADED: "{name} answered, but took 3.1 s (slower than 2 s).",
+    DOWN: "Nothing listens on port 8000: {name} is not running.",
+}
+REASONS = {UP: Reason.OK, DEGRADED: Reason.SLOW, DOWN: Reason.REFUSED}
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def notifier(clock: ManualClock) -> Notifier:
+    return Notifier(clock)
+
+
+def change(
+    notifier: Notifier, clock: ManualClock, name: str, old: State, new: State, duration: float | None = 10.0
+) -> None:
+    """Feed one transition as the monitor would, now."""
+    detail = DETAILS[new].format(name=name)
+    notifier.feed(Transition(name, old, new, REASONS[new], detail, clock.wall(), duration))
+
+
+def when_due(notifier: Notifier, clock: ManualClock) -> list[Announcement]:
+    """Move time to ``next_due()``, as the shell's timer would, and poll."""
+    due = notifier.next_due()
+    if due is not None:
+        clock.advance(max(0.0, due - clock.monotonic()))
+    return notifier.poll()
+
+
+def only(announcements: list[Announcement]) -> Announcement:
+    assert len(announcements) == 1, announcements
+    return announcements[0]
+
+
+# -- startup ------------------------------------------------------------------
+
+
+def test_services_coming_up_at_startup_are_silent(notifier: Notifier, clock: ManualClock) -> None:
+    for name in ("backend", "vite", "db"):
+        change(notifier, clock, name, UNKNOWN, UP, duration=None)
+    assert when_due(notifier, clock) == []
+    assert notifier.next_due() is None
+
+
+def test_a_problem_already_there_at_startup_is_announced(notifier: Notifier, clock: ManualClock) -> None:
+    change(notifier, clock, "db", UNKNOWN, DOWN, duration=None)
+    popup = only(when_due(notifier, clock))
+    assert popup.title == "db is down"
+    assert popup.message == "Nothing listens on port 8000: db is not running."
+    assert popup.severity is Severity.CRITICAL
+    assert popup.services == ("db",)
+
+
+# -- one service --------------------------------------------------------------
+
+
+def test_going_down_says_why(notifier: Notifier, clock: ManualClock) -> None:
+    change(notifier, clock, "backend", UP, DOWN)
+    assert only(when_due(notifier, clock)) == Announcement(
+        title="backend is down",
+        message="Nothing listens on port 8000: backend is not running.",
+        services=("backend",),
+        severity=Severity.CRITICAL,
+        kind="problem",
+    )
+
+
+def test_degraded_is_a_warning(notifier: Notifier, clock: ManualClock) -> None:
+    change(notifier, clock, "backend", UP, DEGRADED)
+    popup = only(when_due(notifier, clock))
+    assert (popup.title, popup.severity, popup.kind) == ("backend is degraded", Severity.WARNING, "problem")
+    assert popup.message == "backend answered, but took 3.1 s (slower than 2 s)."
+
+
+@pytest.mark.parametrize(("old", "new", "title", "severity"), [
+    (DEGRADED, DOWN, "backend is down", Severity.CRITICAL),
+    (DOWN, DEGRADED, "backend is degraded", Severity.WARNING),
+])  # fmt: skip
+def test_moving_between_bad_states_announces_the_new_one(
+    notifier: Notifier, clock: ManualClock, old: State, new: State, title: str, severity: Severity
+) -> None:
+    change(notifier, clock, "backend", old, new)
+    popup = only(when_due(notifier, clock))
+    assert (popup.title, popup.severity) == (title, severity)
+
+
+@pytest.mark.parametrize(("duration", "title"), [
+    (8.2, "backend is back after 8 s"),
+    (42.0, "backend is back after 42 s"),
+    (180.0, "backend is back after 3 min"),
+    (3900.0, "backend is back after 1 h 5 min"),
+    (None, "backend is back"),
+])  # fmt: skip
+def test_recovery_says_how_long_it_was_out(
+    notifier: Notifier, clock: ManualClock, duration: float | None, title: str
+) -> None:
+    change(notifier, clock, "backend", DOWN, UP, duration=duration)
+    popup = only(when_due(notifier, clock))
+    assert popup.title == title
+    assert popup.message == "backend answers HTTP 200 in 12 ms."
+    assert (popup.severity, popup.kind) == (Severity.INFO, "recovered")
+
+
+def test_recovery_counts_the_whole_outage_not_only_the_last_bad_state(notifier: Notifier, clock: ManualClock) -> None:
+    change(notifier, clock, "backend", UP, DEGRADED, duration=600.0)
+    when_due(notifier, clock)
+    change(notifier, clock, "backend", DEGRADED, DOWN, duration=30.0)
+    when_due(notifier, clock)
+    change(notifier, clock, "backend", DOWN, UP, duration=90.0)
+    assert only(when_due(notifier, clock)).title == "backend is back after 2 min"
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0, "0 s"), (59.4, "59 s"), (60, "1 min"), (119, "2 min"), (3600, "1 h"), (3900, "1 h 5 min"),
+])  # fmt: skip
+def test_humanise(seconds: float, text: str) -> None:
+    assert humanise(seconds) == text
+
+
+# -- batching -----------------------------------------------------------------
+
+
+def test_services_failing_together_make_one_popup(notifier: Notifier, clock: ManualClock) -> None:
+    change(notifier, clock, "db", UP, DOWN)
+    clock.advance(0.2)
+    change(notifier, clock, "backend", UP, DOWN)
+    popup = only(when_due(notifier, clock))
+    assert popup.title == "2 services are down"
+    assert popup.message == (
+        "db: down — Nothing listens on port 8000: db is not running.\n"
+        "backend: down — Nothing listens on port 8000: backend is not running."
+    )
+    assert popup.services == ("db", "backend")
+    assert (popup.severity, popup.kind) == (Severity.CRITICAL, "problem")
+
+
+def test_changes_further_apart_than_the_batch_window_are_separate_popups(
+    notifier: Notifier, clock: ManualClock
+) -> None:
+    change(notifier, clock, "db", UP, DOWN)
+    clock.advance(0.8)  # the shell polled late: the first batch is closed all the same
+    change(notifier, clock, "backend", UP, DEGRADED)
+    assert only(when_due(notifier, clock)).title == "db is down"  # due at once; the second batch is still open
+    assert only(when_due(notifier, clock)).title == "backend is degraded"
+
+
+def test_a_mixed_batch_lists_the_worst_first(notifier: Notifier, clock: ManualClock) -> None:
+    change(notifier, clock, "vite", DOWN, UP, duration=42.0)
+    change(notifier, clock, "db", UP, DEGRADED)
+    change(notifier, clock, "backend", UP, DOWN)
+    popup = only(when_due(notifier, clock))
+    assert popup.title == "3 services changed"
+    assert popup.services == ("backend", "db", "vite")
+    assert popup.message.splitlines() == [
+        "backend: down — Nothing listens on port 8000: backend is not running.",
+        "db: degraded — db answered, but took 3.1 s (slower than 2 s).",
+        "vite: back after 42 s",
+    ]
+    assert (popup.severity, popup.kind) == (Severity.CRITICAL, "mixed")
+
+
+def test_services_recovering_together_are_back_together(notifier: Notifier, clock: ManualClock) -> None:
+    change(notifier, clock, "backend", DOWN, UP)
+    clock.advance(0.1)
+    change(notifier, clock, "db", DEGRADED, UP)
+    popup = only(when_due(notifier, clock))
+    assert (popup.title, popup.severity, popup.kind) == ("backend and db are back", Severity.INFO, "recovered")
+
+
+def test_down_and_degraded_together_is_a_problem_batch(notifier: Notifier, clock: ManualClock) -> None:
+    change(notifier, clock, "db", UP, DEGRADED)
+    change(notifier, clock, "backend", UP, DOWN)
+    popup = only(when_due(notifier, clock))
+    assert popup.title == "2 services are down or degraded"
+    assert popup.services == ("backend", "db")
+    assert popup.severity is Severity.CRITICAL
+
+
+def test_a_bounce_inside_one_batch_is_not_announced(notifier: Notifier, clock: ManualClock) -> None:
+    change(notifier, clock, "backend", UP, DOWN)
+    clock.advance(0.3)
+    change(notifier, clock, "backend", DOWN, UP, duration=0.3)
+    assert when_due(notifier, clock) == []
+
+
+def test_only_the_latest_state_in_a_batch_counts(notifier: Notifier, clock: ManualClock) -> None:
+    change(notifier, clock, "backend", UP, DOWN)
+    clock.advance(0.3)
+    change(notifier, clock, "backend", DOWN, DEGRADED)
+    change(notifier, clock, "db", UP, DOWN)
+    popup = only(when_due(notifier, clock))
+    assert popup.title == "2 services are down or degraded"
+    assert popup.message.splitlines()[1].startswith("backend: degraded — ")
+
+
+def test_a_startup_in_the_same_batch_as_a_problem_is_left_out(notifier: Notifier, clock: ManualClock) -> None:
+    change(notifier, clock, "vite", UNKNOWN, UP, duration=None)
+    change(notifier, clock, "db", UNKNOWN, DOWN, duration=None)
+    popup = only(when_due(notifier, clock))
+    assert (popup.title, popup.services) == ("db is down", ("db",))
+
+
+# -- flapping -----------------------------------------------------------------
+
+
+def test_flapping_is_announced_once_then_quiet_until_it_settles(notifier: Notifier, clock: ManualClock) -> None:
+    change(notifier, clock, "backend", UNKNOWN, DOWN, duration=None)  # startup is not a change
+    assert only(when_due(notifier, clock)).title == "backend is down"
+    titles = []
+    for old, new in [(DOWN, UP), (UP, DOWN), (DOWN, UP)]:
+        clock.advance(5)
+        change(notifier, clock, "backend", old, new, duration=5)
+        titles.append(only(when_due(notifier, clock)).title)
+    assert titles == ["backend is back after 5 s", "backend is down", "backend is back after 5 s"]
+
+    clock.advance(5)
+    change(notifier, clock, "backend", UP, DOWN, duration=5)  # the 4th change within 60 s
+    assert only(notifier.poll()) == Announcement(
+        title="backend is flapping",
+        message="4 changes in 60 s; now down: Nothing listens on port 8000: backend is not running.",
+        services=("backend",),
+        severity=Severity.WARNING,
+        kind="flapping",
+    )
+    clock.advance(1)
+    assert notifier.poll() == []  # the triggering change is not announced as well
+
+    for old, new in [(DOWN, UP), (UP, DOWN), (DOWN, UP), (UP, DOWN)]:
+        clock.advance(20)
+        change(notifier, clock, "backend", old, new, duration=20)
+        clock.advance(1)
+        assert notifier.poll() == []
+    assert notifier.next_due() == clock.monotonic() - 1 + 60
+
+    clock.advance(58.9)
+    assert notifier.poll() == []
+    assert only(when_due(notifier, clock)) == Announcement(
+        title="backend has settled: down",
+        message="Nothing listens on port 8000: backend is not running.",
+        services=("backend",),
+        severity=Severity.CRITICAL,
+        kind="settled",
+    )
+    assert notifier.next_due() is None
+
+    clock.advance(10)
+    change(notifier, clock, "backend", DOWN, UP, duration=70)
+    assert only(when_due(notifier, clock)).title == "backend is back after 1 min"
+
+
+def test_settling_up_says_so(notifier: Notifier, clock: ManualClock) -> None:
+    for old, new in [(UP, DOWN), (DOWN, UP), (UP, DOWN), (DOWN, UP)]:
+        clock.advance(2)
+        change(notifier, clock, "vite", old, new)
+    assert [p.kind for p in when_due(notifier, clock)] == ["problem", "recovered", "problem", "flapping"]
+    popup = only(when_due(notifier, clock))
+    assert (popup.title, popup.message, popup.severity) == ("vite has settled: up", "no change for 60 s", Severity.INFO)
+
+
+def test_changes_spread_over_more_than_the_flap_window_are_not_flapping(notifier: Notifier, clock: ManualClock) -> None:
+    kinds = []
+    for old, new in [(UP, DOWN), (DOWN, UP), (UP, DOWN), (DOWN, UP), (UP, DOWN)]:
+        clock.advance(25)
+        change(notifier, clock, "backend", old, new)
+        kinds += [p.kind for p in when_due(notifier, clock)]
+    assert kinds == ["problem", "recovered", "problem", "recovered", "problem"]
+
+
+def test_one_service_flapping_does_not_silence_the_others(notifier: Notifier, clock: ManualClock) -> None:
+    for old, new in [(UP, DOWN), (DOWN, UP), (UP, DOWN), (DOWN, UP), (UP, DOWN)]:
+        clock.advance(2)
+        change(notifier, clock, "vite", old, new)
+    when_due(notifier, clock)
+    change(notifier, clock, "db", UP, DOWN)
+    assert only(when_due(notifier, clock)).title == "db is down"
+
+
+# -- do not disturb -----------------------------------------------------------
+
+
+def test_do_not_disturb_drops_popups_rather_than_queueing_them(notifier: Notifier, clock: ManualClock) -> None:
+    notifier.do_not_disturb = True
+    change(notifier, clock, "backend", UP, DOWN)
+    assert when_due(notifier, clock) == []
+    notifier.do_not_disturb = False
+    assert notifier.poll() == []
+    assert notifier.next_due() is None
+    change(notifier, clock, "backend", DOWN, UP, duration=30)
+    assert only(when_due(notifier, clock)).title == "backend is back after 30 s"
+
+
+def test_flapping_is_still_tracked_during_do_not_disturb(notifier: Notifier, clock: ManualClock) -> None:
+    notifier.do_not_disturb = True
+    for old, new in [(UP, DOWN), (DOWN, UP), (UP, DOWN), (DOWN, UP)]:
+        clock.advance(2)
+        change(notifier, clock, "backend", old, new)
+        assert when_due(notifier, clock) == []
+    notifier.do_not_disturb = False
+    clock.advance(10)
+    change(notifier, clock, "backend", UP, DOWN)  # still flapping: no popup
+    clock.advance(1)
+    assert notifier.poll() == []
+    assert only(when_due(notifier, clock)).title == "backend has settled: down"
+
+
+# -- scheduling -----------------------------------------------------------------
+
+
+def test_next_due_is_the_end_of_the_batch_or_the_settle_check(notifier: Notifier, clock: ManualClock) -> None:
+    assert notifier.next_due() is None
+    change(notifier, clock, "backend", UP, DOWN)
+    assert notifier.next_due() == 1000.5
+    clock.advance(0.2)
+    change(notifier, clock, "db", UP, DOWN)
+    assert notifier.next_due() == 1000.5  # a later change joins the batch, it does not extend it
+    clock.advance(0.2)
+    assert notifier.poll() == []  # not due yet: nothing is lost by polling early
+    clock.advance(0.1)
+    assert only(notifier.poll()).title == "2 services are down"
+    assert notifier.next_due() is None
+
+    for old, new in [(DOWN, UP), (UP, DOWN), (DOWN, UP)]:
+        clock.advance(1)
+        change(notifier, clock, "backend", old, new)
+    assert notifier.next_due() == clock.monotonic()  # the flapping popup is ready now
+    notifier.poll()
+    assert notifier.next_due() == clock.monotonic() + 60
+    clock.advance(30)
+    change(notifier, clock, "backend", UP, DOWN)
+    assert notifier.next_due() == clock.monotonic() + 60  # each change pushes the settle check back

@@ -1,0 +1,279 @@
+"""The popup policy: turns the monitor's transitions into announcements, without crying wolf.
+
+Qt-free and timer-free. :meth:`Notifier.feed` takes transitions from any thread; the shell
+calls :meth:`Notifier.poll` when :meth:`Notifier.next_due` has passed and shows what it returns.
+
+- Startup (``unknown -> up``) is silent; a problem present at startup is announced.
+- Transitions within ``batch_window`` of the first pending one make one announcement;
+  a service that ends a batch where it started is not mentioned.
+- ``flap_count`` changes of one service within ``flap_window`` make one "flapping"
+  announcement, then that service is silent until it has had no change for ``settle_after``
+  seconds, which is announced once ("settled").
+- While do-not-disturb is on, whatever falls due is dropped; the bookkeeping goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .clock import Clock
+from .model import State, Transition
+
+log = logging.getLogger(__name__)
+
+_BAD = (State.DOWN, State.DEGRADED)
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+_STATE_SEVERITY = {State.DOWN: Severity.CRITICAL, State.DEGRADED: Severity.WARNING}
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """One popup. ``services`` is ordered worst first; a click opens the first."""
+
+    title: str
+    message: str  # plain text, one line per service
+    services: tuple[str, ...]
+    severity: Severity
+    kind: str  # "problem" | "recovered" | "flapping" | "settled" | "mixed"
+
+
+def humanise(seconds: float) -> str:
+    """``8 s``, ``42 s``, ``3 min``, ``1 h 5 min``."""
+    whole = max(0, round(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    minutes = round(whole / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+@dataclass
+class _Pending:
+    """One service's net change inside the open batch."""
+
+    start: State  # its state before the batch
+    latest: Transition
+    back_after: float | None  # outage length when ``latest`` is a recovery
+
+
+@dataclass
+class _Flapping:
+    last_change: float  # monotonic
+    latest: Transition
+
+
+class Notifier:
+    """Decides which transitions become popups, and when."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        batch_window: float = 0.5,
+        flap_count: int = 4,
+        flap_window: float = 60.0,
+        settle_after: float = 60.0,
+    ) -> None:
+        self._clock = clock
+        self.batch_window = batch_window
+        self.flap_count = flap_count
+        self.flap_window = flap_window
+        self.settle_after = settle_after
+        self._lock = threading.Lock()
+        self._dnd = False
+        self._batch: dict[str, _Pending] = {}
+        self._batch_due: float | None = None
+        self._ready: list[Announcement] = []
+        self._changes: dict[str, deque[float]] = {}  # recent change times, for flapping
+        self._flapping: dict[str, _Flapping] = {}
+        self._outage: dict[str, float | None] = {}  # seconds spent bad so far, per bad service
+
+    # -- public API (any thread) -------------------------------------------------
+
+    @property
+    def do_not_disturb(self) -> bool:
+        return self._dnd
+
+    @do_not_disturb.setter
+    def do_not_disturb(self, on: bool) -> None:
+        with self._lock:
+            self._dnd = on
+
+    def feed(self, transition: Transition) -> None:
+        """Take one transition (any thread, e.g. the monitor's worker)."""
+        with self._lock:
+            now = self._clock.monotonic()
+            self._collect(now)
+            name = transition.service
+            back_after = self._track_outage(transition)
+            if self._count_change(transition, now):
+                return
+            if self._batch_due is None:
+                self._batch_due = now + self.batch_window
+            pending = self._batch.get(name)
+            start = transition.old if pending is None else pending.start
+            self._batch[name] = _Pending(start, transition, back_after)
+
+    def poll(self) -> list[Announcement]:
+        """The announcements due now, oldest first (call on the GUI thread at :meth:`next_due`)."""
+        with self._lock:
+            self._collect(self._clock.monotonic())
+            due, self._ready = self._ready, []
+            if self._dnd and due:
+                log.debug("do not disturb: dropped %d announcement(s)", len(due))
+                return []
+            return due
+
+    def next_due(self) -> float | None:
+        """Monotonic time :meth:`poll` may next have something to say; None when nothing is pending."""
+        with self._lock:
+            times = [f.last_change + self.settle_after for f in self._flapping.values()]
+            if self._batch_due is not None:
+                times.append(self._batch_due)
+            if self._ready:
+                times.append(self._clock.monotonic())
+            return min(times, default=None)
+
+    # -- bookkeeping (lock held) -------------------------------------------------
+
+    def _collect(self, now: float) -> None:
+        """Move everything due by ``now`` (closed batch, settled services) to the ready list."""
+        due: list[tuple[float, Announcement]] = []
+        if self._batch_due is not None and now >= self._batch_due:
+            announcement = self._announce_batch(list(self._batch.items()))
+            if announcement is not None:
+                due.append((self._batch_due, announcement))
+            self._batch, self._batch_due = {}, None
+        for name, flap in list(self._flapping.items()):
+            settle_at = flap.last_change + self.settle_after
+            if now >= settle_at:
+                del self._flapping[name]
+                self._changes.pop(name, None)
+                due.append((settle_at, _settled(name, flap.latest, self.settle_after)))
+        due.sort(key=lambda item: item[0])
+        self._ready += [announcement for _, announcement in due]
+
+    def _track_outage(self, t: Transition) -> float | None:
+        """Update the per-service outage length; return it when ``t`` is a recovery."""
+        name = t.service
+        if t.new in _BAD:
+            if t.old in _BAD:
+                so_far = self._outage.get(name, 0.0)
+                self._outage[name] = None if so_far is None or t.duration_s is None else so_far + t.duration_s
+            else:
+                self._outage[name] = 0.0
+            return None
+        so_far = self._outage.pop(name, 0.0)
+        if t.old not in _BAD or so_far is None or t.duration_s is None:
+            return None
+        return so_far + t.duration_s
+
+    def _count_change(self, t: Transition, now: float) -> bool:
+        """Record a change for flapping; True when it is swallowed by (the start of) flapping."""
+        name = t.service
+        if name in self._flapping:
+            self._flapping[name] = _Flapping(now, t)
+            return True
+        if t.old is State.UNKNOWN:
+            return False  # startup is not a change anyone saw
+        changes = self._changes.setdefault(name, deque())
+        changes.append(now)
+        while changes and changes[0] <= now - self.flap_window:
+            changes.popleft()
+        if len(changes) < self.flap_count:
+            return False
+        log.info("%s is flapping: %d changes in %g s", name, len(changes), self.flap_window)
+        self._flapping[name] = _Flapping(now, t)
+        self._batch.pop(name, None)
+        if not self._batch:
+            self._batch_due = None
+        now_line = f"now {t.new}: {t.detail}" if t.new in _BAD else f"now {t.new}"
+        self._ready.append(
+            Announcement(
+                title=f"{name} is flapping",
+                message=f"{len(changes)} changes in {self.flap_window:g} s; {now_line}",
+                services=(name,),
+                severity=Severity.WARNING,
+                kind="flapping",
+            )
+        )
+        return True
+
+    def _announce_batch(self, batch: list[tuple[str, _Pending]]) -> Announcement | None:
+        """One announcement for a closed batch, or None when nothing in it is worth saying."""
+        changed = [(name, p) for name, p in batch if _worth_saying(p)]
+        if not changed:
+            return None
+        if len(changed) == 1:
+            return _single(*changed[0])
+        changed.sort(key=lambda item: -item[1].latest.new.severity)  # stable: arrival order within a state
+        names = tuple(name for name, _ in changed)
+        states = {p.latest.new for _, p in changed}
+        if states == {State.UP}:
+            title, kind = f"{_join(names)} are back", "recovered"
+        elif State.UP in states:
+            title, kind = f"{len(names)} services changed", "mixed"
+        elif len(states) == 1:
+            title, kind = f"{len(names)} services are {states.pop()}", "problem"
+        else:
+            title, kind = f"{len(names)} services are down or degraded", "problem"
+        return Announcement(
+            title=title,
+            message="\n".join(_line(name, p) for name, p in changed),
+            services=names,
+            severity=_severity(changed[0][1].latest.new),  # the worst
+            kind=kind,
+        )
+
+
+def _worth_saying(p: _Pending) -> bool:
+    """A problem, or a recovery from one; not startup, not a bounce back to where it was."""
+    new = p.latest.new
+    if new is p.start:
+        return False
+    if new in _BAD:
+        return True
+    return new is State.UP and p.start in _BAD
+
+
+def _severity(state: State) -> Severity:
+    return _STATE_SEVERITY.get(state, Severity.INFO)
+
+
+def _back(p: _Pending) -> str:
+    return "back" if p.back_after is None else f"back after {humanise(p.back_after)}"
+
+
+def _single(name: str, p: _Pending) -> Announcement:
+    t = p.latest
+    if t.new in _BAD:
+        return Announcement(f"{name} is {t.new}", t.detail, (name,), _severity(t.new), "problem")
+    return Announcement(f"{name} is {_back(p)}", t.detail or f"{name} is up", (name,), Severity.INFO, "recovered")
+
+
+def _line(name: str, p: _Pending) -> str:
+    t = p.latest
+    return f"{name}: {t.new} — {t.detail}" if t.new in _BAD else f"{name}: {_back(p)}"
+
+
+def _settled(name: str, t: Transition, quiet: float) -> Announcement:
+    message = t.detail if t.new in _BAD else f"no change for {quiet:g} s"
+    return Announcement(f"{name} has settled: {t.new}", message, (name,), _severity(t.new), "settled")
+
+
+def _join(names: tuple[str, ...]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
