@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# Widgets render offscreen; the tray test starts its own X server and passes DISPLAY explicitly.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path

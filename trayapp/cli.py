@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"trayapp {__version__}")
     parser.set_defaults(config=None, verbose=False, json=False)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", description="without a command: the tray app")
 
     p = sub.add_parser("status", parents=[common], help="check every service once and print the result")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -94,7 +94,7 @@ def _seconds_arg(text: str) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log_file = _setup_logging(args.verbose)
-    command: Callable[[argparse.Namespace], int] = COMMANDS.get(args.command or "status", cmd_status)
+    command: Callable[[argparse.Namespace], int] = COMMANDS.get(args.command, cmd_tray)
     try:
         return command(args)
     except ConfigError as exc:
@@ -126,6 +126,16 @@ def _setup_logging(verbose: bool) -> Path:
     handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
     root.addHandler(handler)
     return log_file
+
+
+# -- the tray app ----------------------------------------------------------------
+
+
+def cmd_tray(args: argparse.Namespace) -> int:
+    """No sub-command: the desktop tray app. Qt is imported only here, so the CLI stays Qt-free."""
+    from .ui.app import run
+
+    return run(args.config)
 
 
 # -- status --------------------------------------------------------------------

@@ -42,6 +42,7 @@ MODES: tuple[str, ...] = (
     "status_500",
     "not_found",
     "html",
+    "html_500",
     "hang",
     "reset",
     "close",
@@ -105,6 +106,7 @@ CANNED: dict[str, tuple[int, str, bytes]] = {
     "status_500": (500, TEXT, b"Internal Server Error"),
     "not_found": (404, TEXT, b"Not Found"),
     "html": (200, "text/html; charset=utf-8", b"<img src=x><b>bold</b>"),
+    "html_500": (500, "text/html; charset=utf-8", b"<img src=x><b>bold</b>"),
 }
 
 REASONS = {

@@ -11,7 +11,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def cli_env(home: Path) -> dict[str, str]:
-    """An environment whose config, log and cache dirs are private to one test."""
+    """An environment whose config, log, cache and runtime dirs are private to one test."""
+    (home / ".runtime").mkdir(mode=0o700, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRAYAPP_", "XDG_"))}
     env.update(
         HOME=str(home),

@@ -1,0 +1,300 @@
+"""The tray app's window, menu, popups and kill flow, offscreen, against the real engine and servers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QObject, Qt, QTimer, Slot
+from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
+
+from tests.kit.servers import free_port
+from tests.kit.services import service_toml
+from trayapp.core.config import Config, parse_config
+from trayapp.core.model import State
+from trayapp.ui.app import TrayApp
+from trayapp.ui.models import PortsModel, ServicesModel
+
+WAIT_MS = 10_000
+
+
+def make_config(*services: str, path: Path | None = None) -> Config:
+    text = "\n".join(services)
+    if path is not None:
+        path.write_text(text)
+    return parse_config(text, str(path) if path else "test.toml")
+
+
+@pytest.fixture
+def tray_app(qtbot) -> Iterator:
+    apps: list[TrayApp] = []
+
+    def start(config: Config) -> TrayApp:
+        app = TrayApp(config)
+        apps.append(app)
+        qtbot.addWidget(app.window)
+        app.start()
+        return app
+
+    yield start
+    for app in apps:
+        app.shutdown()
+
+
+def state_of(app: TrayApp, name: str) -> State:
+    return app.views[name].state
+
+
+def test_window_shows_each_service_with_state_and_sentence(qtbot, tray_app, backend) -> None:
+    api = backend("healthy")
+    port = free_port()
+    app = tray_app(
+        make_config(
+            service_toml("backend", "http", url=api.url(), interval=0.2),
+            service_toml("vite", "tcp", host="127.0.0.1", port=port, interval=0.2),
+        )
+    )
+    qtbot.waitUntil(
+        lambda: state_of(app, "backend") is State.UP and state_of(app, "vite") is State.DOWN, timeout=WAIT_MS
+    )
+    model = app.services_model
+    assert model.data(model.index(0, ServicesModel.STATE)) == "up"
+    assert model.data(model.index(1, ServicesModel.STATE)) == "down · refused"
+    assert f"Nothing listens on port {port}" in model.data(model.index(1, ServicesModel.DETAIL))
+    assert model.data(model.index(0, ServicesModel.LATENCY)).endswith("ms")
+    assert app.tray.icon_name() == "down"
+    assert app.tray.tooltip().splitlines() == ["trayapp — down", "backend: up (ok)", "vite: down (refused)"]
+
+    app.open_window("vite")
+    assert app.window.isVisible()
+    assert app.window.services_tab.current_name() == "vite"
+    assert f"Nothing listens on port {port}" in app.window.services_tab.detail.toPlainText()
+
+
+def test_backend_going_down_changes_the_icon_and_raises_one_popup(qtbot, tray_app, backend) -> None:
+    api = backend("healthy")
+    app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=0.1)))
+    qtbot.waitUntil(lambda: app.tray.icon_name() == "up", timeout=WAIT_MS)
+    with qtbot.waitSignal(app.tray.announced, timeout=WAIT_MS) as popup:
+        api.set_mode("status_500")
+    assert popup.args[0].title == "backend is down"
+    assert "500" in popup.args[0].message
+    assert app.tray.icon_name() == "down"
+    with qtbot.waitSignal(app.tray.announced, timeout=WAIT_MS) as popup:
+        api.set_mode("healthy")
+    assert popup.args[0].title.startswith("backend is back after ")
+    assert app.tray.icon_name() == "up"
+
+
+def test_clicking_a_popup_opens_the_window_at_that_service(qtbot, tray_app, backend) -> None:
+    api = backend("healthy")
+    app = tray_app(
+        make_config(
+            service_toml("backend", "http", url=api.url(), interval=0.1),
+            service_toml("vite", "tcp", host="127.0.0.1", port=api.port, interval=0.1),
+        )
+    )
+    qtbot.waitUntil(lambda: app.tray.icon_name() == "up", timeout=WAIT_MS)
+    with qtbot.waitSignal(app.tray.announced, timeout=WAIT_MS):
+        api.set_mode("status_500")
+    app.tray.icon.messageClicked.emit()
+    assert app.window.isVisible()
+    assert app.window.services_tab.current_name() == "backend"
+
+
+def test_do_not_disturb_silences_popups_but_not_the_icon(qtbot, tray_app, backend) -> None:
+    api = backend("healthy")
+    app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=0.1)))
+    qtbot.waitUntil(lambda: app.tray.icon_name() == "up", timeout=WAIT_MS)
+    app.set_dnd(True)
+    popups = []
+    app.tray.announced.connect(popups.append)
+    api.set_mode("status_500")
+    qtbot.waitUntil(lambda: app.tray.icon_name() == "down", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: app.notifier.next_due() is None, timeout=WAIT_MS)  # the batch was dropped
+    assert popups == []
+
+
+def test_pause_shows_paused_and_stops_checks(qtbot, tray_app, backend) -> None:
+    api = backend("healthy")
+    app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=0.1)))
+    qtbot.waitUntil(lambda: app.tray.icon_name() == "up", timeout=WAIT_MS)
+    app.set_paused(True)
+    assert app.tray.icon_name() == "paused"
+    assert app.services_model.data(app.services_model.index(0, ServicesModel.STATE)) == "paused"
+    assert app.tray.tooltip().startswith("trayapp — paused")
+    hits = api.hits()
+    qtbot.waitUntil(lambda: not app.monitor.status()[0].checking, timeout=WAIT_MS)
+    settled = api.hits()
+    assert settled - hits <= 1  # at most the check that was already in flight
+    app.set_paused(False)
+    qtbot.waitUntil(lambda: api.hits() > settled, timeout=WAIT_MS)
+    assert app.tray.icon_name() == "up"
+
+
+def test_menu_has_a_row_per_service_and_the_actions(qtbot, tray_app, backend) -> None:
+    api = backend("healthy")
+    app = tray_app(
+        make_config(
+            service_toml("back&end", "http", url=api.url(), interval=0.2),
+            service_toml("db", "tcp", host="127.0.0.1", port=free_port(), interval=0.2),
+        )
+    )
+    qtbot.waitUntil(lambda: app.tray.icon_name() == "down", timeout=WAIT_MS)
+    app.tray.menu.aboutToShow.emit()  # the menu is rebuilt each time it opens
+    texts = [a.text() for a in app.tray.menu.actions()]
+    assert texts[0].startswith("back&&end · up · ok · ")  # '&' shown, not a shortcut
+    assert texts[1].startswith("db · down · refused")
+    assert [t for t in texts if t][2:] == ["Check now", "Pause monitoring", "Do not disturb", "Open window", "Quit"]
+    http_row = [a.text() for a in app.tray.menu.actions()[0].menu().actions()]
+    assert http_row == [
+        "Check now",
+        "Open in browser",
+        "Copy diagnosis",
+        f"Show port owner ({api.port})",
+        "Open in window",
+    ]
+    tcp_row = [a.text() for a in app.tray.menu.actions()[1].menu().actions()]
+    assert "Open in browser" not in tcp_row
+
+    [copy] = [a for a in app.tray.menu.actions()[1].menu().actions() if a.text() == "Copy diagnosis"]
+    copy.trigger()
+    assert "Nothing listens on port" in QApplication.clipboard().text()
+
+
+def test_outside_text_is_shown_as_plain_characters(qtbot, tray_app, backend) -> None:
+    api = backend("html_500")
+    app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=0.1)))
+    with qtbot.waitSignal(app.tray.announced, timeout=WAIT_MS) as popup:
+        pass
+    assert "<img src=x><b>bold</b>" in popup.args[0].message
+    model = app.services_model
+    assert "<img src=x><b>bold</b>" in model.data(model.index(0, ServicesModel.DETAIL))
+    app.open_window("backend")
+    assert "<img src=x><b>bold</b>" in app.window.services_tab.detail.toPlainText()
+    # Qt tooltips render rich text, so the diagnosis never goes into one.
+    assert model.data(model.index(0, ServicesModel.DETAIL), Qt.ItemDataRole.ToolTipRole) is None
+    assert "<" not in app.tray.tooltip()
+
+
+class _Stall(QObject):
+    """Measures the longest gap between ticks of a 5 ms timer: how long the event loop was blocked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.longest = 0.0
+        self._last = time.perf_counter()
+        self.timer = QTimer(self, interval=5)
+        self.timer.timeout.connect(self.tick)
+        self.timer.start()
+
+    @Slot()
+    def tick(self) -> None:
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self._last)
+        self._last = now
+
+
+def test_hung_backend_and_hung_mongo_never_stall_the_gui(qtbot, tray_app, backend, mongo) -> None:
+    api, db = backend("hang"), mongo()
+    db.pause()
+    app = tray_app(
+        make_config(
+            service_toml("backend", "http", url=api.url(), timeout=1.0, interval=0.1),
+            service_toml("db", "mongo", uri=db.uri, timeout=1.0, interval=0.1),
+        )
+    )
+    app.open_window()
+    app.window.tabs.setCurrentWidget(app.window.ports_tab)  # port scans run too
+    stall = _Stall()
+    qtbot.waitUntil(lambda: all(v.last is not None and len(v.history) >= 3 for v in app.views.values()), timeout=20_000)
+    stall.timer.stop()
+    assert {str(v.last.reason) for v in app.views.values()} == {"timeout"}
+    print(f"longest event-loop stall: {stall.longest * 1000:.1f} ms")
+    assert stall.longest < 0.100
+
+
+def test_ports_tab_lists_owners_watched_first_and_filters(qtbot, tray_app, backend) -> None:
+    api = backend("healthy")
+    app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=1)))
+    app.window.show_ports()
+    with qtbot.waitSignal(app.ports_refreshed, timeout=WAIT_MS):
+        app.refresh_ports()
+    model = app.ports_model
+    first = model.listener(0)
+    assert (first.port, first.pid) == (api.port, api.pid)
+    assert model.data(model.index(0, PortsModel.PORT)) == f"{api.port}  ★ backend"
+    assert "backend.py" in model.data(model.index(0, PortsModel.COMMAND))
+    tab = app.window.ports_tab
+    tab.filter.setText("backend.py")
+    assert tab.proxy.rowCount() >= 1
+    tab.filter.setText("no-such-process-anywhere")
+    assert tab.proxy.rowCount() == 0
+
+
+def _confirmation(app: TrayApp) -> QMessageBox:
+    box = app.window.findChild(QMessageBox, "kill-confirmation")
+    assert box is not None
+    return box
+
+
+def _kill_row_of(app: TrayApp, port: int) -> int:
+    tab = app.window.ports_tab
+    tab.filter.setText(str(port))
+    return 0
+
+
+def test_kill_asks_with_command_line_and_cwd_then_frees_the_port(qtbot, tray_app, backend) -> None:
+    api = backend("healthy", ignore_term=True)
+    app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=1)))
+    app.window.show_ports(api.port)
+    with qtbot.waitSignal(app.ports_refreshed, timeout=WAIT_MS):
+        app.refresh_ports()
+    tab = app.window.ports_tab
+    tab.kill_buttons.clicked.emit(0)  # the Kill… button of the (filtered) first row
+    qtbot.waitUntil(lambda: app.window.findChild(QMessageBox, "kill-confirmation") is not None, timeout=WAIT_MS)
+    box = _confirmation(app)
+    assert box.textFormat() == Qt.TextFormat.PlainText
+    assert f"pid {api.pid}" in box.text() and "backend.py" in box.text() and "cwd: " in box.text()
+    assert api.proc.poll() is None  # nothing happens before the answer
+
+    kill_button = box.findChild(QPushButton, "confirm-kill")
+    kill_button.click()
+    qtbot.waitUntil(lambda: "is free" in tab.status.text(), timeout=20_000)
+    assert "killed" in tab.status.text()  # it ignored SIGTERM, so it was force-killed after the grace
+    assert api.proc.wait(timeout=5) is not None
+
+
+def test_kill_cancelled_kills_nothing(qtbot, tray_app, backend) -> None:
+    api = backend("healthy")
+    app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=1)))
+    app.window.show_ports(api.port)
+    with qtbot.waitSignal(app.ports_refreshed, timeout=WAIT_MS):
+        app.refresh_ports()
+    app.window.ports_tab.kill_buttons.clicked.emit(0)
+    qtbot.waitUntil(lambda: app.window.findChild(QMessageBox, "kill-confirmation") is not None, timeout=WAIT_MS)
+    _confirmation(app).reject()
+    qtbot.waitUntil(lambda: app.window.ports_tab.status.text() == "Nothing was killed.", timeout=WAIT_MS)
+    assert api.proc.poll() is None
+
+
+def test_settings_are_saved_to_the_file_keeping_comments(qtbot, tray_app, backend, tmp_path) -> None:
+    api = backend("healthy")
+    path = tmp_path / "trayapp.toml"
+    config = make_config(
+        "# my stack\n" + service_toml("backend", "http", url=api.url(), interval=2.0) + "# keep me\n", path=path
+    )
+    app = tray_app(config)
+    app.open_window("backend")
+    tab = app.window.services_tab
+    tab.interval.setValue(0.5)
+    tab.timeout.setValue(1.25)
+    tab.save_button.click()
+    qtbot.waitUntil(lambda: tab.settings_note.text().startswith("Saved"), timeout=WAIT_MS)
+    text = path.read_text()
+    assert "# my stack" in text and "# keep me" in text
+    assert "interval = 0.5" in text and "timeout = 1.25" in text
+    assert app.views["backend"].service.interval == 0.5
+    assert app.monitor.services[0].timeout == 1.25

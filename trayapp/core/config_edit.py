@@ -1,0 +1,51 @@
+"""Writing settings back to ``trayapp.toml`` without losing the user's comments (tomlkit)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+
+from .config import DEFAULT_TOML, Config, ConfigError, parse_config, user_config_path
+
+
+def save_service_settings(config: Config, name: str, **values: float) -> Config:
+    """Set keys (e.g. ``interval``, ``timeout``) of service ``name`` and write the file.
+
+    A built-in default config is first written to the user's config dir. The result is
+    validated before it replaces the file (atomically), so a bad value never lands.
+    Returns the config as re-read from the new text.
+    """
+    path = config.path or user_config_path()
+    text = path.read_text(encoding="utf-8") if config.path is not None else DEFAULT_TOML
+    try:
+        document = tomlkit.parse(text)
+    except TOMLKitError as exc:
+        raise ConfigError(str(path), f"is not valid TOML: {exc}") from None
+    services = document.get("service")
+    table = next((s for s in services or [] if s.get("name") == name), None)
+    if table is None:
+        raise ConfigError(str(path), "is not in this file any more", name)
+    for key, value in values.items():
+        table[key] = round(float(value), 3)
+    new_text = tomlkit.dumps(document)
+    updated = parse_config(new_text, str(path))  # raises ConfigError, naming the field
+    _write_atomically(path, new_text)
+    return updated
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

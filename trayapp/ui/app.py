@@ -1,0 +1,488 @@
+"""The composition root: builds the engine and the UI, wires them, owns start-up and shutdown."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import platformdirs
+from PySide6.QtCore import QLockFile, QObject, QSocketNotifier, Qt, QThreadPool, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
+
+from ..core.clock import Clock, SystemClock
+from ..core.config import Config, ConfigError, load_config
+from ..core.config_edit import save_service_settings
+from ..core.history import ServiceView
+from ..core.kill import KillPlan, KillReport, execute_kill, plan_kill
+from ..core.model import Kind, Listener, Transition
+from ..core.monitor import CheckEvent, Monitor
+from ..core.notifier import Notifier
+from ..core.ports import listeners
+from .bridge import MonitorBridge
+from .models import PortsModel, ServicesModel
+from .tasks import Task
+from .tray import Tray
+from .window import MainWindow, kill_confirmation, service_report
+
+log = logging.getLogger(__name__)
+
+#: how long to wait for a system tray to appear (a tray starts after us at login)
+TRAY_WAIT_S = 5.0
+PORTS_REFRESH_MS = 3000
+
+
+class TrayApp(QObject):
+    """Everything the running app is made of, wired together. Lives on the GUI thread."""
+
+    ports_refreshed = Signal()
+
+    def __init__(self, config: Config, *, clock: Clock | None = None, monitor: Monitor | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.views: dict[str, ServiceView] = {s.name: ServiceView(s) for s in config.services}
+        self.monitor = monitor or Monitor(config.services, clock=self.clock)
+        self.notifier = Notifier(self.clock)
+
+        self.services_model = ServicesModel(list(self.views.values()), self)
+        self.ports_model = PortsModel(self)
+        self.ports_model.set_watched(self._watched_ports())
+        self.window = MainWindow(self.services_model, self.ports_model)
+        self.tray = Tray(lambda: list(self.views.values()), self)
+
+        self._bridge = MonitorBridge(self.monitor, self)
+        self._bridge.checked.connect(self.on_checked)
+        self._bridge.transitioned.connect(self.on_transitioned)
+
+        self._notify_timer = QTimer(self, singleShot=True)
+        self._notify_timer.timeout.connect(self._deliver_announcements)
+        self._ages_timer = QTimer(self, interval=5000)
+        self._ages_timer.timeout.connect(self.services_model.refresh_ages)
+        self._ports_timer = QTimer(self, interval=PORTS_REFRESH_MS)
+        self._ports_timer.timeout.connect(self.refresh_ports)
+        self._ports_busy = False
+        self._closed = False
+
+        tray = self.tray
+        tray.open_window.connect(self.open_window)
+        tray.check_now.connect(self.check_now)
+        tray.pause_toggled.connect(self.set_paused)
+        tray.dnd_toggled.connect(self.set_dnd)
+        tray.quit_requested.connect(self.quit)
+        tray.copy_diagnosis.connect(self.copy_diagnosis)
+        tray.open_in_browser.connect(self.open_in_browser)
+        tray.show_port_owner.connect(self.show_port_owner)
+        services_tab = self.window.services_tab
+        services_tab.check_requested.connect(self.check_now)
+        services_tab.settings_requested.connect(self.save_settings)
+        ports_tab = self.window.ports_tab
+        ports_tab.refresh_requested.connect(self.refresh_ports)
+        ports_tab.kill_requested.connect(self.request_kill)
+        self.window.tabs.currentChanged.connect(self._on_tab_changed)
+
+    # -- life cycle ----------------------------------------------------------------
+
+    def start(self) -> None:
+        self.monitor.start()
+        self._ages_timer.start()
+        self.tray.refresh()
+
+    def shutdown(self) -> None:
+        """Stop timers, the engine's threads and background tasks (each wait bounded)."""
+        self._closed = True
+        for timer in (self._notify_timer, self._ages_timer, self._ports_timer):
+            timer.stop()
+        self.tray.hide()
+        self.monitor.stop(timeout=1.0)
+        QThreadPool.globalInstance().waitForDone(2000)
+
+    @Slot()
+    def quit(self) -> None:
+        QApplication.quit()
+
+    # -- engine events (GUI thread, via the bridge) ----------------------------------
+
+    @Slot(object)
+    def on_checked(self, event: CheckEvent) -> None:
+        view = self.views.get(event.result.service)
+        if view is None:
+            return
+        view.add_check(event.result, event.service_state)
+        self.services_model.service_changed(view.service.name)
+        self.tray.refresh()
+
+    @Slot(object)
+    def on_transitioned(self, transition: Transition) -> None:
+        view = self.views.get(transition.service)
+        if view is None:
+            return
+        view.add_transition(transition)
+        self.services_model.service_changed(view.service.name)
+        self.tray.refresh()
+        self.notifier.feed(transition)
+        self._schedule_announcements()
+
+    def _schedule_announcements(self) -> None:
+        due = self.notifier.next_due()
+        if due is None:
+            return
+        delay_ms = max(0, int((due - self.clock.monotonic()) * 1000))
+        self._notify_timer.start(delay_ms)
+
+    @Slot()
+    def _deliver_announcements(self) -> None:
+        for announcement in self.notifier.poll():
+            log.info("popup: %s: %s", announcement.title, announcement.message)
+            self.tray.announce(announcement)
+        self._schedule_announcements()
+
+    # -- user actions ------------------------------------------------------------------
+
+    @Slot(object)
+    def open_window(self, service: str | None = None) -> None:
+        self.window.bring_up(service)
+
+    @Slot(object)
+    def check_now(self, service: str | None = None) -> None:
+        self.monitor.check_now(None if service is None else [service])
+
+    @Slot(bool)
+    def set_paused(self, paused: bool) -> None:
+        if paused:
+            self.monitor.pause()
+        else:
+            self.monitor.resume()
+            self.monitor.check_now()
+        self.tray.set_paused(paused)
+        self.services_model.set_paused(paused)
+
+    @Slot(bool)
+    def set_dnd(self, dnd: bool) -> None:
+        self.notifier.do_not_disturb = dnd
+        self.tray.set_dnd(dnd)
+
+    @Slot(str)
+    def copy_diagnosis(self, service: str) -> None:
+        QGuiApplication.clipboard().setText(service_report(self.views[service]))
+
+    @Slot(str)
+    def open_in_browser(self, service: str) -> None:
+        config = self.views[service].service
+        if config.kind is Kind.HTTP:
+            QDesktopServices.openUrl(QUrl(config.target))
+
+    @Slot(str)
+    def show_port_owner(self, service: str) -> None:
+        self.window.show_ports(self.views[service].service.port)
+        self.refresh_ports()
+
+    # -- ports tab ---------------------------------------------------------------------
+
+    def _watched_ports(self) -> dict[int, str]:
+        return {s.port: s.name for s in self.config.services if s.port is not None}
+
+    @Slot(int)
+    def _on_tab_changed(self, index: int) -> None:
+        if self.window.tabs.widget(index) is self.window.ports_tab:
+            self.refresh_ports()
+            self._ports_timer.start()
+        else:
+            self._ports_timer.stop()
+
+    @Slot()
+    def refresh_ports(self) -> None:
+        if self._ports_busy:
+            return  # one scan at a time; the next timer tick brings fresh data anyway
+        self._ports_busy = True
+        task = Task(lambda: listeners(None), self)
+        task.done.connect(self._on_ports_listed)
+        task.failed.connect(self._on_ports_failed)
+        task.start()
+
+    @Slot(object)
+    def _on_ports_listed(self, found: list[Listener]) -> None:
+        if self._closed:
+            return  # a background result that arrived after Quit
+        self._ports_busy = False
+        self.ports_model.set_listeners(found)
+        self.window.ports_tab.status.setText(f"{len(found)} listening sockets")
+        self.ports_refreshed.emit()
+
+    @Slot(str)
+    def _on_ports_failed(self, message: str) -> None:
+        if self._closed:
+            return  # a background result that arrived after Quit
+        self._ports_busy = False
+        self.window.ports_tab.status.setText(f"Could not list listening sockets: {message}")
+
+    @Slot(object)
+    def request_kill(self, listener: Listener) -> None:
+        """Kill button: plan off the GUI thread, confirm, then kill off the GUI thread."""
+        self.window.ports_tab.status.setText(f"Looking at what holds port {listener.port}…")
+        task = Task(lambda: plan_kill(listener.port), self)
+        task.done.connect(self._on_kill_planned)
+        task.failed.connect(self._on_kill_failed)
+        task.start()
+
+    @Slot(object)
+    def _on_kill_planned(self, plan: KillPlan) -> None:
+        if self._closed:
+            return  # a background result that arrived after Quit
+        if plan.problem is not None:
+            self._on_kill_done(execute_kill(plan))  # signals nothing; only builds the report
+            return
+        box = kill_confirmation(self.window, plan)
+        box.setObjectName("kill-confirmation")
+        box.finished.connect(lambda _result, box=box, plan=plan: self._on_kill_confirmed(box, plan))
+        self.window.ports_tab.status.setText(f"Waiting for confirmation to stop what holds port {plan.port}…")
+        box.open()
+
+    def _on_kill_confirmed(self, box: QMessageBox, plan: KillPlan) -> None:
+        confirmed = box.clickedButton() is not None and box.clickedButton().objectName() == "confirm-kill"
+        box.deleteLater()
+        if not confirmed:
+            self.window.ports_tab.status.setText("Nothing was killed.")
+            return
+        self.window.ports_tab.status.setText(f"Stopping what holds port {plan.port}…")
+        task = Task(lambda: execute_kill(plan), self)
+        task.done.connect(self._on_kill_done)
+        task.failed.connect(self._on_kill_failed)
+        task.start()
+
+    @Slot(object)
+    def _on_kill_done(self, report: KillReport) -> None:
+        if self._closed:
+            return  # a background result that arrived after Quit
+        self.window.ports_tab.status.setText(report.detail)
+        self.refresh_ports()
+        self.monitor.check_now()
+
+    @Slot(str)
+    def _on_kill_failed(self, message: str) -> None:
+        if self._closed:
+            return  # a background result that arrived after Quit
+        self.window.ports_tab.status.setText(f"The kill failed: {message}")
+
+    # -- settings ----------------------------------------------------------------------
+
+    @Slot(str, float, float)
+    def save_settings(self, service: str, interval: float, timeout: float) -> None:
+        note = self.window.services_tab.settings_note
+        note.setText("Saving…")
+        config = self.config
+        task = Task(lambda: save_service_settings(config, service, interval=interval, timeout=timeout), self)
+        task.done.connect(self._on_settings_saved)
+        task.failed.connect(self._on_settings_failed)
+        task.start()
+
+    @Slot(object)
+    def _on_settings_saved(self, config: Config) -> None:
+        if self._closed:
+            return  # a background result that arrived after Quit
+        self.apply_config(config)
+        self.window.services_tab.settings_note.setText(f"Saved to {config.source}; monitoring restarted.")
+
+    @Slot(str)
+    def _on_settings_failed(self, message: str) -> None:
+        if self._closed:
+            return  # a background result that arrived after Quit
+        self.window.services_tab.settings_note.setText(f"Not saved: {message}")
+
+    def apply_config(self, config: Config) -> None:
+        """Restart monitoring with a new config, keeping each service's history."""
+        current = self.window.services_tab.current_name()
+        self.monitor.stop(timeout=0.5)
+        old = self.views
+        self.config = config
+        self.views = {}
+        for service in config.services:
+            view = old.get(service.name) or ServiceView(service)
+            view.service = service
+            self.views[service.name] = view
+        self.services_model.set_views(list(self.views.values()))
+        self.ports_model.set_watched(self._watched_ports())
+        self.monitor = Monitor(config.services, clock=self.clock)
+        self._bridge = MonitorBridge(self.monitor, self)
+        self._bridge.checked.connect(self.on_checked)
+        self._bridge.transitioned.connect(self.on_transitioned)
+        if self.tray.paused:
+            self.monitor.pause()
+        self.monitor.start()
+        if current is not None:
+            self.window.services_tab.select(current)
+
+
+# -- running the app ---------------------------------------------------------------------
+
+
+def has_display() -> bool:
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM"))
+
+
+def instance_name() -> str:
+    """The local socket a running instance listens on: in the user's runtime dir (a named pipe on Windows)."""
+    if sys.platform == "win32":
+        return f"trayapp-{os.environ.get('USERNAME', '')}"
+    return str(runtime_dir() / "trayapp.sock")
+
+
+def runtime_dir() -> Path:
+    with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: platformdirs falls back to /tmp/runtime-UID, fine
+        warnings.simplefilter("ignore")
+        path = Path(platformdirs.user_runtime_dir("trayapp", appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class SingleInstance(QObject):
+    """One trayapp per user: a lock file, and a local socket on which a second start says "show"."""
+
+    show_requested = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        # A lock left by a crashed instance is detected by its dead pid and taken over.
+        self._lock = QLockFile(str(runtime_dir() / "trayapp.lock"))
+        self._lock.setStaleLockTime(0)
+        self._server: QLocalServer | None = None
+
+    def acquire(self) -> bool:
+        """True if we are the only instance; False if another one was asked to show itself."""
+        if not self._lock.tryLock(100):
+            return not self._ask_running_instance()
+        QLocalServer.removeServer(instance_name())
+        server = QLocalServer(self)
+        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        if server.listen(instance_name()):
+            server.newConnection.connect(self._on_connection)
+            self._server = server
+        else:
+            log.warning("cannot listen on %s: %s", instance_name(), server.errorString())
+        return True
+
+    def _ask_running_instance(self) -> bool:
+        sock = QLocalSocket()
+        sock.connectToServer(instance_name())
+        if not sock.waitForConnected(1000):
+            return False
+        sock.write(b"show\n")
+        sock.flush()
+        sock.waitForBytesWritten(1000)
+        sock.disconnectFromServer()
+        return True
+
+    @Slot()
+    def _on_connection(self) -> None:
+        assert self._server is not None
+        while (conn := self._server.nextPendingConnection()) is not None:
+            conn.readyRead.connect(self._on_ready_read)
+            conn.disconnected.connect(conn.deleteLater)
+
+    @Slot()
+    def _on_ready_read(self) -> None:
+        conn = self.sender()
+        if isinstance(conn, QLocalSocket) and bytes(conn.readAll().data()).strip() == b"show":
+            self.show_requested.emit()
+
+    def release(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        self._lock.unlock()
+
+
+class SignalWaker(QObject):
+    """Lets SIGINT/SIGTERM quit the Qt event loop at once (Python handlers need the loop to wake)."""
+
+    def __init__(self, app: QApplication) -> None:
+        super().__init__(app)
+        self._read, write = socket.socketpair()
+        self._read.setblocking(False)
+        write.setblocking(False)
+        self._write = write
+        signal.set_wakeup_fd(write.fileno())
+        self._notifier = QSocketNotifier(self._read.fileno(), QSocketNotifier.Type.Read, self)
+        self._notifier.activated.connect(self._on_wake)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: QApplication.quit())
+
+    @Slot()
+    def _on_wake(self) -> None:
+        try:
+            self._read.recv(64)
+        except OSError:
+            pass
+
+
+def run(config_path: str | None, argv: Sequence[str] | None = None) -> int:
+    """``trayapp`` with no sub-command: the tray app. Returns the exit code."""
+    if not has_display():
+        print(
+            "trayapp: no graphical display here (DISPLAY / WAYLAND_DISPLAY are not set), so there is no tray "
+            "to show. Use `trayapp status` for a one-off check or `trayapp watch` to monitor in this terminal.",
+            file=sys.stderr,
+        )
+        return 2
+    app = QApplication(list(argv or sys.argv[:1]))
+    app.setApplicationName("trayapp")
+    app.setDesktopFileName("trayapp")
+    app.setQuitOnLastWindowClosed(False)
+    instance = SingleInstance(app)
+    if not instance.acquire():
+        print("trayapp is already running; asked it to show its window.", file=sys.stderr)
+        return 0
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        print(f"trayapp: {exc}", file=sys.stderr)
+        box = QMessageBox(QMessageBox.Icon.Critical, "trayapp: bad config", "")
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setText(str(exc))
+        box.exec()
+        instance.release()
+        return 2
+    SignalWaker(app)
+    tray_app = TrayApp(config)
+    instance.show_requested.connect(tray_app.open_window)
+    tray_app.start()
+    _show_tray_when_available(tray_app)
+    code = app.exec()
+    tray_app.shutdown()
+    instance.release()
+    return code
+
+
+def _show_tray_when_available(tray_app: TrayApp) -> None:
+    """Show the icon once a system tray exists; after TRAY_WAIT_S without one, open the window instead."""
+    waited = {"ms": 0}
+    timer = QTimer(tray_app, interval=250)
+
+    def poll() -> None:
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            timer.stop()
+            tray_app.tray.show()
+            tray_app.window.show_banner("")
+            tray_app.window.quit_on_close = False
+            return
+        waited["ms"] += timer.interval()
+        if waited["ms"] >= TRAY_WAIT_S * 1000 and not tray_app.window.isVisible():
+            log.warning("no system tray after %.0f s; showing the window", TRAY_WAIT_S)
+            tray_app.window.show_banner(
+                "No system tray was found, so trayapp runs in this window; closing it quits trayapp. "
+                "If a tray appears later, the icon moves there."
+            )
+            tray_app.window.quit_on_close = True
+            tray_app.window.bring_up()
+
+    timer.timeout.connect(poll)
+    timer.start()
+    poll()

@@ -1,0 +1,192 @@
+"""Table models over the engine's values. They hold data; they never do I/O."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+from ..core.history import ServiceView
+from ..core.model import Listener, State
+from ..core.ports import describe_owner, format_cmdline, humanize_age, shorten_home
+from .icons import STATE_COLOURS, state_icon
+
+Index = QModelIndex | QPersistentModelIndex
+
+#: a role carrying the row's value object (ServiceView, Listener) for delegates and views
+ValueRole = Qt.ItemDataRole.UserRole + 1
+
+
+def _latency(ms: float | None) -> str:
+    if ms is None:
+        return ""
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def _ago(t: float | None, now: float) -> str:
+    return "" if t is None else f"{humanize_age(now - t)} ago"
+
+
+class ServicesModel(QAbstractTableModel):
+    NAME, STATE, DETAIL, LATENCY, HISTORY, CHANGED = range(6)
+    HEADERS = ("Service", "State", "Diagnosis", "Latency", "Last minutes", "Last change")
+
+    def __init__(self, views: Sequence[ServiceView], parent: Any = None) -> None:
+        super().__init__(parent)
+        self._views = list(views)
+        self._paused = False
+
+    def set_views(self, views: Sequence[ServiceView]) -> None:
+        self.beginResetModel()
+        self._views = list(views)
+        self.endResetModel()
+
+    def set_paused(self, paused: bool) -> None:
+        self._paused = paused
+        self._changed_all()
+
+    def row_of(self, name: str) -> int:
+        for row, view in enumerate(self._views):
+            if view.service.name == name:
+                return row
+        return -1
+
+    def view(self, row: int) -> ServiceView:
+        return self._views[row]
+
+    def service_changed(self, name: str) -> None:
+        row = self.row_of(name)
+        if row >= 0:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.HEADERS) - 1))
+
+    def refresh_ages(self) -> None:
+        """Repaint the "Last change" column (ages move on without new data)."""
+        if self._views:
+            self.dataChanged.emit(self.index(0, self.CHANGED), self.index(len(self._views) - 1, self.CHANGED))
+
+    def _changed_all(self) -> None:
+        if self._views:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._views) - 1, len(self.HEADERS) - 1))
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._views)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        view = self._views[index.row()]
+        column = index.column()
+        if role == ValueRole:
+            return view
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(view, column)
+        if role == Qt.ItemDataRole.DecorationRole and column == self.NAME:
+            return state_icon(view.state, self._paused)
+        if role == Qt.ItemDataRole.ForegroundRole and column == self.STATE and not self._paused:
+            return STATE_COLOURS[view.state]
+        if role == Qt.ItemDataRole.ToolTipRole and column == self.DETAIL:
+            return None  # tooltips render rich text; the full sentence is in the detail pane instead
+        return None
+
+    def _display(self, view: ServiceView, column: int) -> str:
+        last = view.last
+        if column == self.NAME:
+            return view.service.name
+        if column == self.STATE:
+            if self._paused:
+                return "paused"
+            reason = str(last.reason).replace("_", " ") if last is not None and last.state is not State.UP else ""
+            return f"{view.state} · {reason}" if reason else str(view.state)
+        if column == self.DETAIL:
+            return view.detail
+        if column == self.LATENCY:
+            return _latency(last.latency_ms if last else None)
+        if column == self.CHANGED:
+            return _ago(view.changed_at, time.time())
+        return ""
+
+
+class PortsModel(QAbstractTableModel):
+    PORT, ADDRESS, PID, PROCESS, USER, AGE, CWD, COMMAND, KILL = range(9)
+    HEADERS = ("Port", "Address", "PID", "Process", "User", "Age", "Working dir", "Command line", "")
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[Listener] = []
+        self._watched: dict[int, str] = {}
+
+    def set_watched(self, watched: dict[int, str]) -> None:
+        self._watched = dict(watched)
+
+    def set_listeners(self, found: Sequence[Listener]) -> None:
+        self.beginResetModel()
+        self._rows = sorted(found, key=lambda x: (x.port not in self._watched, x.port, x.address))
+        self.endResetModel()
+
+    def listener(self, row: int) -> Listener:
+        return self._rows[row]
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        x = self._rows[index.row()]
+        column = index.column()
+        if role == ValueRole:
+            return x
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(x, column)
+        if role == Qt.ItemDataRole.FontRole and column == self.PORT and x.port in self._watched:
+            from PySide6.QtGui import QFont
+
+            font = QFont()
+            font.setBold(True)
+            return font
+        return None
+
+    def _display(self, x: Listener, column: int) -> str:
+        if column == self.PORT:
+            service = self._watched.get(x.port)
+            return f"{x.port}  ★ {service}" if service else str(x.port)
+        if column == self.ADDRESS:
+            return x.address
+        if column == self.PID:
+            return "" if x.pid is None else str(x.pid)
+        if column == self.PROCESS:
+            return x.name or ("another user's process" if not x.visible else "?")
+        if column == self.USER:
+            return x.user or ("another user" if not x.visible else "")
+        if column == self.AGE:
+            return "" if x.started is None else humanize_age(time.time() - x.started)
+        if column == self.CWD:
+            return shorten_home(x.cwd) if x.cwd else ""
+        if column == self.COMMAND:
+            return format_cmdline(x.cmdline) if x.cmdline else ""
+        if column == self.KILL:
+            return "Kill…" if x.pid is not None else ""
+        return ""
+
+    def filter_text(self, row: int) -> str:
+        """Everything a filter box should match for a row."""
+        x = self._rows[row]
+        return " ".join(self._display(x, c) for c in range(self.KILL)) + " " + describe_owner(x)

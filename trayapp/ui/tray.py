@@ -1,0 +1,183 @@
+"""The tray icon, its tooltip, its menu, and the popups."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QAction, QIcon
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from ..core.history import ServiceView
+from ..core.model import Kind, State, overall_state
+from ..core.notifier import Announcement, Severity
+from .icons import state_icon
+
+_POPUP_ICON = {
+    Severity.INFO: QSystemTrayIcon.MessageIcon.Information,
+    Severity.WARNING: QSystemTrayIcon.MessageIcon.Warning,
+    Severity.CRITICAL: QSystemTrayIcon.MessageIcon.Critical,
+}
+POPUP_MS = 10_000
+
+
+def menu_text(text: str) -> str:
+    """Menu text shows '&' literally instead of making it a keyboard shortcut."""
+    return text.replace("&", "&&")
+
+
+def short_reason(view: ServiceView) -> str:
+    last = view.last
+    if last is None:
+        return "not checked yet"
+    if view.state is State.UP:
+        return "ok"
+    return str(last.reason).replace("_", " ")
+
+
+def latency_text(view: ServiceView) -> str:
+    ms = view.last.latency_ms if view.last is not None else None
+    if ms is None:
+        return ""
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+class Tray(QObject):
+    """Owns the QSystemTrayIcon. Reads the views it is given; asks for actions by signal."""
+
+    open_window = Signal(object)  # service name or None
+    check_now = Signal(object)  # service name or None (all)
+    pause_toggled = Signal(bool)
+    dnd_toggled = Signal(bool)
+    quit_requested = Signal()
+    copy_diagnosis = Signal(str)
+    open_in_browser = Signal(str)
+    show_port_owner = Signal(str)
+    announced = Signal(object)  # Announcement, after it was handed to the platform
+
+    def __init__(self, views: Callable[[], Sequence[ServiceView]], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._views = views
+        self._paused = False
+        self._dnd = False
+        self._icon_key: tuple[State, bool] | None = None
+        self._clicked_service: str | None = None
+        self.icon = QSystemTrayIcon(self)
+        self.menu = QMenu()
+        self.menu.aboutToShow.connect(self._rebuild_menu)
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(self._on_activated)
+        self.icon.messageClicked.connect(self._on_message_clicked)
+        self._rebuild_menu()
+        self.refresh()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def overall(self) -> State:
+        return overall_state([v.state for v in self._views()])
+
+    def show(self) -> None:
+        self.icon.show()
+
+    def hide(self) -> None:
+        self.icon.hide()
+
+    def set_paused(self, paused: bool) -> None:
+        self._paused = paused
+        self.refresh()
+
+    def set_dnd(self, dnd: bool) -> None:
+        self._dnd = dnd
+
+    def refresh(self) -> None:
+        """Icon (only when the overall state changes) and tooltip."""
+        key = (self.overall, self._paused)
+        if key != self._icon_key:
+            self._icon_key = key
+            self.icon.setIcon(state_icon(*key))
+        self.icon.setToolTip(self.tooltip())
+
+    def tooltip(self) -> str:
+        lines = ["trayapp — paused" if self._paused else f"trayapp — {self.overall}"]
+        for view in self._views():
+            lines.append(f"{view.service.name}: {view.state} ({short_reason(view)})")
+        return "\n".join(lines)
+
+    def icon_name(self) -> str:
+        """The icon showing now ("up", "down", "paused", …); for the tests and the log."""
+        state, paused = self._icon_key or (State.UNKNOWN, False)
+        return "paused" if paused else str(state)
+
+    def announce(self, announcement: Announcement) -> None:
+        self._clicked_service = announcement.services[0] if announcement.services else None
+        self.icon.showMessage(announcement.title, announcement.message, _POPUP_ICON[announcement.severity], POPUP_MS)
+        self.announced.emit(announcement)
+
+    # -- menu ----------------------------------------------------------------------
+
+    @Slot()
+    def _rebuild_menu(self) -> None:
+        menu = self.menu
+        menu.clear()
+        for view in self._views():
+            menu.addMenu(self._service_menu(view, menu))
+        if not self._views():
+            menu.addAction("No services configured").setEnabled(False)
+        menu.addSeparator()
+        self._add(menu, "Check now", self._on_check_all)
+        pause = self._add(menu, "Pause monitoring", self._on_pause)
+        pause.setCheckable(True)
+        pause.setChecked(self._paused)
+        dnd = self._add(menu, "Do not disturb", self._on_dnd)
+        dnd.setCheckable(True)
+        dnd.setChecked(self._dnd)
+        menu.addSeparator()
+        self._add(menu, "Open window", self._on_open)
+        self._add(menu, "Quit", self.quit_requested.emit)
+
+    def _service_menu(self, view: ServiceView, parent: QMenu) -> QMenu:
+        name = view.service.name
+        parts = [name, "paused" if self._paused else str(view.state), short_reason(view), latency_text(view)]
+        sub = QMenu(menu_text(" · ".join(p for p in parts if p)), parent)
+        sub.setIcon(state_icon(view.state, self._paused))
+        sub.setToolTipsVisible(False)
+        self._add(sub, "Check now", lambda: self.check_now.emit(name))
+        if view.service.kind is Kind.HTTP:
+            self._add(sub, "Open in browser", lambda: self.open_in_browser.emit(name))
+        self._add(sub, "Copy diagnosis", lambda: self.copy_diagnosis.emit(name))
+        if view.service.port is not None:
+            self._add(sub, f"Show port owner ({view.service.port})", lambda: self.show_port_owner.emit(name))
+        self._add(sub, "Open in window", lambda: self.open_window.emit(name))
+        return sub
+
+    @staticmethod
+    def _add(menu: QMenu, text: str, handler: Callable[[], object], icon: QIcon | None = None) -> QAction:
+        action = menu.addAction(menu_text(text))
+        action.triggered.connect(handler)
+        return action
+
+    # Menu actions are triggered on the GUI thread, so plain callables are fine here.
+
+    def _on_check_all(self) -> None:
+        self.check_now.emit(None)
+
+    def _on_pause(self) -> None:
+        self.pause_toggled.emit(not self._paused)
+
+    def _on_dnd(self) -> None:
+        self.dnd_toggled.emit(not self._dnd)
+
+    def _on_open(self) -> None:
+        self.open_window.emit(None)
+
+    @Slot(QSystemTrayIcon.ActivationReason)
+    def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason in (QSystemTrayIcon.ActivationReason.Trigger, QSystemTrayIcon.ActivationReason.DoubleClick):
+            self.open_window.emit(None)
+
+    @Slot()
+    def _on_message_clicked(self) -> None:
+        self.open_window.emit(self._clicked_service)

@@ -1,0 +1,390 @@
+"""The main window: a Services tab and a Ports tab. Widgets display values; they do no I/O."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QCloseEvent, QColor, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionButton,
+    QStyleOptionViewItem,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.history import ServiceView
+from ..core.kill import KillPlan
+from ..core.model import State
+from ..core.ports import describe_owner, format_cmdline
+from .icons import STATE_COLOURS
+from .models import PortsModel, ServicesModel, ValueRole
+
+
+def plain_label(text: str = "", parent: QWidget | None = None) -> QLabel:
+    """A label that never interprets its text as HTML (outside text goes in these)."""
+    label = QLabel(parent)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setText(text)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+class HistoryDelegate(QStyledItemDelegate):
+    """Draws the last minutes of a service as bars: colour = state, height = latency."""
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        view: ServiceView = index.data(ValueRole)
+        super().paint(painter, option, index)
+        samples = list(view.history)
+        rect: QRect = option.rect.adjusted(3, 3, -3, -3)  # type: ignore[attr-defined]
+        if not samples or rect.width() <= 0:
+            return
+        bar = 3
+        fit = max(1, rect.width() // bar)
+        samples = samples[-fit:]
+        slowest = max((s.latency_ms or 0.0) for s in samples) or 1.0
+        painter.save()
+        x = rect.right() - len(samples) * bar + 1
+        for sample in samples:
+            share = (sample.latency_ms or 0.0) / slowest
+            height = rect.height() if sample.state is not State.UP else max(2, int(rect.height() * share))
+            colour = QColor(STATE_COLOURS[sample.state])
+            painter.fillRect(x, rect.bottom() - height + 1, bar - 1, height, colour)
+            x += bar
+        painter.restore()
+
+
+class ButtonDelegate(QStyledItemDelegate):
+    """Paints a push button in a column and emits ``clicked(row)`` when it is pressed."""
+
+    clicked = Signal(int)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        text = index.data(Qt.ItemDataRole.DisplayRole)
+        if not text:
+            return
+        button = QStyleOptionButton()
+        button.rect = option.rect.adjusted(2, 2, -2, -2)  # type: ignore[attr-defined]
+        button.text = text
+        button.state = QStyle.StateFlag.State_Enabled
+        QApplication.style().drawControl(QStyle.ControlElement.CE_PushButton, button, painter)
+
+    def editorEvent(self, event: QEvent, model: Any, option: QStyleOptionViewItem, index: Any) -> bool:
+        if event.type() == QEvent.Type.MouseButtonRelease and index.data(Qt.ItemDataRole.DisplayRole):
+            self.clicked.emit(index.row())
+            return True
+        return super().editorEvent(event, model, option, index)
+
+
+class ServicesTab(QWidget):
+    """The services table, the selected service's full diagnosis, and its check settings."""
+
+    check_requested = Signal(str)
+    settings_requested = Signal(str, float, float)  # name, interval, timeout
+
+    def __init__(self, model: ServicesModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.table = QTableView()
+        self.table.setModel(model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)
+        self._history = HistoryDelegate(self.table)
+        self.table.setItemDelegateForColumn(ServicesModel.HISTORY, self._history)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(ServicesModel.DETAIL, QHeaderView.ResizeMode.Stretch)
+        for column in (ServicesModel.NAME, ServicesModel.STATE, ServicesModel.LATENCY, ServicesModel.CHANGED):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.resizeSection(ServicesModel.HISTORY, 160)
+
+        self.detail = QPlainTextEdit()
+        self.detail.setReadOnly(True)
+        self.detail.setPlaceholderText("Select a service to see its full diagnosis.")
+
+        settings = QGroupBox("Check settings")
+        form = QFormLayout(settings)
+        self.interval = QDoubleSpinBox(minimum=0.1, maximum=86400, decimals=1, suffix=" s", singleStep=0.5)
+        self.timeout = QDoubleSpinBox(minimum=0.05, maximum=300, decimals=2, suffix=" s", singleStep=0.5)
+        form.addRow("Interval", self.interval)
+        form.addRow("Timeout", self.timeout)
+        buttons = QHBoxLayout()
+        self.save_button = QPushButton("Save to config")
+        self.check_button = QPushButton("Check now")
+        buttons.addWidget(self.check_button)
+        buttons.addWidget(self.save_button)
+        form.addRow(buttons)
+        self.settings_note = plain_label()
+        form.addRow(self.settings_note)
+
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.addWidget(self.detail)
+        lower.addWidget(settings)
+        lower.setStretchFactor(0, 3)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(lower)
+        splitter.setStretchFactor(0, 3)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        self._set_settings_enabled(False)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        model.dataChanged.connect(self._on_data_changed)
+        self.save_button.clicked.connect(self._on_save)
+        self.check_button.clicked.connect(self._on_check)
+
+    def select(self, name: str) -> None:
+        row = self.model.row_of(name)
+        if row >= 0:
+            self.table.selectRow(row)
+            self._show(row)
+
+    def current_name(self) -> str | None:
+        index = self.table.currentIndex()
+        return self.model.view(index.row()).service.name if index.isValid() else None
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            self._show(current.row(), load_settings=True)
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_data_changed(self, top: QModelIndex, bottom: QModelIndex) -> None:
+        current = self.table.currentIndex()
+        if current.isValid() and top.row() <= current.row() <= bottom.row():
+            self._show(current.row())
+
+    def _set_settings_enabled(self, enabled: bool) -> None:
+        for widget in (self.interval, self.timeout, self.save_button, self.check_button):
+            widget.setEnabled(enabled)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self.table.currentIndex().isValid() and self.model.rowCount() > 0:
+            self.table.selectRow(0)
+
+    def _show(self, row: int, load_settings: bool = False) -> None:
+        self._set_settings_enabled(True)
+        view = self.model.view(row)
+        self.detail.setPlainText(service_report(view))
+        if load_settings:
+            self.interval.setValue(view.service.interval)
+            self.timeout.setValue(view.service.timeout)
+            self.settings_note.setText("")
+
+    @Slot()
+    def _on_save(self) -> None:
+        name = self.current_name()
+        if name is None:
+            self.settings_note.setText("Select a service first.")
+            return
+        self.settings_requested.emit(name, self.interval.value(), self.timeout.value())
+
+    @Slot()
+    def _on_check(self) -> None:
+        name = self.current_name()
+        if name is not None:
+            self.check_requested.emit(name)
+
+
+def service_report(view: ServiceView) -> str:
+    """The plain-text report shown for one service (and copied by "Copy diagnosis")."""
+    service, last = view.service, view.last
+    lines = [f"{service.name} ({service.kind}) — {view.state}", f"target: {service.display_target}", ""]
+    lines.append(view.detail)
+    if last is not None:
+        when = time.strftime("%H:%M:%S", time.localtime(last.t))
+        latency = "" if last.latency_ms is None else f", {last.latency_ms:.0f} ms"
+        lines.append(f"(reason {last.reason}, checked at {when}{latency})")
+        for listener in last.listeners:
+            lines.append("")
+            lines.append(f"port {listener.port} on {listener.address}: {describe_owner(listener)}")
+            if listener.cmdline:
+                lines.append(f"  command: {format_cmdline(listener.cmdline)}")
+            if listener.cwd:
+                lines.append(f"  cwd: {listener.cwd}")
+    return "\n".join(lines)
+
+
+class _FilterProxy(QSortFilterProxyModel):
+    """Keeps rows whose port, process, user, directory or command contains the filter text."""
+
+    needle = ""
+
+    def set_needle(self, text: str) -> None:
+        self.beginFilterChange()
+        self.needle = text.strip().lower()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+        if not self.needle:
+            return True
+        model = self.sourceModel()
+        assert isinstance(model, PortsModel)
+        return self.needle in model.filter_text(source_row).lower()
+
+
+class PortsTab(QWidget):
+    """Every listening socket with its owner; watched ports first; a Kill button per row."""
+
+    refresh_requested = Signal()
+    kill_requested = Signal(object)  # Listener
+
+    def __init__(self, model: PortsModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.proxy = _FilterProxy(self)
+        self.proxy.setSourceModel(model)
+        self.filter = QLineEdit(placeholderText="Filter by port, process, user, directory or command…")
+        self.filter.setClearButtonEnabled(True)
+        self.refresh_button = QPushButton("Refresh")
+        top = QHBoxLayout()
+        top.addWidget(self.filter, 1)
+        top.addWidget(self.refresh_button)
+
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)
+        self.kill_buttons = ButtonDelegate(self.table)
+        self.table.setItemDelegateForColumn(PortsModel.KILL, self.kill_buttons)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(PortsModel.COMMAND, QHeaderView.ResizeMode.Stretch)
+        self.status = plain_label()
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.table)
+        layout.addWidget(self.status)
+
+        self.filter.textChanged.connect(self._on_filter)
+        self.refresh_button.clicked.connect(self.refresh_requested)
+        self.kill_buttons.clicked.connect(self._on_kill_clicked)
+
+    @Slot(str)
+    def _on_filter(self, text: str) -> None:
+        self.proxy.set_needle(text)
+
+    @Slot(int)
+    def _on_kill_clicked(self, proxy_row: int) -> None:
+        source = self.proxy.mapToSource(self.proxy.index(proxy_row, 0))
+        self.kill_requested.emit(self.model.listener(source.row()))
+
+    def show_port(self, port: int) -> None:
+        self.filter.setText(str(port))
+
+
+def kill_confirmation(parent: QWidget, plan: KillPlan) -> QMessageBox:
+    """The confirmation shown before a kill: every process, its full command line and cwd.
+
+    All of it is outside text, so the box is plain text only.
+    """
+    lines = [f"Stop the {len(plan.targets)} process(es) holding port {plan.port}?", ""]
+    for target in plan.targets:
+        lines.append(f"pid {target.pid} — {target.name or '?'} ({target.role}), user {target.user or '?'}")
+        lines.append(f"  command: {format_cmdline(target.cmdline) if target.cmdline else '(hidden)'}")
+        lines.append(f"  cwd: {target.cwd or '(hidden)'}")
+    lines += ["", "They get SIGTERM first, then SIGKILL if they have not exited after the grace period."]
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle(f"Kill what holds port {plan.port}?")
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setText("\n".join(lines))
+    kill = box.addButton("Kill", QMessageBox.ButtonRole.DestructiveRole)
+    kill.setObjectName("confirm-kill")
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(cancel)
+    box.setEscapeButton(cancel)
+    return box
+
+
+class MainWindow(QMainWindow):
+    """Closing it hides it; the app lives on in the tray (unless there is no tray)."""
+
+    def __init__(self, services: ServicesModel, ports: PortsModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.quit_on_close = False
+        self.setWindowTitle("trayapp")
+        self.resize(1100, 560)
+        self.banner = plain_label()
+        self.banner.setVisible(False)
+        palette = self.banner.palette()
+        palette.setColor(QPalette.ColorRole.WindowText, QColor("#b45309"))
+        self.banner.setPalette(palette)
+        self.services_tab = ServicesTab(services)
+        self.ports_tab = PortsTab(ports)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.services_tab, "Services")
+        self.tabs.addTab(self.ports_tab, "Ports")
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs)
+        self.setCentralWidget(central)
+
+    def show_banner(self, text: str) -> None:
+        self.banner.setText(text)
+        self.banner.setVisible(bool(text))
+
+    def bring_up(self, service: str | None = None) -> None:
+        self.show()
+        self.setWindowState(self.windowState() & ~Qt.WindowState.WindowMinimized)
+        self.raise_()
+        self.activateWindow()
+        if service is not None:
+            self.tabs.setCurrentWidget(self.services_tab)
+            self.services_tab.select(service)
+
+    def show_ports(self, port: int | None = None) -> None:
+        self.bring_up()
+        self.tabs.setCurrentWidget(self.ports_tab)
+        if port is not None:
+            self.ports_tab.show_port(port)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.quit_on_close:  # no tray to live in: closing the window is quitting
+            event.accept()
+            QApplication.quit()
+            return
+        event.ignore()
+        self.hide()
