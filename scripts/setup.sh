@@ -20,6 +20,10 @@ ensure_debian_packages() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# What PySide6's wheels need from the system on a bare Debian (a desktop has these already).
+QT_RUNTIME_PACKAGES="libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
+  libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xkb1 libxcb-shape0"
+
 ensure_venv() {
   local extras=$1
   if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then ensure_debian_packages python3-venv; fi
