@@ -1,0 +1,1 @@
+"""Platform adapters (sleep/wake sources, native event filters), each with a do-nothing fallback."""
