@@ -153,6 +153,21 @@ def test_mongo_hung_by_sigstop_times_out_and_names_it(mongo) -> None:
     assert "does not answer MongoDB within 0.5 s" in result.detail
 
 
+def test_mongo_hung_stays_a_timeout_check_after_check(mongo) -> None:
+    # The long-lived client clears its pool after the first timeout and cancels what waits on
+    # it; the monitor's next checks must still say "timeout", not a driver-internal error.
+    server = mongo()
+    checker = Checker(mongo_service(server.uri, timeout=0.5))
+    try:
+        assert checker.check().reason is Reason.OK
+        server.pause()
+        reasons = [checker.check().reason for _ in range(4)]
+    finally:
+        server.resume()
+        checker.close()
+    assert reasons == [Reason.TIMEOUT] * 4
+
+
 def test_mongo_client_is_reused_between_checks_and_rebuilt_on_reset(mongo) -> None:
     server = mongo()
     checker = Checker(mongo_service(server.uri))

@@ -317,6 +317,12 @@ class MongoProbe:
     def reset(self) -> None:
         self.close()
 
+    def _failed(self, exc: BaseException, start: float, addresses: tuple[str, ...], deadline: float) -> ProbeOutcome:
+        reason, detail = classify_mongo_error(exc, self._service.timeout)
+        if reason is Reason.ERROR and time.perf_counter() >= deadline:
+            reason, detail = Reason.TIMEOUT, f"did not answer a ping within {_secs(self._service.timeout)}"
+        return ProbeOutcome(reason, scrub(detail, self._service.secrets), _ms(start), addresses=addresses)
+
     def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
@@ -337,13 +343,22 @@ class MongoProbe:
             reason, detail = connect_any(addresses, service.port, start + service.timeout, service.timeout)
             if reason is Reason.REFUSED:
                 return ProbeOutcome(reason, detail, _ms(start), addresses=addresses)
-        try:
-            client = self._get_client()
-            with pymongo.timeout(service.timeout):
-                client.admin.command("ping")
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a classified result
-            reason, detail = classify_mongo_error(exc, service.timeout)
-            return ProbeOutcome(reason, scrub(detail, service.secrets), _ms(start), addresses=addresses)
+        deadline = start + service.timeout
+        while True:
+            try:
+                client = self._get_client()
+                with pymongo.timeout(max(0.01, deadline - time.perf_counter())):
+                    client.admin.command("ping")
+                break
+            except pymongo.errors.AutoReconnect as exc:
+                # When a server stops answering, the driver's monitor clears the pool and
+                # cancels operations waiting on it ("operation cancelled"): not a verdict,
+                # so ask again with the time that is left.
+                if "operation cancelled" in str(exc) and deadline - time.perf_counter() > 0.05:
+                    continue
+                return self._failed(exc, start, addresses, deadline)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a classified result
+                return self._failed(exc, start, addresses, deadline)
         return ProbeOutcome(Reason.OK, "ping ok", _ms(start), addresses=addresses)
 
 
@@ -371,7 +386,12 @@ def classify_mongo_error(exc: BaseException, timeout: float) -> tuple[Reason, st
             return Reason.TLS, f"TLS failed: {_first_line(text)}"
         if "reset" in lowered or "closed" in lowered or "broken pipe" in lowered:
             return Reason.RESET, "dropped the connection"
-        if "timed out" in lowered or "timeout" in lowered or isinstance(exc, pymongo.errors.ExecutionTimeout):
+        if (
+            "timed out" in lowered
+            or "timeout" in lowered
+            or "operation cancelled" in lowered  # the driver gave up on a server that stopped answering
+            or isinstance(exc, pymongo.errors.ExecutionTimeout)
+        ):
             return Reason.TIMEOUT, f"did not answer a ping within {_secs(timeout)}"
         return Reason.ERROR, _first_line(text)
     log.debug("unexpected MongoDB probe error", exc_info=exc)
