@@ -143,3 +143,19 @@ def test_each_service_runs_on_its_own_schedule(backend, run_monitor) -> None:
         checked += sorted(events.next_check().result.service for _ in range(expected))
     assert checked == ["fast", "fast", "fast", "slow"]
     assert (fast.hits(), slow.hits()) == (4, 2)
+
+
+def test_burst_checks_at_once_and_after_each_delay(backend, run_monitor) -> None:
+    server = backend("healthy")
+    clock = ManualClock()
+    monitor, events = run_monitor(http_service(server.url(), interval=60.0), clock=clock)
+    events.next_check()
+    events.next_transition()
+    monitor.burst([0.5, 1.0, 2.0])
+    events.next_check()  # at once
+    seen = []
+    for step in (0.5, 0.5, 1.0):  # t = 0.5, 1, 2 after the burst
+        clock.advance(step)
+        seen.append(events.next_check().result.service)
+    assert seen == ["backend"] * 3
+    assert server.hits() == 5  # first check + 4 of the burst; the 60 s interval never fell due

@@ -345,3 +345,20 @@ def test_next_due_is_the_end_of_the_batch_or_the_settle_check(notifier: Notifier
     clock.advance(30)
     change(notifier, clock, "backend", UP, DOWN)
     assert notifier.next_due() == clock.monotonic() + 60  # each change pushes the settle check back
+
+
+def test_hold_drops_transitions_until_it_ends_and_post_queues_a_summary() -> None:
+    clock = ManualClock()
+    notifier = Notifier(clock)
+    notifier.hold(clock.monotonic() + 10)
+    notifier.feed(Transition("db", State.UP, State.DOWN, Reason.REFUSED, "Nothing listens.", 0.0, 5.0))
+    clock.advance(1)
+    notifier.feed(Transition("db", State.DOWN, State.UP, Reason.OK, "db answers ping.", 0.0, 1.0))
+    clock.advance(10)
+    assert notifier.poll() == []
+    summary = Announcement("Back from sleep: all up in 0.8 s", "", ("db",), Severity.INFO, "summary")
+    notifier.post(summary)
+    assert notifier.poll() == [summary]
+    notifier.feed(Transition("db", State.UP, State.DOWN, Reason.REFUSED, "Nothing listens.", 0.0, 5.0))
+    clock.advance(1)
+    assert [a.title for a in notifier.poll()] == ["db is down"]

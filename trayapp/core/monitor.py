@@ -105,6 +105,7 @@ class _Entry:
         self.checker = checker
         self.tracker = Tracker(checker.service.name, checker.service.down_after)
         self.next_due = now
+        self.extra_due: list[float] = []  # one-off checks on top of the interval (a re-check burst)
         self.in_flight = False
         self.poked = False
         self.reset_pending = False
@@ -172,6 +173,19 @@ class Monitor:
                 entry.poked = True
             self._cond.notify_all()
 
+    def burst(self, delays: Iterable[float], names: Iterable[str] | None = None) -> None:
+        """Check now and again after each of ``delays`` seconds (after wake or a network change).
+
+        A check that is already in flight counts for "now"; one-off checks never pile up:
+        each runs only if no check of that service is in flight when it falls due.
+        """
+        with self._cond:
+            now = self.clock.monotonic()
+            for entry in self._select(names):
+                entry.poked = True
+                entry.extra_due = sorted({*entry.extra_due, *(now + d for d in delays)})
+            self._cond.notify_all()
+
     def reset_connections(self, names: Iterable[str] | None = None) -> None:
         """Rebuild probes' connections before their next check (after sleep/wake)."""
         with self._cond:
@@ -218,7 +232,11 @@ class Monitor:
                 if not self._paused:
                     if entry.poked:
                         break
-                    remaining = entry.next_due - self.clock.monotonic()
+                    now = self.clock.monotonic()
+                    if entry.extra_due and entry.extra_due[0] <= now:
+                        entry.extra_due = [t for t in entry.extra_due if t > now]
+                        break
+                    remaining = min([entry.next_due, *entry.extra_due[:1]]) - now
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)

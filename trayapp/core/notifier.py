@@ -100,6 +100,7 @@ class Notifier:
         self._changes: dict[str, deque[float]] = {}  # recent change times, for flapping
         self._flapping: dict[str, _Flapping] = {}
         self._outage: dict[str, float | None] = {}  # seconds spent bad so far, per bad service
+        self._hold_until: float | None = None  # monotonic; transitions before it make no popup
 
     # -- public API (any thread) -------------------------------------------------
 
@@ -112,6 +113,22 @@ class Notifier:
         with self._lock:
             self._dnd = on
 
+    def hold(self, until: float | None) -> None:
+        """Make no popup for transitions fed before monotonic time ``until`` (None: stop holding).
+
+        Used for the grace period after wake: whoever holds says what still matters afterwards
+        (see :meth:`post`).
+        """
+        with self._lock:
+            self._hold_until = until
+            if until is not None:
+                self._batch, self._batch_due = {}, None
+
+    def post(self, announcement: Announcement) -> None:
+        """Queue an announcement made elsewhere (the wake summary); DND still applies."""
+        with self._lock:
+            self._ready.append(announcement)
+
     def feed(self, transition: Transition) -> None:
         """Take one transition (any thread, e.g. the monitor's worker)."""
         with self._lock:
@@ -119,6 +136,8 @@ class Notifier:
             self._collect(now)
             name = transition.service
             back_after = self._track_outage(transition)
+            if self._hold_until is not None and now < self._hold_until:
+                return
             if self._count_change(transition, now):
                 return
             if self._batch_due is None:
