@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import socket
@@ -16,6 +15,7 @@ import psutil
 import pytest
 
 from tests.kit.servers import BACKEND_SCRIPT, Backend, free_port
+from tests.kit.users import run_as_nobody
 from trayapp.core import ports
 from trayapp.core.model import Listener
 from trayapp.core.ports import describe_owner, format_cmdline, humanize_age, listeners, listens_on, shorten_home
@@ -27,34 +27,6 @@ BackendFactory = Callable[..., Backend]
 
 def _me() -> str:
     return pwd.getpwuid(os.geteuid()).pw_name
-
-
-def run_as_nobody(code: str) -> dict[str, object]:
-    """Run ``code`` in a fresh interpreter that drops to user ``nobody`` before running it.
-
-    The interpreter starts as root and imports trayapp and psutil first, then setuid()s:
-    ``subprocess.run(user="nobody")`` cannot work here because this venv's interpreter lives
-    under /root, which ``nobody`` may not read. The listing itself really runs as nobody.
-    ``code`` must print one JSON object as its last line.
-    """
-    if os.geteuid() != 0:
-        pytest.skip("needs root to switch to another user")
-    try:
-        nobody = pwd.getpwnam("nobody")
-    except KeyError:
-        pytest.skip("no user 'nobody'")
-    prelude = (
-        "import json, os, sys\n"
-        f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
-        "import psutil, trayapp.core.ports, trayapp.core.kill\n"
-        f"os.setgroups([]); os.setgid({nobody.pw_gid}); os.setuid({nobody.pw_uid})\n"
-        f"assert os.geteuid() == {nobody.pw_uid}\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", prelude + code], capture_output=True, text=True, timeout=60, cwd="/", check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 @pytest.fixture
