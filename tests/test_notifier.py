@@ -362,3 +362,13 @@ def test_hold_drops_transitions_until_it_ends_and_post_queues_a_summary() -> Non
     notifier.feed(Transition("db", State.UP, State.DOWN, Reason.REFUSED, "Nothing listens.", 0.0, 5.0))
     clock.advance(1)
     assert [a.title for a in notifier.poll()] == ["db is down"]
+
+
+def test_a_start_the_user_asked_for_is_not_announced_as_a_recovery() -> None:
+    # down -> starting -> up inside one batch: the supervisor says "backend started in 1.2 s".
+    clock = ManualClock()
+    notifier = Notifier(clock)
+    notifier.feed(Transition("backend", State.DOWN, State.STARTING, Reason.OK, "starting…", 0.0, 30.0))
+    notifier.feed(Transition("backend", State.STARTING, State.UP, Reason.OK, "backend answers 200 OK.", 0.0, 0.3))
+    clock.advance(1)
+    assert notifier.poll() == []

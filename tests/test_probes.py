@@ -223,3 +223,16 @@ def test_tcp_listener_that_never_accepts_times_out_and_names_us(full_backlog: in
     result = check(tcp_service("127.0.0.1", full_backlog, timeout=0.3))
     assert (result.state, result.reason) == (State.DOWN, Reason.TIMEOUT)
     assert f"pid {os.getpid()}" in result.detail
+
+
+def test_a_loopback_answer_with_nobody_listening_is_refused() -> None:
+    # A loopback connect to a free ephemeral port can meet itself (TCP simultaneous open) and
+    # read its own request back as a non-HTTP "answer"; with no listener that is "refused".
+    from trayapp.core.diagnosis import diagnose
+    from trayapp.core.model import ProbeOutcome
+
+    port = free_port()
+    outcome = ProbeOutcome(Reason.PROTOCOL_ERROR, "answered, but not with HTTP", 1.0, addresses=("127.0.0.1",))
+    result = diagnose(http_service(f"http://127.0.0.1:{port}/"), outcome, [], t=0.0)
+    assert result.reason is Reason.REFUSED
+    assert f"Nothing listens on port {port}" in result.detail

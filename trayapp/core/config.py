@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import shlex
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,21 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class ManagedConfig:
+    """How trayapp starts and stops a service it manages (the ``start`` key and friends)."""
+
+    command: tuple[str, ...]  # argv; with shell=True a single string for the shell
+    shell: bool = False
+    cwd: str | None = None
+    env_file: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    stop_signal: str = "SIGTERM"
+    stop_timeout: float = 10.0
+    start_timeout: float = 30.0
+    autorestart: bool = False
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     name: str
     kind: Kind
@@ -75,6 +91,10 @@ class ServiceConfig:
     slow_ms: float = 1000.0
     #: words that must never be shown (passwords in URIs), scrubbed from every detail
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    #: set when trayapp starts/stops this service itself
+    managed: ManagedConfig | None = None
+    #: log files to tail (absolute paths)
+    logs: tuple[str, ...] = ()
 
     @property
     def display_target(self) -> str:
@@ -101,7 +121,20 @@ class Config:
 
 BUILTIN = "<built-in default>"
 
-_COMMON_KEYS = {"name", "kind", "timeout", "interval", "down_after", "slow_ms"}
+_MANAGED_KEYS = {
+    "start",
+    "shell",
+    "cwd",
+    "env_file",
+    "env",
+    "stop_signal",
+    "stop_timeout",
+    "start_timeout",
+    "autorestart",
+}
+_COMMON_KEYS = {"name", "kind", "timeout", "interval", "down_after", "slow_ms", "log"} | _MANAGED_KEYS
+#: signals a service may be stopped with (POSIX names; Windows uses CTRL_BREAK then TerminateProcess)
+STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGKILL")
 _KIND_KEYS = {
     Kind.HTTP: {"url"},
     Kind.MONGO: {"uri"},
@@ -206,7 +239,10 @@ def _parse_service(raw: dict[str, Any], index: int, source: str) -> ServiceConfi
         target = f"{host}:{port}"
     if kind is Kind.HTTP:
         secrets = uri_secrets(target)
+    base = Path(source).parent if source != BUILTIN else Path.cwd()
     return ServiceConfig(
+        managed=_managed(raw, source, label, base),
+        logs=_paths(raw, "log", source, label, base),
         name=name,
         kind=kind,
         target=target,
@@ -218,6 +254,71 @@ def _parse_service(raw: dict[str, Any], index: int, source: str) -> ServiceConfi
         slow_ms=slow_ms,
         secrets=secrets,
     )
+
+
+def _managed(raw: dict[str, Any], source: str, label: str, base: Path) -> ManagedConfig | None:
+    if "start" not in raw:
+        stray = sorted(_MANAGED_KEYS & raw.keys())
+        if stray:
+            raise ConfigError(source, "only applies to services with a 'start' command", label, stray[0])
+        return None
+    shell = raw.get("shell", False)
+    if not isinstance(shell, bool):
+        raise ConfigError(source, "must be true or false", label, "shell")
+    start = raw["start"]
+    if isinstance(start, str) and start.strip():
+        try:
+            command = (start,) if shell else tuple(shlex.split(start))
+        except ValueError as exc:
+            raise ConfigError(source, f"cannot be split into arguments ({exc})", label, "start") from None
+    elif isinstance(start, list) and start and all(isinstance(a, str) for a in start):
+        command = (shlex.join(start),) if shell else tuple(start)
+    else:
+        raise ConfigError(source, "must be a command line or a list of arguments", label, "start")
+    cwd = _paths(raw, "cwd", source, label, base, single=True)
+    if cwd and not Path(cwd[0]).is_dir():
+        raise ConfigError(source, f"{cwd[0]!r} is not a directory", label, "cwd")
+    env_file = _paths(raw, "env_file", source, label, base, single=True)
+    env_raw = raw.get("env", {})
+    if not isinstance(env_raw, dict) or not all(isinstance(v, str | int | float | bool) for v in env_raw.values()):
+        raise ConfigError(source, 'must be a table of NAME = "value" pairs', label, "env")
+    stop_signal = raw.get("stop_signal", "SIGTERM")
+    if not isinstance(stop_signal, str) or stop_signal.upper() not in STOP_SIGNALS:
+        raise ConfigError(source, f"{stop_signal!r} is not one of {', '.join(STOP_SIGNALS)}", label, "stop_signal")
+    autorestart = raw.get("autorestart", False)
+    if not isinstance(autorestart, bool):
+        raise ConfigError(source, "must be true or false", label, "autorestart")
+    return ManagedConfig(
+        command=command,
+        shell=shell,
+        cwd=cwd[0] if cwd else str(base),
+        env_file=env_file[0] if env_file else None,
+        env=tuple((str(k), _env_text(v)) for k, v in env_raw.items()),
+        stop_signal=stop_signal.upper(),
+        stop_timeout=_number(raw, "stop_timeout", 10.0, source, label, low=0.1, high=3600, unit="seconds"),
+        start_timeout=_number(raw, "start_timeout", 30.0, source, label, low=0.5, high=3600, unit="seconds"),
+        autorestart=autorestart,
+    )
+
+
+def _env_text(value: object) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _paths(
+    raw: dict[str, Any], key: str, source: str, label: str, base: Path, *, single: bool = False
+) -> tuple[str, ...]:
+    """Paths from a key (a string, or a list of strings unless ``single``), ~ and relative to the config file."""
+    value = raw.get(key)
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(v, str) and v for v in items):
+        what = "a path" if single else "a path or a list of paths"
+        raise ConfigError(source, f"must be {what}", label, key)
+    if single and len(items) != 1:
+        raise ConfigError(source, "must be a single path", label, key)
+    return tuple(str((base / Path(v).expanduser()).resolve()) for v in items)
 
 
 def _http_target(raw: dict[str, Any], source: str, label: str) -> tuple[str, str, int]:

@@ -34,8 +34,9 @@ def diagnose(
     reason = outcome.reason
     if reason is Reason.OK and outcome.latency_ms is not None and outcome.latency_ms > service.slow_ms:
         reason = Reason.SLOW
-    if reason is Reason.RESET and not on_port and _all_loopback(outcome.addresses):
-        # A pooled connection dropped and nobody listens any more: the server is gone.
+    if reason in (Reason.RESET, Reason.PROTOCOL_ERROR) and not on_port and _all_loopback(outcome.addresses):
+        # Nobody listens: a pooled connection dropped as the server went away, or a loopback
+        # connect met itself (TCP simultaneous open) and read its own request back.
         reason = Reason.REFUSED
     if reason is Reason.REFUSED and on_port and outcome.addresses:
         if not any(listens_on(x.address, a) for x in on_port for a in outcome.addresses):

@@ -15,6 +15,7 @@ class State(StrEnum):
     DEGRADED = "degraded"
     DOWN = "down"
     UNKNOWN = "unknown"
+    STARTING = "starting"  # a managed service was started and has not yet answered
 
     @property
     def severity(self) -> int:
@@ -22,7 +23,7 @@ class State(StrEnum):
         return _SEVERITY[self]
 
 
-_SEVERITY = {State.UP: 0, State.UNKNOWN: 1, State.DEGRADED: 2, State.DOWN: 3}
+_SEVERITY = {State.UP: 0, State.STARTING: 1, State.UNKNOWN: 1, State.DEGRADED: 2, State.DOWN: 3}
 
 
 class Reason(StrEnum):
@@ -39,6 +40,10 @@ class Reason(StrEnum):
     AUTH_FAILED = "auth_failed"
     SLOW = "slow"  # answered, but over the latency threshold
     ERROR = "error"  # anything else; the detail carries the driver's message
+    EXITED = "exited"  # a managed child exited (code or signal, and its last output)
+    STOPPED = "stopped"  # stopped on purpose by the user (no alarm)
+    START_TIMEOUT = "start_timeout"  # started, but not healthy within start_timeout
+    CRASH_LOOP = "crash_loop"  # exited again and again; trayapp stopped restarting it
 
 
 #: The state a reason puts a service in, before thresholds are applied.

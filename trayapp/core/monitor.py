@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .checker import Checker
 from .clock import Clock, SystemClock
 from .config import ServiceConfig
-from .model import CheckResult, State, Transition
+from .model import CheckResult, Reason, State, Transition
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,31 @@ class Tracker:
         self.state = State.UNKNOWN
         self.failures = 0
         self.since: float | None = None  # monotonic time the state was entered
+        self.starting_until: float | None = None  # monotonic; failures do not count before it
+
+    def force(self, state: State, result: CheckResult, now: float) -> Transition | None:
+        """Set the state at once (a child exited, a deliberate start or stop): no threshold."""
+        self.failures = 0 if state is State.UP else self.down_after
+        self.starting_until = None
+        return self._move(state, result, now)
+
+    def start(self, result: CheckResult, now: float, until: float) -> Transition | None:
+        """A managed start: ``starting`` until the first success or ``until``."""
+        self.failures = 0
+        transition = self._move(State.STARTING, result, now)
+        self.starting_until = until
+        return transition
 
     def feed(self, result: CheckResult, now: float) -> Transition | None:
+        if self.state is State.STARTING and self.starting_until is not None:
+            if result.state is State.UP:
+                self.starting_until = None
+                return self._move(State.UP, result, now)
+            if now < self.starting_until:
+                return None  # still starting: not answering yet is expected
+            self.starting_until = None
+            self.failures = self.down_after
+            return self._move(State.DOWN, result, now)
         if result.state is State.UP:
             self.failures = 0
             new = State.UP
@@ -73,6 +96,9 @@ class Tracker:
             if not confirmed_bad and self.failures < self.down_after:
                 return None
             new = result.state
+        return self._move(new, result, now)
+
+    def _move(self, new: State, result: CheckResult, now: float) -> Transition | None:
         if new is self.state:
             return None
         old, old_since = self.state, self.since
@@ -110,6 +136,8 @@ class _Entry:
         self.poked = False
         self.reset_pending = False
         self.last: CheckResult | None = None
+        #: why nothing listens (the child exited, was stopped): shown instead of a bare "refused"
+        self.explained: CheckResult | None = None
         self.thread: threading.Thread | None = None
 
 
@@ -185,6 +213,39 @@ class Monitor:
                 entry.poked = True
                 entry.extra_due = sorted({*entry.extra_due, *(now + d for d in delays)})
             self._cond.notify_all()
+
+    def report(self, result: CheckResult, state: State | None = None) -> None:
+        """Take a result from outside the schedule (a managed child exited, was stopped).
+
+        It sets the service's state at once (default: the result's own state), and is
+        emitted like any check, with its transition.
+        """
+        entry = self._entries.get(result.service)
+        if entry is None:
+            return
+        with self._cond:
+            entry.last = result
+            entry.explained = result if result.state is not State.UP else None
+            transition = entry.tracker.force(state or result.state, result, self.clock.monotonic())
+            event = CheckEvent(result, entry.tracker.state, entry.tracker.failures)
+        self._emit(event)
+        if transition is not None:
+            self._emit(transition)
+
+    def mark_starting(self, name: str, timeout: float, result: CheckResult) -> None:
+        """The service was just started: show ``starting`` until it answers or ``timeout`` passes."""
+        entry = self._entries.get(name)
+        if entry is None:
+            return
+        with self._cond:
+            now = self.clock.monotonic()
+            entry.explained = None
+            transition = entry.tracker.start(result, now, now + timeout)
+            entry.poked = True
+            entry.extra_due = sorted({*entry.extra_due, now + timeout})  # to notice a start that never answers
+            self._cond.notify_all()
+        if transition is not None:
+            self._emit(transition)
 
     def reset_connections(self, names: Iterable[str] | None = None) -> None:
         """Rebuild probes' connections before their next check (after sleep/wake)."""
@@ -262,6 +323,10 @@ class Monitor:
                 entry.next_due = now + entry.checker.service.interval
                 if self._paused:
                     continue  # the machine is going to sleep: this result is not to be trusted
+                if result.state is State.UP:
+                    entry.explained = None
+                elif entry.explained is not None and result.reason is Reason.REFUSED:
+                    result = replace(entry.explained, t=result.t, latency_ms=result.latency_ms)
                 entry.last = result
                 transition = entry.tracker.feed(result, now)
                 event = CheckEvent(result, entry.tracker.state, entry.tracker.failures)

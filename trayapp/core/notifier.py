@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .clock import Clock
-from .model import State, Transition
+from .model import Reason, State, Transition
 
 log = logging.getLogger(__name__)
 
 _BAD = (State.DOWN, State.DEGRADED)
+_ANNOUNCED_ELSEWHERE = (Reason.STOPPED, Reason.CRASH_LOOP, Reason.START_TIMEOUT)
 
 
 class Severity(StrEnum):
@@ -67,6 +68,7 @@ class _Pending:
     start: State  # its state before the batch
     latest: Transition
     back_after: float | None  # outage length when ``latest`` is a recovery
+    via_start: bool = False  # it went through "starting": the supervisor announces the outcome
 
 
 @dataclass
@@ -144,7 +146,10 @@ class Notifier:
                 self._batch_due = now + self.batch_window
             pending = self._batch.get(name)
             start = transition.old if pending is None else pending.start
-            self._batch[name] = _Pending(start, transition, back_after)
+            via_start = State.STARTING in (transition.old, transition.new) or (
+                pending is not None and pending.via_start
+            )
+            self._batch[name] = _Pending(start, transition, back_after, via_start)
 
     def poll(self) -> list[Announcement]:
         """The announcements due now, oldest first (call on the GUI thread at :meth:`next_due`)."""
@@ -206,8 +211,8 @@ class Notifier:
         if name in self._flapping:
             self._flapping[name] = _Flapping(now, t)
             return True
-        if t.old is State.UNKNOWN:
-            return False  # startup is not a change anyone saw
+        if t.old is State.UNKNOWN or State.STARTING in (t.old, t.new) or t.reason is Reason.STOPPED:
+            return False  # start-up, and starts and stops the user asked for, are not flapping
         changes = self._changes.setdefault(name, deque())
         changes.append(now)
         while changes and changes[0] <= now - self.flap_window:
@@ -261,8 +266,8 @@ class Notifier:
 def _worth_saying(p: _Pending) -> bool:
     """A problem, or a recovery from one; not startup, not a bounce back to where it was."""
     new = p.latest.new
-    if new is p.start:
-        return False
+    if new is p.start or p.latest.reason in _ANNOUNCED_ELSEWHERE or p.via_start:
+        return False  # a start's outcome, a stop and a crash loop are announced by the supervisor
     if new in _BAD:
         return True
     return new is State.UP and p.start in _BAD

@@ -257,6 +257,10 @@ def connect_any(addresses: tuple[str, ...], port: int, deadline: float, timeout:
             with socket.socket(family, socket.SOCK_STREAM) as sock:
                 sock.settimeout(remaining)
                 sock.connect((address, port))
+                # Linux lets a loopback connect to a free port in the ephemeral range meet
+                # itself (TCP simultaneous open): that is nobody listening, not an answer.
+                if sock.getsockname()[:2] == sock.getpeername()[:2]:
+                    continue
             return Reason.OK, "accepts connections"
         except TimeoutError:
             reason, detail = Reason.TIMEOUT, f"did not accept the connection within {_secs(timeout)}"

@@ -1,0 +1,236 @@
+"""Managed services: start, stop, restart, crash detection and crash loops, with real child processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.kit.servers import BACKEND_SCRIPT, free_port, start_backend
+from tests.kit.wait import wait_until
+from trayapp.core.config import Config, parse_config
+from trayapp.core.logtail import last_lines
+from trayapp.core.ports import listeners
+from trayapp.core.supervisor import ChildState, Supervisor, SupervisorEvent, backoff_delay, stopping_text
+
+CRASHER = Path(__file__).parent / "kit" / "crasher.py"
+
+
+def toml_list(argv: list[str]) -> str:
+    return "[" + ", ".join('"' + a.replace("\\", "\\\\").replace('"', '\\"') + '"' for a in argv) + "]"
+
+
+def managed_config(tmp_path: Path, port: int, start: list[str], **extra: object) -> Config:
+    lines = [
+        "[[service]]",
+        'name = "backend"',
+        'kind = "http"',
+        f'url = "http://127.0.0.1:{port}/api/health"',
+        "interval = 0.2",
+        "timeout = 0.5",
+        f"start = {toml_list(start)}",
+        f'cwd = "{tmp_path}"',
+    ]
+    for key, value in extra.items():
+        lines.append(
+            f"{key} = {value!r}".replace("'", '"') if not isinstance(value, bool) else f"{key} = {str(value).lower()}"
+        )
+    path = tmp_path / "trayapp.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return parse_config(path.read_text(), str(path))
+
+
+def backend_argv(port: int, *flags: str) -> list[str]:
+    return [sys.executable, str(BACKEND_SCRIPT), "--mode", "healthy", "--port", str(port), *flags]
+
+
+@pytest.fixture
+def supervisors(tmp_path) -> Iterator:
+    made: list[Supervisor] = []
+
+    def make(config: Config, **kwargs) -> Supervisor:
+        supervisor = Supervisor(config, log_dir=tmp_path / "logs", state_dir=tmp_path / "state", **kwargs)
+        made.append(supervisor)
+        return supervisor
+
+    yield make
+    for supervisor in made:
+        supervisor.close()
+        for name in ("backend",):
+            status = supervisor.status(name)
+            if status is not None and status.pid is not None:
+                try:
+                    os.killpg(os.getpgid(status.pid), signal.SIGKILL)
+                except OSError:
+                    pass
+
+
+def events_of(supervisor: Supervisor) -> list[SupervisorEvent]:
+    seen: list[SupervisorEvent] = []
+    supervisor.subscribe(seen.append)
+    return seen
+
+
+def test_start_waits_until_healthy_and_stop_frees_the_port(tmp_path, supervisors) -> None:
+    port = free_port()
+    supervisor = supervisors(managed_config(tmp_path, port, backend_argv(port)))
+    events = events_of(supervisor)
+    result = supervisor.start("backend")
+    assert result.ok, result.detail
+    assert result.detail.startswith("backend started in ")
+    status = supervisor.status("backend")
+    assert status.state is ChildState.RUNNING
+    assert [x.pid for x in listeners([port])] == [status.pid]
+    assert "[trayapp" in (tmp_path / "logs" / "backend.log").read_text()  # output goes to the service's log
+
+    stopped = supervisor.stop("backend")
+    assert stopped.ok and "exited" in stopped.detail and "after SIGTERM" in stopped.detail
+    assert listeners([port]) == []
+    assert supervisor.status("backend").state is ChildState.STOPPED
+    assert [e.kind for e in events] == ["starting", "started", "stop_sent", "stopped"]
+
+
+def test_stop_of_a_child_that_ignores_sigterm_kills_it_after_stop_timeout(tmp_path, supervisors) -> None:
+    port = free_port()
+    config = managed_config(tmp_path, port, backend_argv(port, "--ignore-term"), stop_timeout=0.5)
+    supervisor = supervisors(config)
+    assert supervisor.start("backend").ok
+    pid = supervisor.status("backend").pid
+    stopped = supervisor.stop("backend")
+    assert stopped.ok
+    assert "ignored SIGTERM for 0.5 s and was killed" in stopped.detail
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_stop_kills_the_whole_group_including_a_forked_child_holding_the_port(tmp_path, supervisors) -> None:
+    port = free_port()
+    supervisor = supervisors(
+        managed_config(tmp_path, port, backend_argv(port, "--fork-child", "--ignore-term"), stop_timeout=0.3)
+    )
+    assert supervisor.start("backend").ok
+    holders = {x.pid for x in listeners([port])}
+    assert len(holders) == 2  # parent and forked child share the socket
+    assert supervisor.stop("backend").ok
+    assert listeners([port]) == []
+
+
+def test_force_skips_the_rest_of_the_grace(tmp_path, supervisors) -> None:
+    import threading
+
+    port = free_port()
+    supervisor = supervisors(managed_config(tmp_path, port, backend_argv(port, "--ignore-term"), stop_timeout=60))
+    assert supervisor.start("backend").ok
+    outcome = {}
+    stopper = threading.Thread(target=lambda: outcome.update(result=supervisor.stop("backend")))
+    stopper.start()
+    wait_until(lambda: supervisor.status("backend").stopping_since is not None, what="the stop to begin")
+    assert stopping_text(supervisor.status("backend")).startswith("SIGTERM sent ")
+    supervisor.force("backend")
+    stopper.join(timeout=10)
+    assert "was killed (Force)" in outcome["result"].detail
+
+
+def test_restart_with_a_stale_process_on_the_port_needs_confirmation(tmp_path, supervisors) -> None:
+    port = free_port()
+    stale = start_backend("healthy", port=port)
+    try:
+        supervisor = supervisors(managed_config(tmp_path, port, backend_argv(port)))
+        refused = supervisor.restart("backend")
+        assert not refused.ok
+        assert f"port {port} is held by" in refused.detail and f"pid {stale.pid}" in refused.detail
+        assert stale.proc.poll() is None  # nothing was killed without confirmation
+
+        asked = []
+        result = supervisor.restart("backend", confirm=lambda plan: asked.append(plan) or True)
+        assert result.ok, result.detail
+        assert result.detail.startswith("backend restarted in ")
+        assert [t.pid for t in asked[0].targets] == [stale.pid]
+        assert stale.proc.wait(timeout=5) is not None
+        assert [x.pid for x in listeners([port])] == [supervisor.status("backend").pid]
+    finally:
+        stale.kill()
+
+
+def test_a_child_that_dies_at_start_reports_its_error_line(tmp_path, supervisors) -> None:
+    port = free_port()
+    supervisor = supervisors(managed_config(tmp_path, port, [sys.executable, str(CRASHER)]))
+    result = supervisor.start("backend")
+    assert not result.ok
+    assert result.detail == (
+        "backend failed to start: exited with code 1: Error: listen EADDRINUSE: address already in use :::5000"
+    )
+
+
+def test_env_file_and_env_reach_the_child(tmp_path, supervisors) -> None:
+    (tmp_path / ".env").write_text('# local settings\nMONGO_URL="mongodb://127.0.0.1:27017/app"\nexport MODE=dev\n')
+    port = free_port()
+    config = managed_config(
+        tmp_path,
+        port,
+        [sys.executable, str(CRASHER), "--env", "MONGO_URL", "--env", "MODE", "--env", "EXTRA", "bye"],
+        env_file=".env",
+    )
+    config_text = Path(config.source).read_text() + '[service.env]\nEXTRA = "42"\n'
+    Path(config.source).write_text(config_text)
+    config = parse_config(config_text, config.source)
+    supervisor = supervisors(config)
+    supervisor.start("backend")
+    log = (tmp_path / "logs" / "backend.log").read_text()
+    assert "MONGO_URL=mongodb://127.0.0.1:27017/app" in log and "MODE=dev" in log and "EXTRA=42" in log
+
+
+def test_a_crash_is_seen_at_once_with_exit_signal_and_output(tmp_path, supervisors) -> None:
+    port = free_port()
+    supervisor = supervisors(managed_config(tmp_path, port, backend_argv(port)))
+    events = events_of(supervisor)
+    assert supervisor.start("backend").ok
+    os.kill(supervisor.status("backend").pid, signal.SIGKILL)
+    wait_until(lambda: any(e.kind == "exited" for e in events), what="the exit to be noticed")
+    [exited] = [e for e in events if e.kind == "exited"]
+    assert exited.detail.startswith("backend was killed by SIGKILL")
+    assert supervisor.status("backend").last_exit.startswith("backend was killed by SIGKILL")
+
+
+def test_autorestart_backs_off_and_names_a_crash_loop(tmp_path, supervisors) -> None:
+    port = free_port()
+    argv = [sys.executable, str(CRASHER), "MongoServerSelectionError: connect ECONNREFUSED 127.0.0.1:27017"]
+    supervisor = supervisors(managed_config(tmp_path, port, argv, autorestart=True), backoff=lambda n: 0.01)
+    events = events_of(supervisor)
+    supervisor.start("backend")
+    wait_until(lambda: any(e.kind == "crash_loop" for e in events), timeout=30, what="the crash loop")
+    [loop] = [e for e in events if e.kind == "crash_loop"]
+    assert "crash loop (5 exits in 60 s)" in loop.detail
+    assert loop.detail.endswith("MongoServerSelectionError: connect ECONNREFUSED 127.0.0.1:27017")
+    assert supervisor.status("backend").state is ChildState.CRASH_LOOP
+    assert sum(e.kind == "backoff" for e in events) == 4  # restarted four times, then gave up
+
+
+def test_backoff_doubles_from_one_second_to_thirty() -> None:
+    assert [backoff_delay(n) for n in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+
+
+def test_a_later_supervisor_adopts_the_running_child(tmp_path, supervisors) -> None:
+    port = free_port()
+    config = managed_config(tmp_path, port, backend_argv(port))
+    first = supervisors(config)
+    assert first.start("backend").ok
+    pid = first.status("backend").pid
+    first.close()
+    second = supervisors(config)
+    assert (second.status("backend").state, second.status("backend").pid) == (ChildState.RUNNING, pid)
+    assert second.start("backend").detail.startswith("backend is already running")
+    assert second.stop("backend").ok
+    assert listeners([port]) == []
+
+
+def test_output_is_in_the_service_log(tmp_path, supervisors) -> None:
+    port = free_port()
+    supervisor = supervisors(managed_config(tmp_path, port, [sys.executable, str(CRASHER), "--json", "boom"]))
+    supervisor.start("backend")
+    lines = last_lines(tmp_path / "logs" / "backend.log", 3)
+    assert '"msg": "server starting"' in lines[-2] and lines[-1] == "boom"

@@ -1,0 +1,724 @@
+"""Starting, stopping and restarting the services trayapp manages, and watching them crash.
+
+Children run in their own session / process group with their output going straight to a
+per-service log file (so the log window tails it like any other log, and a child started
+by ``trayapp restart`` outlives the command). Each child is recorded in a small state file
+(pid, process group, start time), so a later trayapp adopts it instead of starting a
+second copy; identity is always checked by start time before signalling.
+
+The operations (:meth:`Supervisor.start`, :meth:`~Supervisor.stop`,
+:meth:`~Supervisor.restart`) block until done, bounded by the service's timeouts: run them
+off the GUI thread. Events go to subscribers on the thread that produced them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import psutil
+from dotenv import dotenv_values
+
+from .checker import Checker
+from .config import Config, ServiceConfig
+from .kill import KillPlan, execute_kill, plan_kill
+from .logformat import first_error_line
+from .logtail import last_lines
+from .model import CheckResult, Reason, State
+from .monitor import Monitor
+from .notifier import Announcement, Severity
+from .paths import children_dir, service_log_dir
+from .ports import describe_owner, humanize_age, listeners
+
+log = logging.getLogger(__name__)
+
+CRASH_LOOP_EXITS = 5  # exits within CRASH_LOOP_WINDOW that make a crash loop
+CRASH_LOOP_WINDOW = 60.0
+BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_RESET_AFTER = 1.0, 30.0, 30.0
+PORT_FREE_TIMEOUT = 5.0
+LOG_MAX_BYTES = 5 * 1024 * 1024
+LOG_BACKUPS = 3
+POLL = 0.05  # seconds between looks at a process group or a port while waiting
+
+Confirm = Callable[[KillPlan], bool]
+
+
+class ChildState(StrEnum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    BACKOFF = "backoff"  # crashed; autorestart waits before the next start
+    CRASH_LOOP = "crash_loop"  # crashed too often; not restarted any more
+
+
+@dataclass(frozen=True)
+class ChildRecord:
+    """What is remembered of a running child (also on disk, for adoption)."""
+
+    service: str
+    pid: int
+    pgid: int
+    started: float  # psutil create_time, the identity guard
+    command: tuple[str, ...]
+    log: str
+
+
+@dataclass(frozen=True)
+class ChildStatus:
+    state: ChildState
+    pid: int | None
+    started: float | None  # Unix time
+    stopping_since: float | None  # monotonic; set while a stop signal waits for the exit
+    stop_signal: str
+    last_exit: str | None  # "exited with code 1: Error: ..." of the last crash
+
+
+@dataclass(frozen=True)
+class SupervisorEvent:
+    """Something that happened to a managed service, for popups and the UI."""
+
+    service: str
+    kind: str  # started | restarted | start_failed | exited | crash_loop | stop_sent | stopped | backoff
+    detail: str
+    t: float  # Unix time
+    ok: bool = True
+    auto: bool = False  # part of an automatic restart, not something the user asked for
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    ok: bool
+    detail: str
+    elapsed_s: float
+    kind: str = ""  # the event kind it was announced as
+
+    def to_json(self) -> dict[str, object]:
+        return {"ok": self.ok, "detail": self.detail, "elapsed_s": round(self.elapsed_s, 3)}
+
+
+def backoff_delay(restarts: int) -> float:
+    """Seconds before the next automatic restart: 1 s doubling to 30 s."""
+    return min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, restarts))
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exited"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class _Service:
+    """Book-keeping for one managed service (guarded by the supervisor's lock)."""
+
+    def __init__(self, config: ServiceConfig, log_path: Path) -> None:
+        self.config = config
+        self.log_path = log_path
+        self.state = ChildState.STOPPED
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.record: ChildRecord | None = None
+        self.stopping_since: float | None = None
+        self.stopping = False  # a deliberate stop is under way: its exit is not a crash
+        self.force = threading.Event()
+        self.busy = threading.Lock()  # one start/stop/restart at a time
+        self.exits: deque[tuple[float, str | None]] = deque()  # (monotonic, first error line)
+        self.restarts = 0
+        self.last_exit: str | None = None
+        self.autorestart_timer: threading.Timer | None = None
+
+
+class Supervisor:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        monitor: Monitor | None = None,
+        log_dir: Path | None = None,
+        state_dir: Path | None = None,
+        backoff: Callable[[int], float] = backoff_delay,
+    ) -> None:
+        self.monitor = monitor
+        self._backoff = backoff
+        self._auto = threading.local()  # set while an automatic restart runs on this thread
+        self.log_dir = log_dir or service_log_dir()
+        self.state_dir = state_dir or children_dir()
+        self._lock = threading.Lock()
+        self._subscribers: list[Callable[[SupervisorEvent], None]] = []
+        self._services = {
+            s.name: _Service(s, self.log_dir / f"{s.name}.log") for s in config.services if s.managed is not None
+        }
+        self._closed = threading.Event()
+        for service in self._services.values():
+            self._adopt(service)
+
+    # -- queries -----------------------------------------------------------------------
+
+    def managed(self, name: str) -> bool:
+        return name in self._services
+
+    def log_path(self, name: str) -> Path | None:
+        service = self._services.get(name)
+        return service.log_path if service else None
+
+    def status(self, name: str) -> ChildStatus | None:
+        service = self._services.get(name)
+        if service is None:
+            return None
+        with self._lock:
+            record = service.record
+            return ChildStatus(
+                state=service.state,
+                pid=record.pid if record else None,
+                started=record.started if record else None,
+                stopping_since=service.stopping_since,
+                stop_signal=service.config.managed.stop_signal if service.config.managed else "SIGTERM",
+                last_exit=service.last_exit,
+            )
+
+    def is_ours(self, pid: int) -> bool:
+        """Whether ``pid`` belongs to the process group of a child we started."""
+        with self._lock:
+            groups = {s.record.pgid for s in self._services.values() if s.record is not None}
+        try:
+            return os.getpgid(pid) in groups if hasattr(os, "getpgid") else False
+        except OSError:
+            return False
+
+    def subscribe(self, callback: Callable[[SupervisorEvent], None]) -> None:
+        self._subscribers.append(callback)
+
+    # -- operations (blocking, bounded; call off the GUI thread) --------------------
+
+    def start(self, name: str, confirm: Confirm | None = None) -> ActionResult:
+        service = self._get(name)
+        if not service.busy.acquire(blocking=False):
+            return ActionResult(False, f"{name} is already being started or stopped", 0.0)
+        try:
+            return self._start(service, confirm, time.monotonic(), "started")
+        finally:
+            service.busy.release()
+
+    def stop(self, name: str) -> ActionResult:
+        service = self._get(name)
+        if not service.busy.acquire(blocking=False):
+            return ActionResult(False, f"{name} is already being started or stopped", 0.0)
+        try:
+            return self._stop(service, time.monotonic(), announce=True)
+        finally:
+            service.busy.release()
+
+    def restart(self, name: str, confirm: Confirm | None = None, *, queue: bool = False) -> ActionResult:
+        """Stop (if running) and start. ``queue`` waits for an operation in progress instead of refusing."""
+        service = self._get(name)
+        acquired = service.busy.acquire(timeout=120) if queue else service.busy.acquire(blocking=False)
+        if not acquired:
+            return ActionResult(False, f"{name} is already being started or stopped", 0.0)
+        try:
+            began = time.monotonic()
+            if self._alive(service):
+                stopped = self._stop(service, began, announce=False)
+                if not stopped.ok:
+                    return self._announce(
+                        service, False, f"{name} could not be stopped: {stopped.detail}", began, "start_failed"
+                    )
+            return self._start(service, confirm, began, "restarted")
+        finally:
+            service.busy.release()
+
+    def force(self, name: str) -> None:
+        """Skip the rest of a stop's grace period: kill the process group now."""
+        self._get(name).force.set()
+
+    def close(self) -> None:
+        """Stop watching (children keep running and are adopted next time)."""
+        self._closed.set()
+        for service in self._services.values():
+            if service.autorestart_timer is not None:
+                service.autorestart_timer.cancel()
+
+    # -- starting ----------------------------------------------------------------------
+
+    def _start(self, service: _Service, confirm: Confirm | None, began: float, kind: str) -> ActionResult:
+        name, config = service.config.name, service.config
+        managed = config.managed
+        assert managed is not None
+        if self._alive(service):
+            return ActionResult(
+                True,
+                f"{name} is already running (pid {service.record.pid if service.record else '?'})",
+                time.monotonic() - began,
+            )
+        freed = self._free_port(service, confirm)
+        if freed is not None:
+            return self._announce(service, False, f"{name} was not started: {freed}", began, "start_failed")
+        try:
+            proc = self._spawn(service)
+        except OSError as exc:
+            return self._announce(
+                service, False, f"{name} failed to start: {exc.strerror or exc}", began, "start_failed"
+            )
+        self._event(service, "starting", f"{name} is starting (pid {proc.pid})")
+        if self.monitor is not None:
+            self.monitor.mark_starting(
+                name, managed.start_timeout, self._result(service, State.STARTING, Reason.OK, "starting…")
+            )
+        return self._wait_healthy(service, proc, began, kind)
+
+    def _free_port(self, service: _Service, confirm: Confirm | None) -> str | None:
+        """Make sure nothing else holds the service's port; a sentence when it cannot."""
+        port = service.config.port
+        if port is None or not listeners([port]):
+            return None
+        plan = plan_kill(port)
+        if plan.problem is not None:
+            return plan.problem
+        if confirm is None or not confirm(plan):
+            holders = ", ".join(f"{t.name or '?'} (pid {t.pid})" for t in plan.targets if t.role == "listener")
+            return f"port {port} is held by {holders}, which trayapp did not start; kill it first (--yes)"
+        report = execute_kill(plan)
+        if not report.ok:
+            return report.detail
+        return None
+
+    def _spawn(self, service: _Service) -> subprocess.Popen[bytes]:
+        config, managed = service.config, service.config.managed
+        assert managed is not None
+        env = dict(os.environ)
+        if managed.env_file:
+            if not Path(managed.env_file).is_file():
+                raise FileNotFoundError(f"env_file {managed.env_file} does not exist")
+            env.update({k: v for k, v in dotenv_values(managed.env_file).items() if v is not None})
+        env.update(dict(managed.env))
+        argv = list(managed.command)
+        if managed.shell:  # the user's own command line from their config, run by their shell
+            argv = ["cmd", "/c", argv[0]] if sys.platform == "win32" else [env.get("SHELL", "/bin/sh"), "-c", argv[0]]
+        self._rotate_log(service.log_path)
+        service.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(service.log_path, "ab") as out:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            out.write(f"[trayapp {stamp}] starting {config.name}: {shlex.join(argv)} (in {managed.cwd})\n".encode())
+            out.flush()
+            windows = sys.platform == "win32"
+            proc = subprocess.Popen(  # argv from the user's own config; a shell only with shell = true
+                argv,
+                cwd=managed.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                # Own session / process group, so a stop reaches every process it spawned
+                # (and on Windows, so CTRL_BREAK can be sent to it alone).
+                start_new_session=not windows,
+                creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0) if windows else 0,
+            )
+        try:
+            started = psutil.Process(proc.pid).create_time()
+        except psutil.Error:
+            started = time.time()
+        record = ChildRecord(config.name, proc.pid, _pgid(proc.pid), started, tuple(argv), str(service.log_path))
+        with self._lock:
+            service.proc, service.record = proc, record
+            service.state = ChildState.STARTING
+            service.stopping = False
+            service.force.clear()
+        self._save(record)
+        threading.Thread(
+            target=self._watch_child, args=(service, proc), name=f"trayapp-child-{config.name}", daemon=True
+        ).start()
+        return proc
+
+    def _wait_healthy(self, service: _Service, proc: subprocess.Popen[bytes], began: float, kind: str) -> ActionResult:
+        name, managed = service.config.name, service.config.managed
+        assert managed is not None
+        checker = Checker(service.config)
+        deadline = time.monotonic() + managed.start_timeout
+        last: CheckResult | None = None
+        try:
+            while True:
+                if proc.poll() is not None or service.state is not ChildState.STARTING:
+                    why = self._exit_sentence(service, proc.returncode)
+                    return self._announce(service, False, f"{name} failed to start: {why}", began, "start_failed")
+                last = checker.check()
+                if last.state is State.UP:
+                    break
+                if time.monotonic() >= deadline:
+                    tail = first_error_line(last_lines(service.log_path, 50))
+                    hint = f"; its output says: {tail}" if tail else f"; last check: {last.detail}"
+                    return self._announce(
+                        service,
+                        False,
+                        f"{name} failed to start: not healthy within {managed.start_timeout:g} s{hint}",
+                        began,
+                        "start_failed",
+                    )
+                time.sleep(0.2)  # between health checks of a starting service
+        finally:
+            checker.close()
+        with self._lock:
+            if service.state is ChildState.STARTING:
+                service.state = ChildState.RUNNING
+        if self.monitor is not None:
+            self.monitor.check_now([name])
+        elapsed = time.monotonic() - began
+        return self._announce(service, True, f"{name} {kind} in {elapsed:.1f} s", began, kind)
+
+    # -- stopping ----------------------------------------------------------------------
+
+    def _stop(self, service: _Service, began: float, *, announce: bool) -> ActionResult:
+        name, managed = service.config.name, service.config.managed
+        assert managed is not None
+        with self._lock:
+            record, proc = service.record, service.proc
+            if service.autorestart_timer is not None:
+                service.autorestart_timer.cancel()
+                service.autorestart_timer = None
+        if record is None or not self._alive(service):
+            with self._lock:
+                service.state = ChildState.STOPPED
+            self._forget(service)
+            port = service.config.port
+            holders = listeners([port]) if port is not None else []
+            if holders:
+                return ActionResult(
+                    False,
+                    f"{name} is not running under trayapp, but port {port} is held by {describe_owner(holders[0])}; "
+                    f"stop that with `trayapp kill {port}`",
+                    time.monotonic() - began,
+                )
+            return ActionResult(True, f"{name} is not running", time.monotonic() - began)
+        with self._lock:
+            service.stopping = True
+            service.state = ChildState.STOPPING
+            service.stopping_since = time.monotonic()
+            service.force.clear()
+        sig_name = managed.stop_signal
+        self._signal_group(record, sig_name, soft=True)
+        self._event(service, "stop_sent", f"{sig_name} sent to {name} (pid {record.pid})")
+        deadline = time.monotonic() + managed.stop_timeout
+        while self._group_alive(record, proc) and time.monotonic() < deadline and not service.force.is_set():
+            service.force.wait(POLL)
+        forced = self._group_alive(record, proc)
+        if forced:
+            self._signal_group(record, "SIGKILL", soft=False)
+            end = time.monotonic() + 5.0
+            while self._group_alive(record, proc) and time.monotonic() < end:
+                time.sleep(POLL)
+        still = self._group_alive(record, proc)
+        with self._lock:
+            service.stopping_since = None
+            service.state = ChildState.RUNNING if still else ChildState.STOPPED
+        if still:
+            return self._announce(
+                service, False, f"{name} (pid {record.pid}) is still running after SIGKILL", began, "stopped"
+            )
+        self._forget(service)
+        waited = time.monotonic() - began
+        how = (
+            f"ignored {sig_name} for {managed.stop_timeout:g} s and was killed"
+            if forced and not service.force.is_set()
+            else ("was killed (Force)" if forced else f"exited {waited:.1f} s after {sig_name}")
+        )
+        detail = f"{name} stopped: it {how}"
+        port_note = self._wait_port_free(service)
+        if port_note:
+            detail += f"; {port_note}"
+        if self.monitor is not None:
+            self.monitor.report(self._result(service, State.DOWN, Reason.STOPPED, f"{name} was stopped by you."))
+        result = ActionResult(True, detail, time.monotonic() - began, "stopped")
+        if announce:
+            self._event(service, "stopped", detail)
+        return result
+
+    def _wait_port_free(self, service: _Service) -> str | None:
+        port = service.config.port
+        if port is None:
+            return None
+        end = time.monotonic() + PORT_FREE_TIMEOUT
+        while time.monotonic() < end:
+            if not listeners([port]):
+                return None
+            time.sleep(POLL)
+        return f"port {port} is still held by another process"
+
+    def _signal_group(self, record: ChildRecord, sig_name: str, *, soft: bool) -> None:
+        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+            try:
+                if soft:
+                    os.kill(record.pid, signal.CTRL_BREAK_EVENT)
+                else:
+                    psutil.Process(record.pid).kill()
+            except (OSError, psutil.Error):
+                pass
+            return
+        try:
+            os.killpg(record.pgid, getattr(signal, sig_name))
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            log.warning("not allowed to signal process group %d of %s", record.pgid, record.service)
+
+    def _group_alive(self, record: ChildRecord, proc: subprocess.Popen[bytes] | None) -> bool:
+        """Whether any live (non-zombie) process is left in the child's process group."""
+        if proc is not None:
+            proc.poll()  # reap our own child so it does not linger as a zombie
+        if sys.platform == "win32":  # pragma: no cover
+            return psutil.pid_exists(record.pid)
+        try:
+            os.killpg(record.pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        for p in psutil.process_iter(["status"]):
+            try:
+                if os.getpgid(p.pid) == record.pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
+                    return True
+            except (OSError, psutil.Error):
+                continue
+        return False
+
+    # -- crashes -----------------------------------------------------------------------
+
+    def _watch_child(self, service: _Service, proc: subprocess.Popen[bytes]) -> None:
+        """Waits for our child to exit (its own thread): a crash is seen at once."""
+        code = proc.wait()
+        self._on_exit(service, code, proc)
+
+    def _on_exit(self, service: _Service, code: int | None, proc: subprocess.Popen[bytes] | None) -> None:
+        name, managed = service.config.name, service.config.managed
+        assert managed is not None
+        with self._lock:
+            if service.proc is not proc or service.stopping or self._closed.is_set():
+                return  # a deliberate stop, or an older child
+            started = service.record.started if service.record else None
+            starting = service.state is ChildState.STARTING
+        lines = last_lines(service.log_path, 40)
+        error = first_error_line(lines)
+        sentence = f"{name} {describe_exit(code)}" + (f": {error}" if error else "")
+        now = time.monotonic()
+        with self._lock:
+            service.exits.append((now, error))
+            while service.exits and service.exits[0][0] < now - CRASH_LOOP_WINDOW:
+                service.exits.popleft()
+            crash_loop = len(service.exits) >= CRASH_LOOP_EXITS
+            service.last_exit = sentence
+            uptime = time.time() - started if started else 0.0
+            if uptime >= BACKOFF_RESET_AFTER:
+                service.restarts = 0
+            service.state = ChildState.CRASH_LOOP if crash_loop else ChildState.STOPPED
+        self._forget(service)
+        if crash_loop:
+            repeated = Counter(e for _, e in service.exits if e).most_common(1)
+            why = repeated[0][0] if repeated else describe_exit(code)
+            detail = f"{name} is in a crash loop ({len(service.exits)} exits in {CRASH_LOOP_WINDOW:g} s): {why}"
+            self._report_down(service, Reason.CRASH_LOOP, detail)
+            self._event(service, "crash_loop", detail, ok=False)
+            return
+        self._report_down(service, Reason.EXITED, sentence + self._tail_hint(lines))
+        if not starting:
+            self._event(service, "exited", sentence, ok=False)
+        if managed.autorestart and not self._closed.is_set():
+            delay = self._backoff(service.restarts)
+            service.restarts += 1
+            with self._lock:
+                service.state = ChildState.BACKOFF
+            self._event(service, "backoff", f"{name} will be restarted in {delay:g} s")
+            timer = threading.Timer(delay, self._autorestart, args=(service,))
+            timer.daemon = True
+            service.autorestart_timer = timer
+            timer.start()
+
+    def _autorestart(self, service: _Service) -> None:
+        if self._closed.is_set() or service.state is not ChildState.BACKOFF:
+            return
+        self._auto.active = True
+        try:
+            self.restart(service.config.name, confirm=None, queue=True)
+        finally:
+            self._auto.active = False
+
+    def _exit_sentence(self, service: _Service, code: int | None) -> str:
+        error = first_error_line(last_lines(service.log_path, 40))
+        return f"{describe_exit(code)}" + (f": {error}" if error else " (no error in its output)")
+
+    @staticmethod
+    def _tail_hint(lines: list[str]) -> str:
+        tail = [line for line in lines[-3:] if line.strip()]
+        return (" — last output: " + " ⏎ ".join(tail)) if tail else ""
+
+    def _report_down(self, service: _Service, reason: Reason, detail: str) -> None:
+        if self.monitor is not None:
+            self.monitor.report(self._result(service, State.DOWN, reason, detail))
+
+    # -- adoption and records --------------------------------------------------------------
+
+    def _record_path(self, name: str) -> Path:
+        return self.state_dir / f"{name}.json"
+
+    def _save(self, record: ChildRecord) -> None:
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._record_path(record.service).write_text(json.dumps(asdict(record)))
+        except OSError:
+            log.warning("cannot record child of %s", record.service, exc_info=True)
+
+    def _forget(self, service: _Service) -> None:
+        """The child is gone: drop its record, in memory and on disk."""
+        with self._lock:
+            service.record = None
+        self._record_path(service.config.name).unlink(missing_ok=True)
+
+    def _adopt(self, service: _Service) -> None:
+        """Take over a child recorded by an earlier trayapp, if it is still that process."""
+        path = self._record_path(service.config.name)
+        try:
+            data = json.loads(path.read_text())
+            record = ChildRecord(**{**data, "command": tuple(data["command"])})
+        except (OSError, ValueError, TypeError, KeyError):
+            return
+        try:
+            alive = abs(psutil.Process(record.pid).create_time() - record.started) < 1.0
+        except psutil.Error:
+            alive = False
+        if not alive:
+            path.unlink(missing_ok=True)
+            return
+        service.record = record
+        service.state = ChildState.RUNNING
+        threading.Thread(
+            target=self._watch_adopted, args=(service, record), daemon=True, name=f"trayapp-adopted-{record.service}"
+        ).start()
+
+    def _watch_adopted(self, service: _Service, record: ChildRecord) -> None:
+        """A child we did not start in this process: poll its identity (no exit code to wait for)."""
+        while not self._closed.is_set():
+            if service.record is not record:
+                return
+            try:
+                gone = abs(psutil.Process(record.pid).create_time() - record.started) >= 1.0
+                gone = gone or psutil.Process(record.pid).status() == psutil.STATUS_ZOMBIE
+            except psutil.Error:
+                gone = True
+            if gone:
+                self._on_exit(service, None, None)
+                return
+            self._closed.wait(0.5)
+
+    def _alive(self, service: _Service) -> bool:
+        record = service.record
+        if record is None:
+            return False
+        if service.proc is not None and service.proc.pid == record.pid:
+            return service.proc.poll() is None
+        try:
+            process = psutil.Process(record.pid)
+            return abs(process.create_time() - record.started) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _get(self, name: str) -> _Service:
+        service = self._services.get(name)
+        if service is None:
+            raise KeyError(f"{name} has no 'start' command in the config, so trayapp cannot start or stop it")
+        return service
+
+    def _result(self, service: _Service, state: State, reason: Reason, detail: str) -> CheckResult:
+        config = service.config
+        return CheckResult(
+            config.name, config.kind, config.display_target, state, reason, detail, None, time.time(), port=config.port
+        )
+
+    def _announce(self, service: _Service, ok: bool, detail: str, began: float, kind: str) -> ActionResult:
+        if not ok and kind == "start_failed":
+            with self._lock:
+                if service.state is ChildState.STARTING:
+                    service.state = ChildState.STOPPED
+            self._report_down(
+                service,
+                Reason.EXITED if service.proc and service.proc.poll() is not None else Reason.START_TIMEOUT,
+                detail,
+            )
+        self._event(service, kind, detail, ok=ok)
+        return ActionResult(ok, detail, time.monotonic() - began, kind)
+
+    def _event(self, service: _Service, kind: str, detail: str, ok: bool = True) -> None:
+        log.info("%s: %s", kind, detail)
+        event = SupervisorEvent(
+            service.config.name, kind, detail, time.time(), ok, getattr(self._auto, "active", False)
+        )
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # noqa: BLE001 - a broken subscriber must not break supervision
+                log.exception("supervisor subscriber failed")
+
+    @staticmethod
+    def _rotate_log(path: Path) -> None:
+        """Size-based rotation at start: name.log -> name.log.1 -> ... (tail -F follows by name)."""
+        try:
+            if path.stat().st_size < LOG_MAX_BYTES:
+                return
+        except OSError:
+            return
+        for index in range(LOG_BACKUPS - 1, 0, -1):
+            older = path.with_name(f"{path.name}.{index}")
+            if older.exists():
+                older.replace(path.with_name(f"{path.name}.{index + 1}"))
+        path.replace(path.with_name(f"{path.name}.1"))
+
+
+def _pgid(pid: int) -> int:
+    try:
+        return os.getpgid(pid) if hasattr(os, "getpgid") else pid
+    except OSError:
+        return pid
+
+
+def stopping_text(status: ChildStatus, now: float | None = None) -> str:
+    """ "SIGTERM sent 3 s ago" for a stop in progress, "" otherwise."""
+    if status.stopping_since is None:
+        return ""
+    waited = (now if now is not None else time.monotonic()) - status.stopping_since
+    return f"{status.stop_signal} sent {humanize_age(waited)} ago"
+
+
+def announcement_for(event: SupervisorEvent) -> Announcement | None:
+    """The popup for a supervisor event, if it deserves one.
+
+    Results of what the user asked for (started, restarted, failed to start, stopped) and
+    crash loops. A plain crash is announced by the monitor's transition to down, and the
+    steps of an automatic restart stay quiet until they amount to a crash loop.
+    """
+    if event.kind == "crash_loop":
+        return Announcement(
+            f"{event.service} is in a crash loop", event.detail, (event.service,), Severity.CRITICAL, "crash_loop"
+        )
+    if event.auto:
+        return None
+    if event.kind in ("started", "restarted"):
+        return Announcement(event.detail, "", (event.service,), Severity.INFO, "recovered")
+    if event.kind == "start_failed":
+        title, _, why = event.detail.partition(": ")
+        return Announcement(title, why or event.detail, (event.service,), Severity.CRITICAL, "problem")
+    if event.kind == "stopped":
+        return Announcement(f"{event.service} stopped", event.detail, (event.service,), Severity.INFO, "stopped")
+    return None
