@@ -1,0 +1,826 @@
+"""The log view: the services' log lines as plain text, filtered, searchable, following.
+
+:class:`LogFeed` carries a :class:`~trayapp.core.logtail.LogTailer`'s batches from its
+thread to the GUI thread and into the :class:`~trayapp.core.logstore.LogStore`;
+:class:`LogView` shows the store; :class:`LogWindow` is a window of its own around one.
+
+Staying fast under a flood (20,000 lines a second): the feed parses in slices of a few
+milliseconds; a view gathers what arrived for 100 ms and appends it as one edit, in slices
+too when far behind, and only what it still has room for; it trims the oldest lines itself so
+the document never holds more than the store; lines get their colours when they come on
+screen, not when they are added; a hidden view does no work until it is shown.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+
+from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import (
+    QCloseEvent,
+    QColor,
+    QDesktopServices,
+    QFont,
+    QFontDatabase,
+    QGuiApplication,
+    QKeySequence,
+    QResizeEvent,
+    QShortcut,
+    QShowEvent,
+    QTextCharFormat,
+    QTextCursor,
+    QTextDocument,
+    QTextFormat,
+    QTextLayout,
+)
+from PySide6.QtWidgets import (
+    QAbstractSlider,
+    QComboBox,
+    QHBoxLayout,
+    QLineEdit,
+    QMainWindow,
+    QPlainTextEdit,
+    QPushButton,
+    QTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.logformat import FAILURE_WORDS, Level, LogEntry, entry_from_item
+from ..core.logstore import LogStore, passes
+from ..core.logtail import LogItem
+from .window import plain_label
+
+log = logging.getLogger(__name__)
+
+FLUSH_MS = 100  # a view appends at most once in this long (lines arriving meanwhile wait and go in together)
+SLICE_S = 0.006  # work done per event-loop turn when behind (storing, appending)
+APPEND_CHUNK = 500  # lines per edit when catching up
+MAX_MATCHES = 2000  # search matches highlighted at once (the newest)
+
+# line styles (low 3 bits of a style code; the rest is the length of the source prefix)
+_PLAIN, _DIM, _WARN, _ERROR, _MARKER, _NOTICE = range(6)
+
+LEVEL_CHOICES: list[tuple[str, Level | None]] = [
+    ("All levels", None),
+    ("Info and up", Level.INFO),
+    ("Warnings and up", Level.WARN),
+    ("Errors only", Level.ERROR),
+]
+
+
+class LogFeed(QObject):
+    """Carries a tailer's batches to the GUI thread and into the store, and tells the views.
+
+    Give :meth:`on_batch` to the :class:`~trayapp.core.logtail.LogTailer` as its ``on_batch``;
+    connect :attr:`entries_added` to each :meth:`LogView.on_entries`. Lines are parsed on the
+    tailer's thread (work there yields the GIL every few ms; work on the GUI thread holds the
+    window still until it ends); the GUI thread only numbers and stores them, a slice per
+    event-loop turn. When more is waiting than the store holds, the oldest waiting lines are
+    skipped (counted in the numbering, never shown: they would be pushed out at once).
+    """
+
+    batch = Signal(object)  # list[LogEntry], parsed; emitted on the tailer's thread, received on the GUI thread
+    entries_added = Signal(object)  # list[LogEntry], numbered and stored; on the GUI thread
+
+    def __init__(self, store: LogStore, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self._waiting: deque[LogEntry] = deque()
+        self._drain_timer = QTimer(self, singleShot=True, interval=0)
+        self._drain_timer.timeout.connect(self._drain)
+        self.batch.connect(self._receive)
+
+    def on_batch(self, items: list[LogItem]) -> None:
+        """The tailer's callback, on the tailer's thread: parses, then hands over to the GUI thread."""
+        self.batch.emit([entry_from_item(item) for item in items])
+
+    @Slot(object)
+    def _receive(self, entries: list[LogEntry]) -> None:
+        self._waiting.extend(entries)
+        excess = len(self._waiting) - self.store.capacity
+        if excess > 0:
+            for _ in range(excess):
+                self._waiting.popleft()
+            self.store.skip(excess)
+            log.debug("log feed behind: skipped %d lines", excess)
+        if not self._drain_timer.isActive():
+            self._drain_timer.start()
+
+    @Slot()
+    def _drain(self) -> None:
+        started = time.perf_counter()
+        added: list[LogEntry] = []
+        while self._waiting and time.perf_counter() - started < SLICE_S:
+            added += self.store.add_parsed([self._waiting.popleft() for _ in range(min(500, len(self._waiting)))])
+        if self._waiting:
+            self._drain_timer.start()
+        if added:
+            self.entries_added.emit(added)
+
+    def flush(self) -> None:
+        """Store everything waiting now (before a marker, say)."""
+        if self._waiting:
+            added = self.store.add_parsed(self._waiting)
+            self._waiting.clear()
+            self.entries_added.emit(added)
+
+    def waiting(self) -> int:
+        """Lines received but not stored yet."""
+        return len(self._waiting)
+
+    def add_marker(self, text: str, source: str | None = None, t: float | None = None) -> int:
+        """Write a state-change marker into the log (after the lines already received); returns its seq."""
+        self.flush()
+        entry = self.store.add_marker_entry(text, source, t)
+        self.entries_added.emit([entry])
+        return entry.seq
+
+
+class _Styles:
+    """The formats of the line styles, and the ranges of one line: the same per-line formats a
+    QSyntaxHighlighter would set (``QTextLayout.setFormats``), but set by :class:`LogView` only on
+    the lines on screen. A QSyntaxHighlighter calls back into Python for every line added; while
+    the tailer's thread is busy reading a burst, each call-back waits for the GIL, and appending
+    2,000 lines took 60-370 ms instead of 5 ms."""
+
+    def __init__(self) -> None:
+        self.formats: dict[int, QTextCharFormat] = {}
+        for style, colour, weight, italic in (
+            (_DIM, "#8a8a8a", QFont.Weight.Normal, False),
+            (_WARN, "#b45309", QFont.Weight.Normal, False),
+            (_ERROR, "#d32f2f", QFont.Weight.Normal, False),
+            (_MARKER, "#1d4ed8", QFont.Weight.Bold, False),
+            (_NOTICE, "#6b7280", QFont.Weight.Normal, True),
+        ):
+            fmt = QTextCharFormat()
+            fmt.setForeground(QColor(colour))
+            fmt.setFontWeight(weight)
+            fmt.setFontItalic(italic)
+            self.formats[style] = fmt
+        self.formats[_MARKER].setBackground(QColor(29, 78, 216, 40))
+        self.prefix = QTextCharFormat()
+        self.prefix.setForeground(QColor("#8a8a8a"))
+        self.keyword = QTextCharFormat()
+        self.keyword.setForeground(QColor("#d32f2f"))
+        self.keyword.setFontWeight(QFont.Weight.Bold)
+
+    def ranges(self, text: str, code: int) -> list[QTextLayout.FormatRange]:
+        style, prefix = code & 7, code >> 3
+        spans: list[tuple[int, int, QTextCharFormat]] = []
+        if prefix:
+            spans.append((0, prefix, self.prefix))
+        if style:
+            spans.append((prefix, len(text) - prefix, self.formats[style]))
+        if style == _ERROR:
+            spans += [(m.start(), m.end() - m.start(), self.keyword) for m in FAILURE_WORDS.finditer(text, prefix)]
+        ranges = []
+        for start, length, fmt in spans:
+            span = QTextLayout.FormatRange()
+            span.start, span.length, span.format = start, length, fmt  # type: ignore[misc]
+            ranges.append(span)
+        return ranges
+
+
+def _style_of(entry: LogEntry) -> int:
+    if entry.kind == "marker":
+        return _MARKER
+    if entry.kind == "notice":
+        return _ERROR if entry.rank >= Level.ERROR else _NOTICE
+    rank = entry.rank
+    if rank >= Level.ERROR:
+        return _ERROR
+    if rank >= Level.WARN:
+        return _WARN
+    if entry.level is not None and entry.level <= Level.DEBUG:
+        return _DIM
+    return _PLAIN
+
+
+class LogView(QWidget):
+    """The store's entries as plain text, with a source and level filter, follow/pause, search,
+    copy, "open file" and jumping to an entry by its sequence number. Lives on the GUI thread.
+
+    Connect :meth:`on_entries` to :attr:`LogFeed.entries_added`. Memory is bounded: the document
+    never holds more lines than the store does.
+    """
+
+    updated = Signal()  # the shown text changed (lines appended, filter applied)
+    following_changed = Signal(bool)
+
+    def __init__(self, store: LogStore, parent: QWidget | None = None, *, flush_ms: int = FLUSH_MS) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.max_lines = store.capacity
+        self._sources: frozenset[str] | None = None  # None: every source
+        self._min_level: Level | None = None
+        self._following = True
+        self._older: list[LogEntry] = []  # a rebuild's lines still to fill in at the top, oldest first
+        self._new_while_paused = 0
+        self._synced = store.last_seq  # the last store entry looked at
+        self._backlog: deque[LogEntry] = deque(maxlen=self.max_lines)  # to append, oldest first
+        # One entry per block of the document: its seq, its style code, whether its formats are set.
+        self._seqs: list[int] = []
+        self._styles: list[int] = []
+        self._styled = bytearray()  # 1: its formats are set; 0: not yet; 2: not yet, and clear old ones
+        self._prefix_width = 0
+        self._known_sources: list[str] = []
+        self._needle = ""
+        self._matches: list[QTextCursor] = []
+        self._jumped: QTextCursor | None = None
+
+        self.source_box = QComboBox()
+        self.source_box.addItem("All services", None)
+        self.level_box = QComboBox()
+        for label, level in LEVEL_CHOICES:
+            self.level_box.addItem(label, level)
+        self.follow_button = QPushButton("Follow")
+        self.follow_button.setCheckable(True)
+        self.follow_button.setChecked(True)
+        self.search = QLineEdit(placeholderText="Search…")
+        self.search.setClearButtonEnabled(True)
+        self.previous_button = QPushButton("Previous")
+        self.next_button = QPushButton("Next")
+        self.match_label = plain_label()
+        self.match_label.setWordWrap(False)
+        self.copy_button = QPushButton("Copy")
+        self.open_button = QPushButton("Open file")
+        self.open_button.setToolTip("Open the selected service's log file in your editor")
+
+        self.text = QPlainTextEdit()
+        self.text.setReadOnly(True)
+        self.text.setUndoRedoEnabled(False)
+        self.text.setMaximumBlockCount(self.max_lines)
+        self.text.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
+        self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.text.setPlaceholderText("No log lines yet.")
+        self._look = _Styles()
+        self._working = False  # in _work: scrolling there needs no separate styling pass
+        self._style_timer = QTimer(self, singleShot=True, interval=0)
+        self._style_timer.timeout.connect(self._style_visible)
+        self.status = plain_label()
+        self.status.setWordWrap(False)
+
+        top = QHBoxLayout()
+        top.addWidget(self.source_box)
+        top.addWidget(self.level_box)
+        top.addWidget(self.follow_button)
+        top.addWidget(self.search, 1)
+        top.addWidget(self.previous_button)
+        top.addWidget(self.next_button)
+        top.addWidget(self.match_label)
+        top.addWidget(self.copy_button)
+        top.addWidget(self.open_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.status)
+
+        self._flush_ms = flush_ms
+        self._last_flush = 0.0
+        self._flush_timer = QTimer(self, singleShot=True, interval=flush_ms)
+        self._flush_timer.timeout.connect(self._flush)
+        self.source_box.currentIndexChanged.connect(self._on_source_chosen)
+        self.level_box.currentIndexChanged.connect(self._on_level_chosen)
+        self.follow_button.toggled.connect(self.set_following)
+        self.search.textChanged.connect(self.set_search)
+        self.search.returnPressed.connect(self.find_next)
+        self.next_button.clicked.connect(self.find_next)
+        self.previous_button.clicked.connect(self.find_previous)
+        QShortcut(QKeySequence("Shift+Return"), self.search, self.find_previous)
+        QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self, self.search.setFocus)
+        self.copy_button.clicked.connect(self.copy)
+        self.open_button.clicked.connect(self.open_file)
+        self.text.verticalScrollBar().actionTriggered.connect(self._on_user_scroll)
+        self.text.verticalScrollBar().valueChanged.connect(self._schedule_styling)
+        self._update_sources()
+        self._update_status()
+
+    # -- feeding ------------------------------------------------------------------------
+
+    @Slot(object)
+    def on_entries(self, entries: Sequence[LogEntry]) -> None:
+        """New entries are in the store (GUI thread). Shown within ``flush_ms`` if they pass the filter."""
+        if not self._following:
+            sources, level = self._sources, self._min_level
+            fresh = sum(1 for e in entries if e.seq > self._synced and passes(e, sources, level))
+            if fresh:
+                self._new_while_paused += fresh
+                self._update_status()
+            return
+        if not self._flush_timer.isActive():
+            # at most one flush per flush_ms: at once after a quiet spell, else when the interval is up
+            since = (time.perf_counter() - self._last_flush) * 1000
+            self._flush_timer.start(max(0, int(self._flush_ms - since)))
+
+    def sync(self) -> None:
+        """Show everything the store has for this view now, in one go (jumps, tests)."""
+        self._pull()
+        self._work(deadline=None)
+
+    @Slot()
+    def _flush(self) -> None:
+        if not self.isVisible():
+            return  # picked up in showEvent
+        self._last_flush = time.perf_counter()
+        if len(self.store.sources()) != len(self._known_sources):
+            self._update_sources()
+            if self._wanted_prefix_width() != self._prefix_width:
+                self.rebuild()  # a second service: every line gets its source in front
+                return
+        if self._following:
+            self._pull()
+        self._work(deadline=time.perf_counter() + SLICE_S)
+        if (self._backlog and self._following) or self._older:
+            self._flush_timer.start(0)  # more next turn, after other events
+
+    def _pull(self) -> None:
+        if self.store.last_seq == self._synced:
+            return
+        fresh = self.store.entries(self._sources, self._min_level, since_seq=self._synced)
+        self._synced = self.store.last_seq
+        self._backlog.extend(fresh)  # keeps only the newest max_lines
+
+    def _work(self, deadline: float | None) -> None:
+        """Append the backlog, then fill in a rebuild's older lines above, in edits of
+        APPEND_CHUNK lines, until done or past ``deadline``."""
+        changed = False
+        self._working = True
+        while self._backlog or self._older:
+            if self._backlog:
+                count = min(APPEND_CHUNK, len(self._backlog))
+                self._append([self._backlog.popleft() for _ in range(count)])
+            else:
+                chunk = self._older[-APPEND_CHUNK:]
+                del self._older[-APPEND_CHUNK:]
+                self._prepend(chunk)
+            changed = True
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+        self._working = False
+        if changed:
+            self._new_while_paused = 0
+            self._update_status()
+            self._style_visible()
+            self.updated.emit()
+
+    def _line(self, entry: LogEntry) -> tuple[str, int]:
+        style = _style_of(entry)
+        if self._sources is None and entry.kind != "marker" and self._prefix_width:
+            prefix = f"{entry.source:<{self._prefix_width}} | "
+            return prefix + entry.display, style | (len(prefix) << 3)
+        return entry.display, style
+
+    def _wanted_prefix_width(self) -> int:
+        """In the all-services view with more than one service, lines start with their source."""
+        sources = self.store.sources()
+        if self._sources is not None or len(sources) < 2:
+            return 0
+        return min(16, max(len(s) for s in sources))
+
+    def _lines(self, entries: list[LogEntry]) -> tuple[list[str], list[int]]:
+        lines, styles = [], []
+        for entry in entries:
+            line, style = self._line(entry)
+            lines.append(line)
+            styles.append(style)
+        return lines, styles
+
+    def _append(self, entries: list[LogEntry]) -> None:
+        """One edit at the end, after making room at the top (or in the lines still to fill in)."""
+        top = None if self._following else self._top_seq()
+        excess = len(self._seqs) + len(self._older) + len(entries) - self.max_lines
+        if excess > 0 and self._older:
+            dropped = min(excess, len(self._older))
+            del self._older[:dropped]  # the oldest of a rebuild are not needed any more
+            excess -= dropped
+        if excess > 0:
+            self._remove_top(excess)
+        lines, styles = self._lines(entries)
+        had_lines = bool(self._seqs)
+        self._seqs += [e.seq for e in entries]
+        self._styles += styles
+        self._styled += bytes(len(entries))
+        document = self.text.document()
+        cursor = QTextCursor(document)
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        start = cursor.position()
+        cursor.insertText(("\n" if had_lines else "") + "\n".join(lines))
+        if self._needle:
+            self._matches = (self._matches + self._search_range(start))[-MAX_MATCHES:]
+            self._show_matches()
+        self._keep_place(top)
+
+    def _prepend(self, entries: list[LogEntry]) -> None:
+        """One edit at the top: older lines of a rebuild, filled in newest first."""
+        lines, styles = self._lines(entries)
+        had_lines = bool(self._seqs)
+        top = self._top_seq()
+        self._seqs[0:0] = [e.seq for e in entries]
+        self._styles[0:0] = styles
+        self._styled[0:0] = bytes(len(entries))
+        if had_lines:
+            self._styled[len(entries)] = 2  # the old first line: its block may have been split
+        cursor = QTextCursor(self.text.document())
+        cursor.insertText("\n".join(lines) + ("\n" if had_lines else ""))
+        if self._needle and len(self._matches) < MAX_MATCHES:
+            older = self._search_range(0, cursor.position(), MAX_MATCHES - len(self._matches))
+            self._matches = older + self._matches
+            self._show_matches()
+        self._keep_place(top)
+
+    def _top_seq(self) -> int | None:
+        return self.seq_at(self.text.firstVisibleBlock().blockNumber()) if self._seqs else None
+
+    def _keep_place(self, top: int | None = None) -> None:
+        """Following: show the newest line. Paused: keep ``top`` (a seq) as the first line shown."""
+        bar = self.text.verticalScrollBar()
+        if self._following:
+            bar.setValue(bar.maximum())
+        elif top is not None:
+            index = bisect.bisect_left(self._seqs, top)
+            if index < len(self._seqs):
+                bar.setValue(self.text.document().findBlockByNumber(index).firstLineNumber())
+
+    @Slot()
+    def _schedule_styling(self) -> None:
+        if not self._working:  # appending styles what it brings on screen itself
+            self._style_timer.start()
+
+    @Slot()
+    def _style_visible(self) -> None:
+        """Set the formats of the lines on screen that have none yet (a few dozen calls at most)."""
+        if not self._seqs or not self.isVisible():
+            return
+        first = self.text.firstVisibleBlock().blockNumber()
+        rows = self.text.viewport().height() // max(1, self.text.fontMetrics().lineSpacing()) + 2
+        document = self.text.document()
+        for number in range(max(0, first), min(first + rows, len(self._seqs))):
+            state = self._styled[number]
+            if state == 1:
+                continue
+            self._styled[number] = 1
+            code = self._styles[number]
+            if code == 0 and state == 0:
+                continue
+            block = document.findBlockByNumber(number)
+            block.layout().setFormats(self._look.ranges(block.text(), code) if code else [])
+            document.markContentsDirty(block.position(), block.length())
+
+    def _remove_top(self, count: int) -> None:
+        if count >= len(self._seqs):
+            self._clear_text()
+            return
+        del self._seqs[:count]
+        del self._styles[:count]
+        del self._styled[:count]
+        document = self.text.document()
+        cursor = QTextCursor(document)
+        # setPosition, not movePosition(NextBlock, KeepAnchor, count): that steps block by block
+        # and costs about 12 µs a block (Qt's own maximumBlockCount trimming goes that way too)
+        cursor.setPosition(document.findBlockByNumber(count).position(), QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        if self._matches:
+            self._matches = [m for m in self._matches if m.hasSelection()]
+            self._show_matches()
+
+    def _clear_text(self) -> None:
+        self._seqs.clear()
+        self._styles.clear()
+        self._styled.clear()
+        self.text.clear()
+        self._matches.clear()
+        self._jumped = None
+        self._show_matches()
+
+    def rebuild(self) -> None:
+        """Show the store again under the current filter: the newest lines at once, older ones
+        filled in above them a slice per event-loop turn."""
+        self._clear_text()
+        self._backlog.clear()
+        self._flush_timer.stop()
+        self._prefix_width = self._wanted_prefix_width()
+        self._older = self.store.entries(self._sources, self._min_level, limit=self.max_lines)
+        self._synced = self.store.last_seq
+        self._new_while_paused = 0
+        self._update_status()
+        self._update_match_label()
+        if self.isVisible():
+            self._flush()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._following and self.store.last_seq - self._synced > 4 * APPEND_CHUNK:
+            self.rebuild()  # much arrived while hidden: newest first, rather than scrolling through it
+        self._flush_timer.start(0)
+        self._style_timer.start()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._style_timer.start()
+
+    # -- filters ------------------------------------------------------------------------
+
+    def set_source(self, source: str | None) -> None:
+        """Show one source's entries (and markers), or every source's with None."""
+        self._update_sources(ensure=source)
+        index = self.source_box.findData(source) if source is not None else 0
+        if index >= 0:
+            self.source_box.setCurrentIndex(index)
+
+    def current_source(self) -> str | None:
+        return self.source_box.currentData()
+
+    def set_min_level(self, level: Level | None) -> None:
+        self.level_box.setCurrentIndex(next(i for i, (_, lv) in enumerate(LEVEL_CHOICES) if lv == level))
+
+    def min_level(self) -> Level | None:
+        return self._min_level
+
+    @Slot(int)
+    def _on_source_chosen(self, _index: int) -> None:
+        source = self.source_box.currentData()
+        sources = None if source is None else frozenset({source})
+        if sources != self._sources:
+            self._sources = sources
+            self.rebuild()
+        self.open_button.setEnabled(self._file_source() is not None)
+
+    @Slot(int)
+    def _on_level_chosen(self, index: int) -> None:
+        level = LEVEL_CHOICES[index][1]
+        if level != self._min_level:
+            self._min_level = level
+            self.rebuild()
+
+    def _update_sources(self, ensure: str | None = None) -> None:
+        known = self.store.sources()
+        if ensure is not None and ensure not in known:
+            known.append(ensure)
+        for source in known:
+            if self.source_box.findData(source) < 0:
+                self.source_box.addItem(source, source)
+        self._known_sources = known
+        self.open_button.setEnabled(self._file_source() is not None)
+
+    # -- following ----------------------------------------------------------------------
+
+    @Slot(bool)
+    def set_following(self, on: bool) -> None:
+        """Follow (append and scroll to the newest line) or pause (the text stays as it is; new
+        lines are still stored and counted, and shown when following again)."""
+        if on == self._following:
+            return
+        self._following = on
+        self.follow_button.setChecked(on)
+        if on and self.store.last_seq - self._synced > 4 * APPEND_CHUNK:
+            self.rebuild()  # much arrived while paused: newest first, rather than scrolling through it
+        elif on:
+            self._flush_timer.start(0)
+            bar = self.text.verticalScrollBar()
+            bar.setValue(bar.maximum())
+        self._update_status()
+        self.following_changed.emit(on)
+
+    def is_following(self) -> bool:
+        return self._following
+
+    @Slot(int)
+    def _on_user_scroll(self, action: int) -> None:
+        """Scrolling up by hand pauses following, so the lines being read stay put."""
+        bar = self.text.verticalScrollBar()
+        if action != QAbstractSlider.SliderAction.SliderNoAction.value and bar.sliderPosition() < bar.maximum():
+            self.set_following(False)
+
+    def _update_status(self) -> None:
+        lines = len(self._seqs)
+        shown = f"{lines:,} line{'s' if lines != 1 else ''}"
+        if self._following:
+            self.follow_button.setText("Follow")
+            self.status.setText(f"{shown} · following")
+        else:
+            new = self._new_while_paused
+            self.follow_button.setText(f"Follow ({new:,} new)" if new else "Follow")
+            self.status.setText(f"{shown} · paused" + (f" · {new:,} new" if new else ""))
+
+    # -- search -------------------------------------------------------------------------
+
+    @Slot(str)
+    def set_search(self, text: str) -> None:
+        """Highlight every match of ``text`` (case-insensitive, plain text)."""
+        if self.search.text() != text:
+            self.search.setText(text)  # comes back here through textChanged
+            return
+        self._needle = text
+        self._matches = self._search_range(0) if text else []
+        self._show_matches()
+
+    def _search_range(self, start: int, end: int | None = None, limit: int = MAX_MATCHES) -> list[QTextCursor]:
+        """The last ``limit`` matches of the search text in [start, end) of the document (end None:
+        to its end), in order. Searched backwards, so a common word costs ``limit`` finds at most."""
+        document = self.text.document()
+        cursor = QTextCursor(document)
+        if end is None:
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+        else:
+            cursor.setPosition(end)
+        found: list[QTextCursor] = []
+        while len(found) < limit:
+            cursor = document.find(self._needle, cursor, QTextDocument.FindFlag.FindBackward)
+            if cursor.isNull() or cursor.selectionStart() < start:
+                break
+            found.append(cursor)
+        found.reverse()
+        return found
+
+    def match_count(self) -> int:
+        """Matches highlighted (at most MAX_MATCHES, the newest)."""
+        return len(self._matches)
+
+    def _update_match_label(self) -> None:
+        if not self._needle:
+            self.match_label.setText("")
+            return
+        count = len(self._matches)
+        more = "+" if count >= MAX_MATCHES else ""
+        self.match_label.setText(f"{count:,}{more} match{'es' if count != 1 else ''}")
+
+    @Slot()
+    def find_next(self) -> bool:
+        return self._find(backward=False)
+
+    @Slot()
+    def find_previous(self) -> bool:
+        return self._find(backward=True)
+
+    def _find(self, backward: bool) -> bool:
+        if not self._needle:
+            return False
+        document = self.text.document()
+        flags = QTextDocument.FindFlag.FindBackward if backward else QTextDocument.FindFlag(0)
+        found = document.find(self._needle, self.text.textCursor(), flags)
+        if found.isNull():  # wrap around
+            start = QTextCursor(document)
+            if backward:
+                start.movePosition(QTextCursor.MoveOperation.End)
+            found = document.find(self._needle, start, flags)
+        if found.isNull():
+            return False
+        self.set_following(False)  # stay on the match
+        self.text.setTextCursor(found)
+        self.text.centerCursor()
+        return True
+
+    def _show_matches(self) -> None:
+        self._update_match_label()
+        selections = []
+        match_format = QTextCharFormat()
+        match_format.setBackground(QColor("#fde047"))
+        match_format.setForeground(QColor("#000000"))
+        for cursor in self._matches:
+            selection = QTextEdit.ExtraSelection()
+            selection.cursor = cursor  # type: ignore[attr-defined]
+            selection.format = match_format  # type: ignore[attr-defined]
+            selections.append(selection)
+        if self._jumped is not None:
+            jump_format = QTextCharFormat()
+            jump_format.setBackground(QColor(29, 78, 216, 70))
+            jump_format.setProperty(QTextFormat.Property.FullWidthSelection, True)
+            selection = QTextEdit.ExtraSelection()
+            selection.cursor = self._jumped  # type: ignore[attr-defined]
+            selection.format = jump_format  # type: ignore[attr-defined]
+            selections.append(selection)
+        self.text.setExtraSelections(selections)
+
+    # -- actions ------------------------------------------------------------------------
+
+    def jump_to(self, seq: int) -> bool:
+        """Scroll to the entry (a marker, say) numbered ``seq`` and highlight it; pauses following.
+
+        If the current filter hides it, every source and level is shown first. False (and a
+        note in the status line) if the store no longer holds it.
+        """
+        entry = self.store.get(seq)
+        if entry is None:
+            self.status.setText("That moment is no longer in the log: older lines were dropped to keep memory bounded.")
+            return False
+        self.set_following(False)
+        if not passes(entry, self._sources, self._min_level):
+            self._sources = None  # show everything, without two rebuilds through the boxes
+            self._min_level = None
+            for box in (self.source_box, self.level_box):
+                box.blockSignals(True)
+                box.setCurrentIndex(0)
+                box.blockSignals(False)
+            self.rebuild()
+        index = self._bring_in(seq)
+        if index is None:
+            self.rebuild()  # not shown for another reason (the view fell behind): start afresh
+            index = self._bring_in(seq)
+            if index is None:
+                return False
+        block = self.text.document().findBlockByNumber(index)
+        cursor = QTextCursor(block)
+        self.text.setTextCursor(cursor)
+        self.text.centerCursor()
+        self._jumped = QTextCursor(block)
+        self._show_matches()
+        return True
+
+    def _bring_in(self, seq: int) -> int | None:
+        """Line number of ``seq``, after appending newer lines and filling in older ones only as far
+        as needed to reach it (a recent marker costs a slice, not the whole history)."""
+        self._pull()
+        while self._backlog and (not self._seqs or self._seqs[-1] < seq):
+            self._append([self._backlog.popleft() for _ in range(min(APPEND_CHUNK, len(self._backlog)))])
+        while self._older and (not self._seqs or self._seqs[0] > seq):
+            chunk = self._older[-APPEND_CHUNK:]
+            del self._older[-APPEND_CHUNK:]
+            self._prepend(chunk)
+        if self._backlog or self._older:
+            self._flush_timer.start(0)  # the rest in the background
+        self._update_status()
+        index = bisect.bisect_left(self._seqs, seq)
+        return index if index < len(self._seqs) and self._seqs[index] == seq else None
+
+    def current_line(self) -> int:
+        """Block number of the text cursor (the line a jump or search landed on)."""
+        return self.text.textCursor().blockNumber()
+
+    def first_visible_line(self) -> int:
+        return self.text.firstVisibleBlock().blockNumber()
+
+    def seq_at(self, line: int) -> int | None:
+        """The store's seq of a shown line."""
+        return self._seqs[line] if 0 <= line < len(self._seqs) else None
+
+    @Slot()
+    def copy(self) -> str:
+        """Copy the selection, or everything shown if nothing is selected; returns the text."""
+        cursor = self.text.textCursor()
+        text = cursor.selection().toPlainText() if cursor.hasSelection() else self.text.toPlainText()
+        QGuiApplication.clipboard().setText(text)
+        return text
+
+    def _file_source(self) -> str | None:
+        source = self.current_source()
+        if source is not None:
+            return source if self.store.path_of(source) else None
+        sources = self.store.sources()
+        if len(sources) == 1:
+            return sources[0]
+        seq = self.seq_at(self.current_line())
+        entry = self.store.get(seq) if seq is not None else None
+        return entry.source if entry is not None and entry.path else None
+
+    @Slot()
+    def open_file(self) -> bool:
+        """Open the chosen service's log file (or the one of the line at the cursor) in the user's editor."""
+        source = self._file_source()
+        path = self.store.path_of(source) if source is not None else None
+        if path is None:
+            self.status.setText("Choose a service to open its log file.")
+            return False
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
+            self.status.setText(f"Could not open {path}: no program is set up to open it.")
+            return False
+        return True
+
+    def visible_text(self) -> str:
+        """Everything shown, as plain text."""
+        return self.text.toPlainText()
+
+    def line_count(self) -> int:
+        return len(self._seqs)
+
+
+class LogWindow(QMainWindow):
+    """A window of its own around a :class:`LogView`; closing it hides it."""
+
+    def __init__(self, store: LogStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("trayapp — logs")
+        self.resize(1000, 600)
+        self.view = LogView(store)
+        self.setCentralWidget(self.view)
+
+    def bring_up(self, source: str | None = None, seq: int | None = None) -> None:
+        """Show the window, optionally at one service or at one entry (a marker)."""
+        self.show()
+        self.setWindowState(self.windowState() & ~Qt.WindowState.WindowMinimized)
+        self.raise_()
+        self.activateWindow()
+        if source is not None:
+            self.view.set_source(source)
+        if seq is not None:
+            self.view.jump_to(seq)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        event.ignore()
+        self.hide()
