@@ -39,8 +39,11 @@ def main() -> None:
     try:
         with x_desktop() as desktop:
             proc = subprocess.Popen(
-                trayapp_command("--config", config), cwd=home, env=desktop.env(cli_env(home)),
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                trayapp_command("--config", config),
+                cwd=home,
+                env=desktop.env(cli_env(home)),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             app = psutil.Process(proc.pid)
             time.sleep(args.warmup)  # the thing measured is "after N minutes of running"
@@ -49,10 +52,12 @@ def main() -> None:
             after, elapsed = app.cpu_times(), time.monotonic() - started
             cpu = (after.user + after.system - before.user - before.system) / elapsed * 100
             memory = app.memory_full_info()
-            print(f"after {args.warmup:.0f} s with 3 services (interval 2 s): "
-                  f"CPU {cpu:.2f} % of one core over {elapsed:.0f} s, "
-                  f"RSS {memory.rss / 2**20:.1f} MiB, USS {memory.uss / 2**20:.1f} MiB, "
-                  f"threads {app.num_threads()}")
+            print(
+                f"after {args.warmup:.0f} s with 3 services (interval 2 s): "
+                f"CPU {cpu:.2f} % of one core over {elapsed:.0f} s, "
+                f"RSS {memory.rss / 2**20:.1f} MiB, USS {memory.uss / 2**20:.1f} MiB, "
+                f"threads {app.num_threads()}"
+            )
             proc.terminate()
             proc.wait(timeout=10)
     finally:

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, QUrl, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QTextCursor
 from PySide6.QtWidgets import QAbstractSlider, QApplication
 
 from trayapp.core.logformat import Level, clock_text, marker_text
 from trayapp.core.logstore import LogStore
-from trayapp.core.logtail import LogTailer
+from trayapp.core.logtail import LogLine, LogNotice, LogTailer, NoticeKind
 from trayapp.ui.logview import LogFeed, LogView, LogWindow
 
 WAIT_MS = 10_000
@@ -118,6 +118,37 @@ def lines_of(view: LogView) -> list[str]:
 
 def wait_for_line(qtbot, view: LogView, text: str) -> None:
     qtbot.waitUntil(lambda: any(text in line for line in lines_of(view)), timeout=WAIT_MS)
+
+
+# -- the store ------------------------------------------------------------------------------
+
+
+def test_store_is_a_numbered_ring_buffer_that_views_filter() -> None:
+    store = LogStore(capacity=5, wall=lambda: 100.0)
+    lines = [
+        LogLine("api", "/logs/api.log", "INFO up", 1.0, 0),
+        LogLine("web", "/logs/web.log", "DEBUG hmr", 1.0, 0),
+        LogLine("api", "/logs/api.log", "Error: connect ECONNREFUSED 127.0.0.1:27017", 1.0, 1),
+        LogNotice("web", "/logs/web.log", NoticeKind.ROTATED, "log rotated; reading the new file from the start", 1.0),
+    ]
+    added = store.add_batch(lines)
+    assert [e.seq for e in added] == [0, 1, 2, 3]
+    marker = store.add_marker("── api: up → down ──", "api")
+    assert marker == 4 and store.get(4).kind == "marker" and store.get(4).t == 100.0
+    assert [e.seq for e in store.entries({"api"}, Level.ERROR)] == [2, 4]  # markers pass any level
+    assert [e.seq for e in store.entries({"web"})] == [1, 3]
+    assert [e.seq for e in store.entries(None, Level.INFO)] == [0, 2, 3, 4]
+    assert [e.seq for e in store.entries(since_seq=2)] == [3, 4]
+    assert store.sources() == ["api", "web"] and store.path_of("web") == "/logs/web.log"
+
+    store.add_batch([LogLine("api", "/logs/api.log", f"line {i}", 2.0, i) for i in range(3)])
+    assert (store.first_seq, store.last_seq, len(store)) == (3, 7, 5)  # the oldest fell out
+    assert store.get(2) is None and store.get(7).text == "line 2"
+    store.skip(10)  # lines the feed had to drop still count
+    store.add_batch([LogLine("api", "/logs/api.log", "after the gap", 3.0, 9)])
+    assert store.last_seq == 18 and store.get(18).text == "after the gap"
+    assert [e.seq for e in store.entries(since_seq=6)] == [7, 18]
+    assert store.entries(limit=2)[0].seq == 7
 
 
 # -- what is shown --------------------------------------------------------------------------
@@ -334,6 +365,19 @@ def test_pause_keeps_the_text_still_and_counts_new_lines(qtbot, rig) -> None:
     assert lines_of(view)[-1] == "new line 99"
     assert bar.value() == bar.maximum()
     assert view.follow_button.text() == "Follow"
+
+
+def test_resizing_while_following_stays_at_the_newest_line(qtbot, rig) -> None:
+    r = rig()
+    r.write("api", *[f"line {i}" for i in range(300)])
+    wait_for_line(qtbot, r.view, "line 299")
+    bar = r.view.text.verticalScrollBar()
+    r.view.resize(900, 250)  # smaller: more to scroll
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum() and r.view.height() == 250, timeout=WAIT_MS)
+    assert r.view.is_following()
+    r.view.text.setFocus()
+    qtbot.keyClick(r.view.text, Qt.Key.Key_PageUp)  # the user pages up by keyboard
+    assert not r.view.is_following()
 
 
 def test_copy_copies_the_selection_or_everything_shown(qtbot, rig) -> None:

@@ -372,3 +372,12 @@ def test_a_start_the_user_asked_for_is_not_announced_as_a_recovery() -> None:
     notifier.feed(Transition("backend", State.STARTING, State.UP, Reason.OK, "backend answers 200 OK.", 0.0, 0.3))
     clock.advance(1)
     assert notifier.poll() == []
+
+
+def test_a_crash_right_after_a_start_is_still_announced() -> None:
+    clock = ManualClock()
+    notifier = Notifier(clock)
+    notifier.feed(Transition("backend", State.STARTING, State.UP, Reason.OK, "backend answers 200 OK.", 0.0, 0.3))
+    notifier.feed(Transition("backend", State.UP, State.DOWN, Reason.EXITED, "backend was killed by SIGKILL", 0.0, 0.1))
+    clock.advance(1)
+    assert [a.title for a in notifier.poll()] == ["backend is down"]

@@ -154,6 +154,7 @@ def test_menu_has_a_row_per_service_and_the_actions(qtbot, tray_app, backend) ->
         "Open in browser",
         "Copy diagnosis",
         f"Show port owner ({api.port})",
+        "Show log",
         "Open in window",
     ]
     tcp_row = [a.text() for a in app.tray.menu.actions()[1].menu().actions()]

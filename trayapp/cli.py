@@ -19,11 +19,15 @@ import platformdirs
 
 from . import __version__
 from .core.checker import check_once
-from .core.config import Config, ConfigError, load_config
+from .core.config import Config, ConfigError, ServiceConfig, load_config
+from .core.control import TrayUnavailable, ask_tray
 from .core.kill import KillPlan, execute_kill, plan_kill
+from .core.logtail import LogItem, LogLine, LogTailer, last_lines
 from .core.model import CheckResult, Listener, State, Transition, overall_state
 from .core.monitor import CheckEvent, Event, Monitor
+from .core.paths import service_log_dir
 from .core.ports import describe_owner, format_cmdline, listeners
+from .core.supervisor import Supervisor
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -68,6 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grace", type=_seconds_arg, default=5.0, metavar="S", help="seconds between SIGTERM and SIGKILL")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    for action, text in (
+        ("start", "start a managed service (its 'start' command) and wait until it is healthy"),
+        ("stop", "stop a managed service: its stop signal, then SIGKILL after stop_timeout"),
+        ("restart", "stop, make sure the port is free, start, and wait until it is healthy"),
+    ):
+        p = sub.add_parser(action, parents=[common], help=text)
+        p.add_argument("name", metavar="NAME", help="the service's name in the config")
+        p.add_argument("--yes", action="store_true", help="kill a process trayapp did not start without asking")
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("logs", parents=[common], help="print (and follow) a service's logs")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines, across rotation")
+    p.add_argument("-n", "--lines", type=int, default=20, metavar="N", help="how many lines to print first (20)")
     return parser
 
 
@@ -175,10 +194,38 @@ def _painter(out: TextIO) -> Callable[[State, str], str]:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    from .core.notifier import Notifier
+    from .core.power import PowerEvent, PowerEventKind, PowerMonitor
+    from .core.wake import WakeCoordinator, WakeEvent
+    from .platform.sources import sleep_sources
+
     config = load_config(args.config)
     monitor = Monitor(config.services)
     printer = _JsonPrinter() if args.json else _HumanPrinter(_painter(sys.stdout))
     monitor.subscribe(printer)
+
+    # Sleep and wake (issue #5): pause before sleep, re-check the moment the machine is back.
+    power = PowerMonitor()
+    for source in sleep_sources(gui=False):
+        power.add_source(source)
+    wake = WakeCoordinator(monitor, Notifier(monitor.clock), monitor.clock)
+    power.subscribe(wake.on_power)
+
+    def show_wake(event: WakeEvent) -> None:
+        if args.json:
+            printer(event)  # type: ignore[arg-type]  # it only needs to_json()
+            return
+        stamp = time.strftime("%H:%M:%S", time.localtime(event.t))
+        if isinstance(event, PowerEvent) and event.kind is PowerEventKind.SUSPENDING:
+            line = "the machine is going to sleep; checks paused"
+        elif isinstance(event, PowerEvent):
+            slept = "" if event.slept_s is None else f" (slept {event.slept_s:.0f} s)"
+            line = f"back from sleep{slept}; re-checking everything"
+        else:
+            line = event.announcement.title
+        print(f"{stamp} {line}", flush=True)
+
+    wake.subscribe(show_wake)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -186,9 +233,13 @@ def cmd_watch(args: argparse.Namespace) -> int:
         names = ", ".join(s.name for s in config.services)
         print(f"watching {names} (config: {config.source}); Ctrl-C to stop", flush=True)
     monitor.start()
+    wake.start()
+    power.start()
     try:
         stop.wait()
     finally:
+        power.stop(timeout=0.2)
+        wake.stop(timeout=0.2)
         monitor.stop(timeout=0.2)
     states = [s.state for s in monitor.status()]
     return EXIT_OK if overall_state(states) is State.UP else EXIT_PROBLEM
@@ -302,11 +353,143 @@ def _print_kill(data: dict[str, object], detail: str, as_json: bool) -> None:
         print(detail)
 
 
+# -- start / stop / restart ------------------------------------------------------------
+
+
+def cmd_service_action(args: argparse.Namespace) -> int:
+    """start / stop / restart NAME: through the running tray if there is one, else directly."""
+    config = load_config(args.config)
+    service = config.service(args.name)
+    managed = service.managed
+    if managed is None:
+        print(
+            f"trayapp: {config.source}: service {service.name!r} has no 'start' command, so trayapp cannot "
+            f'{args.command} it; add e.g. start = "npm run dev"',
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    yes = args.yes
+    if args.command in ("start", "restart") and not yes:
+        answer = _confirm_foreign_holder(config, service)
+        if answer is None:
+            return EXIT_PROBLEM
+        yes = answer
+    budget = managed.stop_timeout + managed.start_timeout + 30
+    try:
+        answer_json = ask_tray({"cmd": args.command, "service": service.name, "yes": yes}, timeout=budget)
+        ok, detail = bool(answer_json.get("ok")), str(answer_json.get("detail", ""))
+        elapsed = float(answer_json.get("elapsed_s", 0.0))
+    except TrayUnavailable:
+        supervisor = Supervisor(config)
+        if args.command == "stop":
+            result = supervisor.stop(service.name)
+        else:
+            result = getattr(supervisor, args.command)(service.name, confirm=lambda _plan: yes)
+        supervisor.close()
+        ok, detail, elapsed = result.ok, result.detail, result.elapsed_s
+    except TimeoutError as exc:
+        ok, detail, elapsed = False, f"trayapp: {exc}", float(budget)
+    if args.json:
+        print(json.dumps({"ok": ok, "detail": detail, "elapsed_s": round(elapsed, 3)}))
+    else:
+        print(detail, file=sys.stdout if ok else sys.stderr)
+    return EXIT_OK if ok else EXIT_PROBLEM
+
+
+def _confirm_foreign_holder(config: Config, service: ServiceConfig) -> bool | None:
+    """If a process trayapp did not start holds the port: ask on a terminal.
+
+    Returns whether to kill it (False when nothing foreign holds the port), or None when
+    the answer is no or there is no terminal to ask on.
+    """
+    if service.port is None or not listeners([service.port]):
+        return False
+    plan = plan_kill(service.port)
+    ours = Supervisor(config)
+    foreign = [t for t in plan.targets if not ours.is_ours(t.pid)]
+    ours.close()
+    if not foreign and plan.problem is None:
+        return False
+    if plan.problem is not None:
+        print(f"trayapp: {plan.problem}", file=sys.stderr)
+        return None
+    if not sys.stdin.isatty():
+        holders = ", ".join(f"{t.name or '?'} (pid {t.pid})" for t in foreign if t.role == "listener")
+        print(
+            f"trayapp: port {service.port} is held by {holders}, which trayapp did not start; "
+            "pass --yes to kill it first",
+            file=sys.stderr,
+        )
+        return None
+    if not _confirm(plan):
+        print("nothing killed, nothing started", file=sys.stderr)
+        return None
+    return True
+
+
+# -- logs --------------------------------------------------------------------------------
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    service = config.service(args.name)
+    sources = list(service.logs)
+    if service.managed is not None:
+        sources.append(str(service_log_dir() / f"{service.name}.log"))
+    if not sources:
+        print(
+            f'trayapp: {config.source}: service {service.name!r} has no logs: add log = "path/to/app.log" '
+            "or a start command (trayapp then keeps its output)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    many = len(sources) > 1
+    for path in sources:
+        if many:
+            print(f"==> {path} <==")
+        try:
+            for line in last_lines(path, max(0, args.lines)):
+                print(line)
+        except FileNotFoundError:
+            print(f"(no such file yet: {path})", file=sys.stderr)
+        except OSError as exc:
+            print(f"(cannot read {path}: {exc.strerror or exc})", file=sys.stderr)
+    sys.stdout.flush()
+    if not args.follow:
+        return EXIT_OK
+    lock = threading.Lock()
+
+    def show(batch: list[LogItem]) -> None:
+        with lock:
+            for item in batch:
+                prefix = f"{Path(item.path).name}: " if many else ""
+                text = item.text if isinstance(item, LogLine) else f"[trayapp] {item.message}"
+                print(prefix + text)
+            sys.stdout.flush()
+
+    tailer = LogTailer(show)
+    for path in sources:
+        tailer.add(path, service.name)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    tailer.start()
+    try:
+        stop.wait()
+    finally:
+        tailer.stop()
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": cmd_status,
     "watch": cmd_watch,
     "ports": cmd_ports,
     "kill": cmd_kill,
+    "start": cmd_service_action,
+    "stop": cmd_service_action,
+    "restart": cmd_service_action,
+    "logs": cmd_logs,
 }
 
 

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,26 +103,23 @@ def x_desktop(with_tray: bool = True) -> Iterator[Desktop]:
         assert number, "Xvfb did not start"
         desktop = Desktop(f":{number}")
         if with_tray:
+            errors = tempfile.TemporaryFile()
+            tray_args = "--edge top --align right --widthtype request --height 24 --transparent false".split()
             trayer = subprocess.Popen(
-                [
-                    "trayer",
-                    "--edge",
-                    "top",
-                    "--align",
-                    "right",
-                    "--widthtype",
-                    "request",
-                    "--height",
-                    "24",
-                    "--transparent",
-                    "false",
-                ],
+                ["trayer", *tray_args],
                 env={**os.environ, "DISPLAY": desktop.display},
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=errors,
             )
             procs.append(trayer)
-            wait_until(lambda: desktop.windows("trayer"), timeout=10, what="trayer's panel")
+            try:
+                wait_until(
+                    lambda: desktop.windows("trayer") or trayer.poll() is not None, timeout=20, what="trayer's panel"
+                )
+                assert trayer.poll() is None
+            except AssertionError:
+                errors.seek(0)
+                raise AssertionError(f"trayer did not start on {desktop.display}: {errors.read()!r}") from None
         yield desktop
     finally:
         for proc in reversed(procs):

@@ -266,8 +266,10 @@ class Notifier:
 def _worth_saying(p: _Pending) -> bool:
     """A problem, or a recovery from one; not startup, not a bounce back to where it was."""
     new = p.latest.new
-    if new is p.start or p.latest.reason in _ANNOUNCED_ELSEWHERE or p.via_start:
+    if new is p.start or p.latest.reason in _ANNOUNCED_ELSEWHERE or p.latest.old is State.STARTING:
         return False  # a start's outcome, a stop and a crash loop are announced by the supervisor
+    if new is State.UP and p.via_start:
+        return False  # back because the user started it: "backend started in 1.2 s" says so
     if new in _BAD:
         return True
     return new is State.UP and p.start in _BAD

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import socket
 import sys
-import warnings
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
-import platformdirs
 from PySide6.QtCore import QLockFile, QObject, QSocketNotifier, Qt, QThreadPool, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
@@ -22,11 +20,22 @@ from ..core.config import Config, ConfigError, load_config
 from ..core.config_edit import save_service_settings
 from ..core.history import ServiceView
 from ..core.kill import KillPlan, KillReport, execute_kill, plan_kill
-from ..core.model import Kind, Listener, Transition
+from ..core.logstore import LogStore
+from ..core.logtail import LogTailer
+from ..core.model import Kind, Listener, State, Transition
 from ..core.monitor import CheckEvent, Monitor
 from ..core.notifier import Notifier
+from ..core.paths import control_socket, runtime_dir
 from ..core.ports import listeners
-from .bridge import MonitorBridge
+from ..core.power import PowerEvent, PowerMonitor
+from ..core.supervisor import ActionResult, Supervisor, SupervisorEvent, announcement_for
+from ..core.wake import WakeCoordinator, WakeSummary
+from ..platform.network import NetworkWatcher
+from ..platform.qtpower import PowerSignals
+from ..platform.sources import sleep_sources
+from ..platform.windows import WindowsPowerSource
+from .bridge import MonitorBridge, SupervisorBridge
+from .logview import LogFeed, LogWindow, recent_lines
 from .models import PortsModel, ServicesModel
 from .tasks import Task
 from .tray import Tray
@@ -37,6 +46,8 @@ log = logging.getLogger(__name__)
 #: how long to wait for a system tray to appear (a tray starts after us at login)
 TRAY_WAIT_S = 5.0
 PORTS_REFRESH_MS = 3000
+#: re-checks after a network change: now, then after these seconds (no grace: the machine did not sleep)
+NETWORK_BURST = (0.5, 1.0, 2.0, 4.0)
 
 
 class TrayApp(QObject):
@@ -44,23 +55,57 @@ class TrayApp(QObject):
 
     ports_refreshed = Signal()
 
-    def __init__(self, config: Config, *, clock: Clock | None = None, monitor: Monitor | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        monitor: Monitor | None = None,
+        power: PowerMonitor | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.clock = clock or SystemClock()
         self.views: dict[str, ServiceView] = {s.name: ServiceView(s) for s in config.services}
         self.monitor = monitor or Monitor(config.services, clock=self.clock)
+        self.supervisor = Supervisor(config, monitor=self.monitor)
         self.notifier = Notifier(self.clock)
 
         self.services_model = ServicesModel(list(self.views.values()), self)
         self.ports_model = PortsModel(self)
         self.ports_model.set_watched(self._watched_ports())
-        self.window = MainWindow(self.services_model, self.ports_model)
-        self.tray = Tray(lambda: list(self.views.values()), self)
+        # Logs: every service's log files and captured output, tailed on one thread into one store.
+        self.log_store = LogStore()
+        self.log_feed = LogFeed(self.log_store, self)
+        self.log_tailer = LogTailer(self.log_feed.on_batch)
+        self._marker_seq: dict[str, int] = {}  # the log position of each service's last change
+        self.window = MainWindow(self.services_model, self.ports_model, self.log_store)
+        self.log_window = LogWindow(self.log_store)
+        for view in (self.window.log_view, self.log_window.view):
+            self.log_feed.entries_added.connect(view.on_entries)
+        self.tray = Tray(
+            lambda: list(self.views.values()), self, child_status=lambda name: self.supervisor.status(name)
+        )
+        self.window.services_tab.supervisor = self.supervisor
 
         self._bridge = MonitorBridge(self.monitor, self)
         self._bridge.checked.connect(self.on_checked)
         self._bridge.transitioned.connect(self.on_transitioned)
+        self._supervisor_bridge = SupervisorBridge(self.supervisor, self)
+        self._supervisor_bridge.event.connect(self.on_supervisor_event)
+        self._control_replies: dict[int, QLocalSocket] = {}
+
+        # Sleep and wake (issue #5): paused across sleep, re-checked at once after, one summary popup.
+        # ``power`` carries the native sources (run() adds them); without, the clock fallback alone.
+        self.power = power or PowerMonitor()
+        self.wake = WakeCoordinator(self.monitor, self.notifier, self.clock)
+        self.power.subscribe(self.wake.on_power)
+        self._power_signals = PowerSignals(self.wake, self)
+        self._power_signals.suspending.connect(self._on_sleep_changed)
+        self._power_signals.resumed.connect(self._on_sleep_changed)
+        self._power_signals.summarised.connect(self._on_wake_summary)
+        self.network = NetworkWatcher(self)
+        self.network.changed.connect(self.on_network_changed)
 
         self._notify_timer = QTimer(self, singleShot=True)
         self._notify_timer.timeout.connect(self._deliver_announcements)
@@ -80,9 +125,13 @@ class TrayApp(QObject):
         tray.copy_diagnosis.connect(self.copy_diagnosis)
         tray.open_in_browser.connect(self.open_in_browser)
         tray.show_port_owner.connect(self.show_port_owner)
+        tray.service_action.connect(self.service_action)
         services_tab = self.window.services_tab
         services_tab.check_requested.connect(self.check_now)
         services_tab.settings_requested.connect(self.save_settings)
+        services_tab.action_requested.connect(self.service_action)
+        services_tab.log_requested.connect(self.show_log)
+        tray.show_log.connect(self.show_log)
         ports_tab = self.window.ports_tab
         ports_tab.refresh_requested.connect(self.refresh_ports)
         ports_tab.kill_requested.connect(self.request_kill)
@@ -91,7 +140,12 @@ class TrayApp(QObject):
     # -- life cycle ----------------------------------------------------------------
 
     def start(self) -> None:
+        self._follow_logs()
+        self.log_tailer.start()
         self.monitor.start()
+        self.wake.start()
+        self.power.start()
+        self.network.start()
         self._ages_timer.start()
         self.tray.refresh()
 
@@ -101,6 +155,10 @@ class TrayApp(QObject):
         for timer in (self._notify_timer, self._ages_timer, self._ports_timer):
             timer.stop()
         self.tray.hide()
+        self.supervisor.close()  # managed children keep running; the next start adopts them
+        self.log_tailer.stop(timeout=1.0)
+        self.power.stop(timeout=1.0)
+        self.wake.stop(timeout=1.0)
         self.monitor.stop(timeout=1.0)
         QThreadPool.globalInstance().waitForDone(2000)
 
@@ -129,6 +187,10 @@ class TrayApp(QObject):
         self.tray.refresh()
         self.notifier.feed(transition)
         self._schedule_announcements()
+        reason = "" if transition.new is State.UP else f" ({transition.reason})"
+        self._marker_seq[transition.service] = self.log_feed.add_marker(
+            f"{transition.service}: {transition.old} → {transition.new}{reason}", transition.service, transition.t
+        )
 
     def _schedule_announcements(self) -> None:
         due = self.notifier.next_due()
@@ -161,8 +223,29 @@ class TrayApp(QObject):
         else:
             self.monitor.resume()
             self.monitor.check_now()
+        self._show_paused(paused)
+
+    def _show_paused(self, paused: bool) -> None:
         self.tray.set_paused(paused)
         self.services_model.set_paused(paused)
+
+    # -- sleep, wake and network changes (GUI thread, via PowerSignals / NetworkWatcher) --------
+
+    @Slot(object)
+    def _on_sleep_changed(self, event: PowerEvent) -> None:
+        """Paused while asleep; after a wake, paused only if the user had paused before."""
+        self._show_paused(self.wake.asleep or self.wake.user_paused)
+
+    @Slot(object)
+    def _on_wake_summary(self, summary: WakeSummary) -> None:
+        self._schedule_announcements()  # the summary waits in the notifier
+
+    @Slot(str)
+    def on_network_changed(self, what: str) -> None:
+        if self.monitor.paused:
+            return
+        log.info("network changed (%s): re-checking", what)
+        self.monitor.burst(NETWORK_BURST)
 
     @Slot(bool)
     def set_dnd(self, dnd: bool) -> None:
@@ -183,6 +266,150 @@ class TrayApp(QObject):
     def show_port_owner(self, service: str) -> None:
         self.window.show_ports(self.views[service].service.port)
         self.refresh_ports()
+
+    # -- logs -------------------------------------------------------------------------------
+
+    def _log_sources(self) -> list[tuple[str, str]]:
+        """(service, path) of every log to show: configured files, then captured output."""
+        sources = [(s.name, path) for s in self.config.services for path in s.logs]
+        for service in self.config.services:
+            captured = self.supervisor.log_path(service.name)
+            if captured is not None:
+                sources.append((service.name, str(captured)))
+        return sources
+
+    def _follow_logs(self) -> None:
+        sources = self._log_sources()
+        for name, path in sources:
+            self.log_store.add_source(name, path)
+            self.log_tailer.add(path, name)
+        feed = self.log_feed
+        # The last lines of each file, so the view is not empty at first (read off the GUI thread).
+        Task(lambda: feed.on_batch(recent_lines(sources)), self).start()
+
+    @Slot(str)
+    def show_log(self, service: str) -> None:
+        """The log tab at this service, at the place of its last state change if there is one."""
+        self.window.show_log(service, self._marker_seq.get(service))
+
+    # -- managed services ------------------------------------------------------------------
+
+    @Slot(object)
+    def on_supervisor_event(self, event: SupervisorEvent) -> None:
+        announcement = announcement_for(event)
+        if announcement is not None:
+            self.notifier.post(announcement)
+            self._schedule_announcements()
+        self.window.services_tab.refresh_actions()
+
+    @Slot(str, str)
+    def service_action(self, service: str, action: str) -> None:
+        """start / stop / restart / force, from the menu or the window."""
+        if not self.supervisor.managed(service):
+            return
+        if action == "force":
+            self.supervisor.force(service)
+            return
+        if action == "stop":
+            self._run_action(service, action, lambda: self.supervisor.stop(service))
+            return
+        # Starting: if a process we did not start holds the port, ask before killing it.
+        port = self.views[service].service.port
+        task = Task(
+            lambda: (service, action, plan_kill(port) if port is not None and listeners([port]) else None), self
+        )
+        task.done.connect(self._on_start_planned)
+        task.start()
+
+    @Slot(object)
+    def _on_start_planned(self, planned: tuple[str, str, KillPlan | None]) -> None:
+        if self._closed:
+            return
+        service, action, plan = planned
+        foreign = [] if plan is None else [t for t in plan.targets if not self.supervisor.is_ours(t.pid)]
+        run = self.supervisor.restart if action == "restart" else self.supervisor.start
+        if plan is None or (not foreign and plan.problem is None):
+            self._run_action(service, action, lambda: run(service, confirm=lambda _p: True))
+            return
+        if plan.problem is not None:
+            self.window.services_tab.show_action_result(service, f"{service} was not started: {plan.problem}")
+            return
+        box = kill_confirmation(self.window, plan, then=f"then start {service}")
+        box.setObjectName("kill-confirmation")
+        confirmed_pids = {t.pid for t in plan.targets}
+
+        def answered(_result: int, box: QMessageBox = box) -> None:
+            ok = box.clickedButton() is not None and box.clickedButton().objectName() == "confirm-kill"
+            box.deleteLater()
+            if not ok:
+                self.window.services_tab.show_action_result(service, "Nothing was killed, nothing started.")
+                return
+            # Only the processes the user saw may be killed; a new holder means asking again.
+            self._run_action(
+                service, action, lambda: run(service, confirm=lambda p: {t.pid for t in p.targets} <= confirmed_pids)
+            )
+
+        box.finished.connect(answered)
+        self.window.bring_up(service)
+        box.open()
+
+    def _run_action(self, service: str, action: str, call: Callable[[], ActionResult]) -> None:
+        verb = {"start": "Starting", "stop": "Stopping", "restart": "Restarting"}[action]
+        self.window.services_tab.show_action_result(service, f"{verb} {service}…")
+        task = Task(lambda: (service, call()), self)
+        task.done.connect(self._on_action_done)
+        task.failed.connect(self._on_action_failed)
+        task.start()
+        self.window.services_tab.refresh_actions()
+
+    @Slot(object)
+    def _on_action_done(self, done: tuple[str, ActionResult]) -> None:
+        if self._closed:
+            return
+        service, result = done
+        self.window.services_tab.show_action_result(service, result.detail)
+        self.window.services_tab.refresh_actions()
+
+    @Slot(str)
+    def _on_action_failed(self, message: str) -> None:
+        if not self._closed:
+            self.window.services_tab.show_action_result(None, message)
+
+    # -- requests from `trayapp start|stop|restart` ---------------------------------------------
+
+    @Slot(object, object)
+    def handle_control(self, conn: QLocalSocket, request: dict[str, object]) -> None:
+        action, service = request.get("cmd"), request.get("service")
+        if action not in ("start", "stop", "restart") or not isinstance(service, str):
+            self._reply(conn, ActionResult(False, f"unknown request {request!r}", 0.0))
+            return
+        if not self.supervisor.managed(service):
+            self._reply(conn, ActionResult(False, f"{service} is not a service this trayapp manages", 0.0))
+            return
+        yes = request.get("yes") is True
+        if action == "stop":
+            call: Callable[[], ActionResult] = lambda: self.supervisor.stop(service)  # noqa: E731
+        else:
+            run = self.supervisor.restart if action == "restart" else self.supervisor.start
+            call = lambda: run(service, confirm=lambda _p: yes)  # noqa: E731
+        key = id(conn)
+        self._control_replies[key] = conn
+        task = Task(lambda: (key, call()), self)
+        task.done.connect(self._on_control_done)
+        task.start()
+
+    @Slot(object)
+    def _on_control_done(self, keyed: tuple[int, ActionResult]) -> None:
+        key, result = keyed
+        conn = self._control_replies.pop(key, None)
+        if conn is not None:
+            self._reply(conn, result)
+
+    @staticmethod
+    def _reply(conn: QLocalSocket, result: ActionResult) -> None:
+        conn.write((json.dumps({"event": "result", **result.to_json()}) + "\n").encode())
+        conn.flush()
+        conn.disconnectFromServer()
 
     # -- ports tab ---------------------------------------------------------------------
 
@@ -313,6 +540,13 @@ class TrayApp(QObject):
         self._bridge = MonitorBridge(self.monitor, self)
         self._bridge.checked.connect(self.on_checked)
         self._bridge.transitioned.connect(self.on_transitioned)
+        self.wake.attach(self.monitor)
+        self.supervisor.close()
+        self.supervisor = Supervisor(config, monitor=self.monitor)  # adopts the children still running
+        self._follow_logs()
+        self._supervisor_bridge = SupervisorBridge(self.supervisor, self)
+        self._supervisor_bridge.event.connect(self.on_supervisor_event)
+        self.window.services_tab.supervisor = self.supervisor
         if self.tray.paused:
             self.monitor.pause()
         self.monitor.start()
@@ -329,25 +563,11 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM"))
 
 
-def instance_name() -> str:
-    """The local socket a running instance listens on: in the user's runtime dir (a named pipe on Windows)."""
-    if sys.platform == "win32":
-        return f"trayapp-{os.environ.get('USERNAME', '')}"
-    return str(runtime_dir() / "trayapp.sock")
-
-
-def runtime_dir() -> Path:
-    with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: platformdirs falls back to /tmp/runtime-UID, fine
-        warnings.simplefilter("ignore")
-        path = Path(platformdirs.user_runtime_dir("trayapp", appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 class SingleInstance(QObject):
     """One trayapp per user: a lock file, and a local socket on which a second start says "show"."""
 
     show_requested = Signal()
+    control_requested = Signal(object, object)  # QLocalSocket, request dict (from `trayapp start` etc.)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -360,19 +580,19 @@ class SingleInstance(QObject):
         """True if we are the only instance; False if another one was asked to show itself."""
         if not self._lock.tryLock(100):
             return not self._ask_running_instance()
-        QLocalServer.removeServer(instance_name())
+        QLocalServer.removeServer(control_socket())
         server = QLocalServer(self)
         server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
-        if server.listen(instance_name()):
+        if server.listen(control_socket()):
             server.newConnection.connect(self._on_connection)
             self._server = server
         else:
-            log.warning("cannot listen on %s: %s", instance_name(), server.errorString())
+            log.warning("cannot listen on %s: %s", control_socket(), server.errorString())
         return True
 
     def _ask_running_instance(self) -> bool:
         sock = QLocalSocket()
-        sock.connectToServer(instance_name())
+        sock.connectToServer(control_socket())
         if not sock.waitForConnected(1000):
             return False
         sock.write(b"show\n")
@@ -391,8 +611,20 @@ class SingleInstance(QObject):
     @Slot()
     def _on_ready_read(self) -> None:
         conn = self.sender()
-        if isinstance(conn, QLocalSocket) and bytes(conn.readAll().data()).strip() == b"show":
+        if not isinstance(conn, QLocalSocket) or not conn.canReadLine():
+            return
+        line = bytes(conn.readLine().data()).strip()
+        if line == b"show":
             self.show_requested.emit()
+            return
+        try:
+            request = json.loads(line)
+        except ValueError:
+            request = None
+        if isinstance(request, dict):
+            self.control_requested.emit(conn, request)
+        else:
+            conn.disconnectFromServer()
 
     def release(self) -> None:
         if self._server is not None:
@@ -451,8 +683,12 @@ def run(config_path: str | None, argv: Sequence[str] | None = None) -> int:
         instance.release()
         return 2
     SignalWaker(app)
-    tray_app = TrayApp(config)
+    power = PowerMonitor()
+    for source in [*sleep_sources(gui=True), WindowsPowerSource(app)]:
+        power.add_source(source)
+    tray_app = TrayApp(config, power=power)
     instance.show_requested.connect(tray_app.open_window)
+    instance.control_requested.connect(tray_app.handle_control)
     tray_app.start()
     _show_tray_when_available(tray_app)
     code = app.exec()

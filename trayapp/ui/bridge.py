@@ -6,6 +6,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ..core.model import Transition
 from ..core.monitor import CheckEvent, Event, Monitor
+from ..core.supervisor import Supervisor, SupervisorEvent
 
 
 class MonitorBridge(QObject):
@@ -27,3 +28,16 @@ class MonitorBridge(QObject):
             self.checked.emit(event)
         elif isinstance(event, Transition):
             self.transitioned.emit(event)
+
+
+class SupervisorBridge(QObject):
+    """The supervisor's events (child started, exited, stopped…) as a signal on the GUI thread."""
+
+    event = Signal(object)  # SupervisorEvent
+
+    def __init__(self, supervisor: Supervisor, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        supervisor.subscribe(self._on_event)
+
+    def _on_event(self, event: SupervisorEvent) -> None:  # supervisor / child-watcher threads
+        self.event.emit(event)

@@ -14,7 +14,13 @@ from ..core.model import State
 SIZES = (16, 22, 24, 32, 48, 64)
 
 #: icon file per tray look; "paused" is not a State (the user paused monitoring)
-ICON_NAMES = {State.UP: "up", State.DEGRADED: "degraded", State.DOWN: "down", State.UNKNOWN: "unknown"}
+ICON_NAMES = {
+    State.UP: "up",
+    State.DEGRADED: "degraded",
+    State.DOWN: "down",
+    State.UNKNOWN: "unknown",
+    State.STARTING: "unknown",
+}
 PAUSED = "paused"
 
 STATE_COLOURS = {
@@ -22,6 +28,7 @@ STATE_COLOURS = {
     State.DEGRADED: QColor("#e0a100"),
     State.DOWN: QColor("#d33a2c"),
     State.UNKNOWN: QColor("#7b8088"),
+    State.STARTING: QColor("#2f6fb0"),
 }
 
 

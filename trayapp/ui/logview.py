@@ -4,11 +4,12 @@
 thread to the GUI thread and into the :class:`~trayapp.core.logstore.LogStore`;
 :class:`LogView` shows the store; :class:`LogWindow` is a window of its own around one.
 
-Staying fast under a flood (20,000 lines a second): the feed parses in slices of a few
-milliseconds; a view gathers what arrived for 100 ms and appends it as one edit, in slices
-too when far behind, and only what it still has room for; it trims the oldest lines itself so
-the document never holds more than the store; lines get their colours when they come on
-screen, not when they are added; a hidden view does no work until it is shown.
+Staying fast under a flood (20,000 lines a second): lines are parsed on the tailer's thread;
+the GUI thread stores them and appends them in slices of a few milliseconds, one edit per
+slice and at most one round per 100 ms, and only what the view still has room for; the view
+trims its oldest lines itself so the document never holds more than the store; lines get
+their colours when they come on screen, not when they are added; a hidden view does no work
+until it is shown.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from PySide6.QtGui import (
     QTextLayout,
 )
 from PySide6.QtWidgets import (
-    QAbstractSlider,
     QComboBox,
     QHBoxLayout,
     QLineEdit,
@@ -52,8 +52,8 @@ from PySide6.QtWidgets import (
 
 from ..core.logformat import FAILURE_WORDS, Level, LogEntry, entry_from_item
 from ..core.logstore import LogStore, passes
-from ..core.logtail import LogItem
-from .window import plain_label
+from ..core.logtail import LogItem, LogLine, last_lines
+from .widgets import plain_label
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,19 @@ LEVEL_CHOICES: list[tuple[str, Level | None]] = [
     ("Warnings and up", Level.WARN),
     ("Errors only", Level.ERROR),
 ]
+
+
+def recent_lines(sources: Sequence[tuple[str, str]], n: int = 200) -> list[LogItem]:
+    """The last ``n`` lines of each (source, path) as tailer items; unreadable files are skipped."""
+    items: list[LogItem] = []
+    now = time.time()
+    for source, path in sources:
+        try:
+            lines = last_lines(path, n)
+        except OSError:
+            continue
+        items += [LogLine(source, path, text, now, -1) for text in lines]
+    return items
 
 
 class LogFeed(QObject):
@@ -261,7 +274,8 @@ class LogView(QWidget):
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.text.setPlaceholderText("No log lines yet.")
         self._look = _Styles()
-        self._working = False  # in _work: scrolling there needs no separate styling pass
+        self._working = False  # in _work: scrolling there is ours, and styled at its end
+        self._scrolling = False  # in _scroll_to: not the user's scrolling
         self._style_timer = QTimer(self, singleShot=True, interval=0)
         self._style_timer.timeout.connect(self._style_visible)
         self.status = plain_label()
@@ -297,8 +311,8 @@ class LogView(QWidget):
         QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self, self.search.setFocus)
         self.copy_button.clicked.connect(self.copy)
         self.open_button.clicked.connect(self.open_file)
-        self.text.verticalScrollBar().actionTriggered.connect(self._on_user_scroll)
-        self.text.verticalScrollBar().valueChanged.connect(self._schedule_styling)
+        self.text.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+        self.text.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self._update_sources()
         self._update_status()
 
@@ -440,18 +454,30 @@ class LogView(QWidget):
 
     def _keep_place(self, top: int | None = None) -> None:
         """Following: show the newest line. Paused: keep ``top`` (a seq) as the first line shown."""
-        bar = self.text.verticalScrollBar()
         if self._following:
-            bar.setValue(bar.maximum())
+            self._scroll_to(self.text.verticalScrollBar().maximum())
         elif top is not None:
             index = bisect.bisect_left(self._seqs, top)
             if index < len(self._seqs):
-                bar.setValue(self.text.document().findBlockByNumber(index).firstLineNumber())
+                self._scroll_to(self.text.document().findBlockByNumber(index).firstLineNumber())
 
-    @Slot()
-    def _schedule_styling(self) -> None:
-        if not self._working:  # appending styles what it brings on screen itself
-            self._style_timer.start()
+    def _scroll_to(self, value: int) -> None:
+        self._scrolling = True
+        self.text.verticalScrollBar().setValue(value)
+        self._scrolling = False
+
+    @Slot(int, int)
+    def _on_range_changed(self, _minimum: int, maximum: int) -> None:
+        if self._following and not self._working:
+            self._scroll_to(maximum)  # resized or re-wrapped: still at the newest line
+
+    @Slot(int)
+    def _on_scrolled(self, value: int) -> None:
+        if self._working or self._scrolling:
+            return  # our own scrolling; appending styles what it brings on screen itself
+        self._style_timer.start()
+        if value < self.text.verticalScrollBar().maximum():
+            self.set_following(False)  # scrolled up by hand (wheel, keys, bar): the lines being read stay put
 
     @Slot()
     def _style_visible(self) -> None:
@@ -583,20 +609,12 @@ class LogView(QWidget):
             self.rebuild()  # much arrived while paused: newest first, rather than scrolling through it
         elif on:
             self._flush_timer.start(0)
-            bar = self.text.verticalScrollBar()
-            bar.setValue(bar.maximum())
+            self._scroll_to(self.text.verticalScrollBar().maximum())
         self._update_status()
         self.following_changed.emit(on)
 
     def is_following(self) -> bool:
         return self._following
-
-    @Slot(int)
-    def _on_user_scroll(self, action: int) -> None:
-        """Scrolling up by hand pauses following, so the lines being read stay put."""
-        bar = self.text.verticalScrollBar()
-        if action != QAbstractSlider.SliderAction.SliderNoAction.value and bar.sliderPosition() < bar.maximum():
-            self.set_following(False)
 
     def _update_status(self) -> None:
         lines = len(self._seqs)

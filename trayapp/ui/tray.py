@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 from ..core.history import ServiceView
 from ..core.model import Kind, State, overall_state
 from ..core.notifier import Announcement, Severity
+from ..core.supervisor import ChildState, ChildStatus, stopping_text
 from .icons import state_icon
 
 _POPUP_ICON = {
@@ -54,10 +55,18 @@ class Tray(QObject):
     open_in_browser = Signal(str)
     show_port_owner = Signal(str)
     announced = Signal(object)  # Announcement, after it was handed to the platform
+    service_action = Signal(str, str)  # name, "start" | "stop" | "restart" | "force"
+    show_log = Signal(str)
 
-    def __init__(self, views: Callable[[], Sequence[ServiceView]], parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        views: Callable[[], Sequence[ServiceView]],
+        parent: QObject | None = None,
+        child_status: Callable[[str], ChildStatus | None] = lambda _name: None,
+    ) -> None:
         super().__init__(parent)
         self._views = views
+        self._child_status = child_status
         self._paused = False
         self._dnd = False
         self._icon_key: tuple[State, bool] | None = None
@@ -145,11 +154,23 @@ class Tray(QObject):
         sub.setIcon(state_icon(view.state, self._paused))
         sub.setToolTipsVisible(False)
         self._add(sub, "Check now", lambda: self.check_now.emit(name))
+        status = self._child_status(name)
+        if status is not None:
+            if status.state is ChildState.STOPPING:
+                self._add(sub, f"Force stop ({stopping_text(status)})", lambda: self.service_action.emit(name, "force"))
+            else:
+                running = status.state in (ChildState.RUNNING, ChildState.STARTING)
+                if not running:
+                    self._add(sub, "Start", lambda: self.service_action.emit(name, "start"))
+                self._add(sub, "Restart", lambda: self.service_action.emit(name, "restart"))
+                if running:
+                    self._add(sub, "Stop", lambda: self.service_action.emit(name, "stop"))
         if view.service.kind is Kind.HTTP:
             self._add(sub, "Open in browser", lambda: self.open_in_browser.emit(name))
         self._add(sub, "Copy diagnosis", lambda: self.copy_diagnosis.emit(name))
         if view.service.port is not None:
             self._add(sub, f"Show port owner ({view.service.port})", lambda: self.show_port_owner.emit(name))
+        self._add(sub, "Show log", lambda: self.show_log.emit(name))
         self._add(sub, "Open in window", lambda: self.open_window.emit(name))
         return sub
 

@@ -12,6 +12,7 @@ from PySide6.QtCore import (
     QRect,
     QSortFilterProxyModel,
     Qt,
+    QTimer,
     Signal,
     Slot,
 )
@@ -24,7 +25,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QMainWindow,
     QMessageBox,
@@ -43,20 +43,14 @@ from PySide6.QtWidgets import (
 
 from ..core.history import ServiceView
 from ..core.kill import KillPlan
+from ..core.logstore import LogStore
 from ..core.model import State
 from ..core.ports import describe_owner, format_cmdline
+from ..core.supervisor import ChildState, Supervisor, stopping_text
 from .icons import STATE_COLOURS
+from .logview import LogView
 from .models import PortsModel, ServicesModel, ValueRole
-
-
-def plain_label(text: str = "", parent: QWidget | None = None) -> QLabel:
-    """A label that never interprets its text as HTML (outside text goes in these)."""
-    label = QLabel(parent)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setText(text)
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return label
+from .widgets import plain_label
 
 
 class HistoryDelegate(QStyledItemDelegate):
@@ -115,6 +109,8 @@ class ServicesTab(QWidget):
 
     check_requested = Signal(str)
     settings_requested = Signal(str, float, float)  # name, interval, timeout
+    action_requested = Signal(str, str)  # name, "start" | "stop" | "restart" | "force"
+    log_requested = Signal(str)  # name: show its log at its last state change
 
     def __init__(self, model: ServicesModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -147,15 +143,43 @@ class ServicesTab(QWidget):
         buttons = QHBoxLayout()
         self.save_button = QPushButton("Save to config")
         self.check_button = QPushButton("Check now")
+        self.log_button = QPushButton("Show in log")
+        self.log_button.setToolTip("The log at this service's last change of state")
         buttons.addWidget(self.check_button)
+        buttons.addWidget(self.log_button)
         buttons.addWidget(self.save_button)
         form.addRow(buttons)
         self.settings_note = plain_label()
         form.addRow(self.settings_note)
 
+        self.process_box = QGroupBox("Process")
+        process = QVBoxLayout(self.process_box)
+        row = QHBoxLayout()
+        self.action_buttons: dict[str, QPushButton] = {}
+        for action, text in (("start", "Start"), ("stop", "Stop"), ("restart", "Restart"), ("force", "Force stop")):
+            button = QPushButton(text)
+            button.setObjectName(f"action-{action}")
+            button.clicked.connect(self._on_action)
+            row.addWidget(button)
+            self.action_buttons[action] = button
+        process.addLayout(row)
+        self.process_status = plain_label()
+        process.addWidget(self.process_status)
+        self.process_box.setVisible(False)
+        self.supervisor: Supervisor | None = None
+        self._results: dict[str, str] = {}
+        self._progress_timer = QTimer(self, interval=1000)
+        self._progress_timer.timeout.connect(self.refresh_actions)
+
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(settings)
+        side_layout.addWidget(self.process_box)
+        side_layout.addStretch(1)
         lower = QSplitter(Qt.Orientation.Horizontal)
         lower.addWidget(self.detail)
-        lower.addWidget(settings)
+        lower.addWidget(side)
         lower.setStretchFactor(0, 3)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
@@ -169,6 +193,7 @@ class ServicesTab(QWidget):
         model.dataChanged.connect(self._on_data_changed)
         self.save_button.clicked.connect(self._on_save)
         self.check_button.clicked.connect(self._on_check)
+        self.log_button.clicked.connect(self._on_log)
 
     def select(self, name: str) -> None:
         row = self.model.row_of(name)
@@ -191,8 +216,46 @@ class ServicesTab(QWidget):
         if current.isValid() and top.row() <= current.row() <= bottom.row():
             self._show(current.row())
 
+    def show_action_result(self, service: str | None, text: str) -> None:
+        """The outcome (or progress) of a start/stop/restart, shown under that service's buttons."""
+        if service is not None:
+            self._results[service] = text
+        if service is None or service == self.current_name():
+            self.process_status.setText(text)
+
+    def refresh_actions(self) -> None:
+        """Enable the buttons that make sense now, and show a stop in progress ("SIGTERM sent 3 s ago")."""
+        name = self.current_name()
+        status = self.supervisor.status(name) if self.supervisor is not None and name is not None else None
+        self.process_box.setVisible(status is not None)
+        if status is None:
+            self._progress_timer.stop()
+            return
+        running = status.state in (ChildState.RUNNING, ChildState.STARTING, ChildState.STOPPING)
+        stopping = status.state is ChildState.STOPPING
+        self.action_buttons["start"].setEnabled(not running)
+        self.action_buttons["stop"].setEnabled(running and not stopping)
+        self.action_buttons["restart"].setEnabled(not stopping)
+        self.action_buttons["force"].setVisible(stopping)
+        progress = stopping_text(status)
+        if progress:
+            self.process_status.setText(f"{progress} — waiting for it to exit")
+            self._progress_timer.start()
+        else:
+            self._progress_timer.stop()
+            pid = f" (pid {status.pid})" if status.pid else ""
+            self.process_status.setText(self._results.get(name or "", f"{status.state}{pid}"))
+
+    @Slot()
+    def _on_action(self) -> None:
+        name = self.current_name()
+        button = self.sender()
+        if name is None or not isinstance(button, QPushButton):
+            return
+        self.action_requested.emit(name, button.objectName().removeprefix("action-"))
+
     def _set_settings_enabled(self, enabled: bool) -> None:
-        for widget in (self.interval, self.timeout, self.save_button, self.check_button):
+        for widget in (self.interval, self.timeout, self.save_button, self.check_button, self.log_button):
             widget.setEnabled(enabled)
 
     def showEvent(self, event: Any) -> None:
@@ -208,6 +271,7 @@ class ServicesTab(QWidget):
             self.interval.setValue(view.service.interval)
             self.timeout.setValue(view.service.timeout)
             self.settings_note.setText("")
+            self.refresh_actions()
 
     @Slot()
     def _on_save(self) -> None:
@@ -216,6 +280,12 @@ class ServicesTab(QWidget):
             self.settings_note.setText("Select a service first.")
             return
         self.settings_requested.emit(name, self.interval.value(), self.timeout.value())
+
+    @Slot()
+    def _on_log(self) -> None:
+        name = self.current_name()
+        if name is not None:
+            self.log_requested.emit(name)
 
     @Slot()
     def _on_check(self) -> None:
@@ -314,7 +384,7 @@ class PortsTab(QWidget):
         self.filter.setText(str(port))
 
 
-def kill_confirmation(parent: QWidget, plan: KillPlan) -> QMessageBox:
+def kill_confirmation(parent: QWidget, plan: KillPlan, then: str = "") -> QMessageBox:
     """The confirmation shown before a kill: every process, its full command line and cwd.
 
     All of it is outside text, so the box is plain text only.
@@ -325,6 +395,8 @@ def kill_confirmation(parent: QWidget, plan: KillPlan) -> QMessageBox:
         lines.append(f"  command: {format_cmdline(target.cmdline) if target.cmdline else '(hidden)'}")
         lines.append(f"  cwd: {target.cwd or '(hidden)'}")
     lines += ["", "They get SIGTERM first, then SIGKILL if they have not exited after the grace period."]
+    if then:
+        lines[0] = f"Stop the {len(plan.targets)} process(es) holding port {plan.port}, {then}?"
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle(f"Kill what holds port {plan.port}?")
@@ -341,7 +413,9 @@ def kill_confirmation(parent: QWidget, plan: KillPlan) -> QMessageBox:
 class MainWindow(QMainWindow):
     """Closing it hides it; the app lives on in the tray (unless there is no tray)."""
 
-    def __init__(self, services: ServicesModel, ports: PortsModel, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, services: ServicesModel, ports: PortsModel, logs: LogStore, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.quit_on_close = False
         self.setWindowTitle("trayapp")
@@ -353,9 +427,11 @@ class MainWindow(QMainWindow):
         self.banner.setPalette(palette)
         self.services_tab = ServicesTab(services)
         self.ports_tab = PortsTab(ports)
+        self.log_view = LogView(logs)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.services_tab, "Services")
         self.tabs.addTab(self.ports_tab, "Ports")
+        self.tabs.addTab(self.log_view, "Logs")
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
@@ -374,6 +450,15 @@ class MainWindow(QMainWindow):
         if service is not None:
             self.tabs.setCurrentWidget(self.services_tab)
             self.services_tab.select(service)
+
+    def show_log(self, service: str | None = None, seq: int | None = None) -> None:
+        """The Logs tab, at one service's lines, at one entry (a state-change marker) if given."""
+        self.bring_up()
+        self.tabs.setCurrentWidget(self.log_view)
+        if service is not None:
+            self.log_view.set_source(service)
+        if seq is not None:
+            self.log_view.jump_to(seq)
 
     def show_ports(self, port: int | None = None) -> None:
         self.bring_up()

@@ -1,0 +1,158 @@
+"""`trayapp start|stop|restart|logs` end to end, with and without a running tray."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+from tests.kit.cli import cli_env, run_cli, trayapp_command
+from tests.kit.servers import BACKEND_SCRIPT, free_port, start_backend
+from tests.kit.wait import LineReader, wait_until
+from trayapp.core.ports import listeners
+
+CRASHER = Path(__file__).parent / "kit" / "crasher.py"
+
+
+def toml_list(argv: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(a) for a in argv) + "]"
+
+
+def write_config(home: Path, port: int, argv: list[str], extra: str = "") -> Path:
+    path = home / "stack.toml"
+    path.write_text(
+        '[[service]]\nname = "backend"\nkind = "http"\n'
+        f'url = "http://127.0.0.1:{port}/api/health"\ninterval = 0.2\ntimeout = 0.5\n'
+        f"start = {toml_list(argv)}\nstop_timeout = 2\nstart_timeout = 10\n{extra}"
+    )
+    return path
+
+
+def backend_argv(port: int) -> list[str]:
+    return [sys.executable, str(BACKEND_SCRIPT), "--mode", "healthy", "--port", str(port)]
+
+
+def kill_port(port: int) -> None:
+    for listener in listeners([port]):
+        if listener.pid:
+            psutil.Process(listener.pid).kill()
+
+
+def test_restart_without_a_tray_starts_detached_and_stop_stops_it(tmp_path) -> None:
+    port = free_port()
+    config = write_config(tmp_path, port, backend_argv(port))
+    try:
+        started = run_cli("restart", "backend", "--config", config, home=tmp_path)
+        assert started.returncode == 0, started.stderr
+        assert started.stdout.startswith("backend restarted in ")
+        [holder] = listeners([port])  # still serving after the command exited: it was detached
+        assert psutil.Process(holder.pid).cmdline()[1:3] == [str(BACKEND_SCRIPT), "--mode"]
+
+        again = run_cli("start", "backend", "--config", config, home=tmp_path)
+        assert again.returncode == 0 and again.stdout.startswith("backend is already running")
+
+        stopped = run_cli("stop", "backend", "--config", config, "--json", home=tmp_path)
+        assert stopped.returncode == 0, stopped.stderr
+        assert json.loads(stopped.stdout)["detail"].startswith("backend stopped: it exited")
+        assert listeners([port]) == []
+    finally:
+        kill_port(port)
+
+
+def test_restart_over_a_stale_process_asks_for_yes(tmp_path) -> None:
+    port = free_port()
+    stale = start_backend("healthy", port=port)
+    config = write_config(tmp_path, port, backend_argv(port))
+    try:
+        refused = run_cli("restart", "backend", "--config", config, home=tmp_path)
+        assert refused.returncode == 1
+        assert f"port {port} is held by" in refused.stderr and f"pid {stale.pid}" in refused.stderr
+        assert "--yes" in refused.stderr
+        assert stale.proc.poll() is None
+
+        forced = run_cli("restart", "backend", "--config", config, "--yes", home=tmp_path)
+        assert forced.returncode == 0, forced.stderr
+        assert stale.proc.wait(timeout=5) is not None
+        assert [x.pid for x in listeners([port])] != [stale.pid]
+    finally:
+        stale.kill()
+        kill_port(port)
+
+
+def test_a_start_that_crashes_exits_1_with_the_error_line(tmp_path) -> None:
+    port = free_port()
+    config = write_config(tmp_path, port, [sys.executable, str(CRASHER)])
+    result = run_cli("start", "backend", "--config", config, home=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "backend failed to start: exited with code 1: Error: listen EADDRINUSE: address already in use :::5000"
+    )
+
+
+def test_a_service_without_a_start_command_is_a_usage_error(tmp_path) -> None:
+    config = tmp_path / "stack.toml"
+    config.write_text('[[service]]\nname = "db"\nkind = "tcp"\nport = 27017\n')
+    result = run_cli("restart", "db", "--config", config, home=tmp_path)
+    assert result.returncode == 2
+    assert "has no 'start' command" in result.stderr
+    unknown = run_cli("stop", "nope", "--config", config, home=tmp_path)
+    assert unknown.returncode == 2 and "no service named 'nope'" in unknown.stderr
+
+
+def test_logs_prints_the_last_lines_and_follows(tmp_path) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("".join(f"line {i}\n" for i in range(50)))
+    config = tmp_path / "stack.toml"
+    config.write_text(f'[[service]]\nname = "api"\nkind = "tcp"\nport = 1\nlog = "{log}"\n')
+    last = run_cli("logs", "api", "-n", "3", "--config", config, home=tmp_path)
+    assert last.stdout.splitlines() == ["line 47", "line 48", "line 49"]
+
+    proc = subprocess.Popen(
+        trayapp_command("logs", "api", "-f", "-n", "0", "--config", config),
+        cwd=tmp_path,
+        env=cli_env(tmp_path),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        following = psutil.Process(proc.pid)
+        wait_until(lambda: any(f.path == str(log) for f in following.open_files()), what="`logs -f` to open the log")
+        reader = LineReader(proc.stdout)
+        with log.open("a") as out:
+            out.write("fresh <b>line</b>\n")
+        assert reader.line() == "fresh <b>line</b>"
+        log.rename(tmp_path / "app.log.1")  # rotation: the new file is read from its start
+        log.write_text("after rotation\n")
+        assert reader.line() == "[trayapp] log rotated; reading the new file from the start"
+        assert reader.line() == "after rotation"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_with_a_tray_running_the_tray_does_the_restart_and_owns_the_child(tmp_path) -> None:
+    port = free_port()
+    config = write_config(tmp_path, port, backend_argv(port))
+    env = {**cli_env(tmp_path), "QT_QPA_PLATFORM": "offscreen"}
+    tray = subprocess.Popen(
+        trayapp_command("--config", config), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_until(lambda: (tmp_path / ".runtime" / "trayapp" / "trayapp.sock").exists(), what="the tray's socket")
+        result = run_cli("restart", "backend", "--config", config, home=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("backend restarted in ")
+        [holder] = listeners([port])
+        assert psutil.Process(holder.pid).ppid() == tray.pid  # started by the tray, not by the command
+        stopped = run_cli("stop", "backend", "--config", config, home=tmp_path)
+        assert stopped.returncode == 0 and listeners([port]) == []
+    finally:
+        tray.terminate()
+        tray.wait(timeout=10)
+        kill_port(port)

@@ -1,0 +1,163 @@
+"""Managed services in the tray app: start, crash, stop with progress and Force, restart over a stale process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMessageBox, QPushButton
+
+from tests.kit.servers import BACKEND_SCRIPT, free_port, start_backend
+from trayapp.core.config import Config, parse_config
+from trayapp.core.model import State
+from trayapp.core.ports import listeners
+from trayapp.ui.app import TrayApp
+from trayapp.ui.models import ServicesModel
+
+WAIT_MS = 15_000
+
+
+def managed(tmp_path: Path, port: int, *flags: str, stop_timeout: float = 5) -> Config:
+    argv = [sys.executable, str(BACKEND_SCRIPT), "--mode", "healthy", "--port", str(port), *flags]
+    path = tmp_path / "trayapp.toml"
+    path.write_text(
+        '[[service]]\nname = "backend"\nkind = "http"\n'
+        f'url = "http://127.0.0.1:{port}/api/health"\ninterval = 0.2\ntimeout = 0.5\n'
+        f"start = {json.dumps(argv)}\nstop_timeout = {stop_timeout}\nstart_timeout = 10\n"
+    )
+    return parse_config(path.read_text(), str(path))
+
+
+@pytest.fixture
+def tray_app(qtbot, tmp_path, monkeypatch) -> Iterator:
+    # The service logs and child records go under XDG_STATE_HOME (platformdirs): private to this test.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    apps: list[TrayApp] = []
+
+    def start(config: Config) -> TrayApp:
+        app = TrayApp(config)
+        apps.append(app)
+        qtbot.addWidget(app.window)
+        app.start()
+        return app
+
+    yield start
+    for app in apps:
+        status = app.supervisor.status("backend")
+        app.shutdown()
+        if status is not None and status.pid:
+            try:
+                os.killpg(os.getpgid(status.pid), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def popups(app: TrayApp) -> list:
+    seen: list = []
+    app.tray.announced.connect(seen.append)
+    return seen
+
+
+def test_start_from_the_window_then_a_crash_is_announced_at_once(qtbot, tray_app, tmp_path) -> None:
+    port = free_port()
+    app = tray_app(managed(tmp_path, port))
+    seen = popups(app)
+    app.open_window("backend")
+    tab = app.window.services_tab
+    assert tab.process_box.isVisible()
+    tab.action_buttons["start"].click()
+    qtbot.waitUntil(lambda: any(p.title.startswith("backend started in ") for p in seen), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: app.views["backend"].state is State.UP, timeout=WAIT_MS)
+    assert tab.process_status.text().startswith("backend started in ")
+
+    os.kill(app.supervisor.status("backend").pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: any(p.title == "backend is down" for p in seen), timeout=WAIT_MS)
+    [down] = [p for p in seen if p.title == "backend is down"]
+    assert down.message.startswith("backend was killed by SIGKILL")
+    model = app.services_model
+    assert model.data(model.index(0, ServicesModel.STATE)) == "down · exited"
+
+
+def test_stop_shows_progress_and_force_kills_at_once(qtbot, tray_app, tmp_path) -> None:
+    port = free_port()
+    app = tray_app(managed(tmp_path, port, "--ignore-term", stop_timeout=60))
+    seen = popups(app)
+    assert app.supervisor.start("backend").ok
+    app.open_window("backend")
+    tab = app.window.services_tab
+    tab.refresh_actions()
+    tab.action_buttons["stop"].click()
+    qtbot.waitUntil(lambda: tab.process_status.text().startswith("SIGTERM sent "), timeout=WAIT_MS)
+    assert tab.action_buttons["force"].isVisible()
+    app.tray.menu.aboutToShow.emit()
+    row = [a.text() for a in app.tray.menu.actions()[0].menu().actions()]
+    assert any(text.startswith("Force stop (SIGTERM sent ") for text in row)
+    tab.action_buttons["force"].click()
+    qtbot.waitUntil(lambda: any(p.title == "backend stopped" for p in seen), timeout=WAIT_MS)
+    [stopped] = [p for p in seen if p.title == "backend stopped"]
+    assert "was killed (Force)" in stopped.message
+    assert listeners([port]) == []
+    assert not any(p.title == "backend is down" for p in seen)  # a stop you asked for is not an alarm
+
+
+def test_restart_over_a_stale_process_asks_once_then_starts(qtbot, tray_app, tmp_path) -> None:
+    port = free_port()
+    stale = start_backend("healthy", port=port)
+    try:
+        app = tray_app(managed(tmp_path, port))
+        seen = popups(app)
+        app.service_action("backend", "restart")
+        qtbot.waitUntil(lambda: app.window.findChild(QMessageBox, "kill-confirmation") is not None, timeout=WAIT_MS)
+        box = app.window.findChild(QMessageBox, "kill-confirmation")
+        assert "then start backend" in box.text() and f"pid {stale.pid}" in box.text()
+        box.findChild(QPushButton, "confirm-kill").click()
+        qtbot.waitUntil(lambda: any(p.title.startswith("backend restarted in ") for p in seen), timeout=WAIT_MS)
+        assert stale.proc.wait(timeout=5) is not None
+        assert [x.pid for x in listeners([port])] == [app.supervisor.status("backend").pid]
+    finally:
+        stale.kill()
+
+
+def test_menu_offers_start_when_stopped_and_stop_when_running(qtbot, tray_app, tmp_path) -> None:
+    port = free_port()
+    app = tray_app(managed(tmp_path, port))
+
+    def row() -> list[str]:
+        app.tray.menu.aboutToShow.emit()
+        return [a.text() for a in app.tray.menu.actions()[0].menu().actions()]
+
+    assert "Start" in row() and "Stop" not in row()
+    assert app.supervisor.start("backend").ok
+    assert "Stop" in row() and "Start" not in row() and "Restart" in row()
+
+
+def test_logs_tab_follows_the_file_and_jumps_to_a_state_change(qtbot, tray_app, tmp_path, backend) -> None:
+    api = backend("healthy")
+    log = tmp_path / "server.log"
+    log.write_text('{"level":30,"time":1700000000000,"msg":"listening on 5000"}\n')
+    path = tmp_path / "trayapp.toml"
+    path.write_text(
+        f'[[service]]\nname = "backend"\nkind = "http"\nurl = "{api.url()}"\ninterval = 0.1\nlog = "{log}"\n'
+    )
+    app = tray_app(parse_config(path.read_text(), str(path)))
+    view = app.window.log_view
+    app.window.show_log()
+    qtbot.waitUntil(lambda: "listening on 5000" in view.visible_text(), timeout=WAIT_MS)  # the file's last lines
+    with log.open("a") as out:
+        out.write("MongoServerSelectionError: connect ECONNREFUSED 127.0.0.1:27017\n")
+    qtbot.waitUntil(lambda: "MongoServerSelectionError" in view.visible_text(), timeout=WAIT_MS)
+
+    api.set_mode("status_500")
+    qtbot.waitUntil(lambda: app.views["backend"].state is State.DOWN, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "backend: up → down (http_status)" in view.visible_text(), timeout=WAIT_MS)
+    app.open_window("backend")
+    app.window.services_tab.log_button.click()
+    assert app.window.tabs.currentWidget() is view
+    marker = view.seq_at(view.current_line())
+    assert marker is not None
+    assert "backend: up → down (http_status)" in view.text.textCursor().block().text()
