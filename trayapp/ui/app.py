@@ -187,7 +187,8 @@ class TrayApp(QObject):
         self.tray.refresh()
         self.notifier.feed(transition)
         self._schedule_announcements()
-        reason = "" if transition.new is State.UP else f" ({transition.reason})"
+        bad = transition.new in (State.DOWN, State.DEGRADED)
+        reason = f" ({transition.reason})" if bad else ""
         self._marker_seq[transition.service] = self.log_feed.add_marker(
             f"{transition.service}: {transition.old} → {transition.new}{reason}", transition.service, transition.t
         )
