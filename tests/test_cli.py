@@ -274,6 +274,7 @@ def test_kill_on_a_terminal_shows_command_and_cwd_then_asks(tmp_path, backend) -
     code, screen = _run_on_terminal(tmp_path, ["kill", str(api.port)], b"n\n")
     assert code == 1
     assert f"pid {api.pid}" in screen and "backend.py" in screen and f"cwd:     {REPO}" in screen
+    assert ", started " in screen and " ago" in screen
     assert api.proc.poll() is None  # "n" kills nothing
 
     code, screen = _run_on_terminal(tmp_path, ["kill", str(api.port)], b"y\n")

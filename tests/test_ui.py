@@ -259,6 +259,7 @@ def test_kill_asks_with_command_line_and_cwd_then_frees_the_port(qtbot, tray_app
     box = _confirmation(app)
     assert box.textFormat() == Qt.TextFormat.PlainText
     assert f"pid {api.pid}" in box.text() and "backend.py" in box.text() and "cwd: " in box.text()
+    assert " ago" in box.text()  # its age: a process started hours ago is likely a stale one
     assert api.proc.poll() is None  # nothing happens before the answer
 
     kill_button = box.findChild(QPushButton, "confirm-kill")

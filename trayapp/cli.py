@@ -26,7 +26,7 @@ from .core.logtail import LogItem, LogLine, LogTailer, last_lines
 from .core.model import CheckResult, Listener, State, Transition, overall_state
 from .core.monitor import CheckEvent, Event, Monitor
 from .core.paths import service_log_dir
-from .core.ports import describe_owner, format_cmdline, listeners
+from .core.ports import describe_owner, format_cmdline, humanize_age, listeners
 from .core.supervisor import Supervisor
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -336,7 +336,8 @@ def cmd_kill(args: argparse.Namespace) -> int:
 def _confirm(plan: KillPlan) -> bool:
     print(f"These processes hold port {plan.port} and would be stopped (SIGTERM, then SIGKILL):")
     for target in plan.targets:
-        print(f"  pid {target.pid} ({target.role}) {target.name or '?'}, user {target.user or '?'}")
+        age = f", started {humanize_age(time.time() - target.started)} ago" if target.started else ""
+        print(f"  pid {target.pid} ({target.role}) {target.name or '?'}, user {target.user or '?'}{age}")
         print(f"      command: {format_cmdline(target.cmdline) if target.cmdline else '(hidden)'}")
         print(f"      cwd:     {target.cwd or '(hidden)'}")
     try:

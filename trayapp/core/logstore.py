@@ -1,8 +1,9 @@
 """The log lines every view shows: one bounded ring buffer of entries, numbered in order.
 
-Not thread-safe, on purpose: the store belongs to the GUI thread. The tailer's batches reach
-that thread through a queued Qt signal (``trayapp.ui.logview.LogFeed``) before
-:meth:`LogStore.add_batch` is called, so no lock is taken per line.
+Not thread-safe, on purpose: the store belongs to the GUI thread, and no lock is taken per
+line. The tailer's batches are parsed on the tailer's thread (``parse_line`` is pure), reach
+the GUI thread through a queued Qt signal (``trayapp.ui.logview.LogFeed``) and only then go in
+with :meth:`LogStore.add_parsed`; :meth:`LogStore.add_batch` parses and stores in one go.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ def passes(entry: LogEntry, sources: set[str] | frozenset[str] | None, min_level
 class LogStore:
     """The last ``capacity`` entries; each gets the next sequence number (0, 1, 2, …), never reused.
 
-    Sequence numbers are contiguous, so the entry with a given number is found by arithmetic.
-    Lines the feed had to skip (when far more arrived at once than the store holds) still use
-    up their numbers (:meth:`skip`), so ``last_seq + 1`` counts every line seen.
+    Sequence numbers are contiguous, so the entry with a given number is found by arithmetic
+    (by a binary search across a gap of skipped lines). Lines the feed had to skip (when far
+    more arrived at once than the store holds) still use up their numbers (:meth:`skip`), so
+    ``last_seq + 1`` counts every line seen.
     """
 
     def __init__(self, capacity: int = CAPACITY, *, wall: Callable[[], float] = time.time) -> None:

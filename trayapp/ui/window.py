@@ -45,7 +45,7 @@ from ..core.history import ServiceView
 from ..core.kill import KillPlan
 from ..core.logstore import LogStore
 from ..core.model import State
-from ..core.ports import describe_owner, format_cmdline
+from ..core.ports import describe_owner, format_cmdline, humanize_age
 from ..core.supervisor import ChildState, Supervisor, stopping_text
 from .icons import STATE_COLOURS
 from .logview import LogView
@@ -391,7 +391,8 @@ def kill_confirmation(parent: QWidget, plan: KillPlan, then: str = "") -> QMessa
     """
     lines = [f"Stop the {len(plan.targets)} process(es) holding port {plan.port}?", ""]
     for target in plan.targets:
-        lines.append(f"pid {target.pid} — {target.name or '?'} ({target.role}), user {target.user or '?'}")
+        age = f", started {humanize_age(time.time() - target.started)} ago" if target.started else ""
+        lines.append(f"pid {target.pid} — {target.name or '?'} ({target.role}), user {target.user or '?'}{age}")
         lines.append(f"  command: {format_cmdline(target.cmdline) if target.cmdline else '(hidden)'}")
         lines.append(f"  cwd: {target.cwd or '(hidden)'}")
     lines += ["", "They get SIGTERM first, then SIGKILL if they have not exited after the grace period."]
