@@ -29,7 +29,27 @@ def _ago(t: float | None, now: float) -> str:
     return "" if t is None else f"{humanize_age(now - t)} ago"
 
 
-class ServicesModel(QAbstractTableModel):
+class _RowsModel(QAbstractTableModel):
+    """A flat table with fixed column headers over a list of rows."""
+
+    HEADERS: tuple[str, ...] = ()
+
+    def _rows_count(self) -> int:
+        raise NotImplementedError
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else self._rows_count()
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+
+class ServicesModel(_RowsModel):
     NAME, STATE, DETAIL, LATENCY, HISTORY, CHANGED = range(6)
     HEADERS = ("Service", "State", "Diagnosis", "Latency", "Last minutes", "Last change")
 
@@ -70,16 +90,8 @@ class ServicesModel(QAbstractTableModel):
         if self._views:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._views) - 1, len(self.HEADERS) - 1))
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._views)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+    def _rows_count(self) -> int:
+        return len(self._views)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -116,7 +128,7 @@ class ServicesModel(QAbstractTableModel):
         return ""
 
 
-class PortsModel(QAbstractTableModel):
+class PortsModel(_RowsModel):
     PORT, ADDRESS, PID, PROCESS, USER, AGE, CWD, COMMAND, KILL = range(9)
     HEADERS = ("Port", "Address", "PID", "Process", "User", "Age", "Working dir", "Command line", "")
 
@@ -136,16 +148,8 @@ class PortsModel(QAbstractTableModel):
     def listener(self, row: int) -> Listener:
         return self._rows[row]
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+    def _rows_count(self) -> int:
+        return len(self._rows)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
