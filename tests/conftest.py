@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 # Widgets render offscreen; the tray test starts its own X server and passes DISPLAY explicitly.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -70,3 +71,34 @@ def tmp_config(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def tray_app(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., object]]:
+    """``tray_app(config, power=None)``: the real TrayApp (engine + UI), started; shut down at teardown.
+
+    Service logs and child records go under XDG_STATE_HOME (platformdirs), private to the test;
+    managed children still running at the end are killed with their process group.
+    """
+    from trayapp.ui.app import TrayApp
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    apps: list[TrayApp] = []
+
+    def start(config: object, **kwargs: object) -> TrayApp:
+        app = TrayApp(config, **kwargs)  # type: ignore[arg-type]
+        apps.append(app)
+        qtbot.addWidget(app.window)
+        app.start()
+        return app
+
+    yield start
+    for app in apps:
+        children = [app.supervisor.status(s.name) for s in app.config.services]
+        app.shutdown()
+        for status in children:
+            if status is not None and status.pid:
+                try:
+                    os.killpg(os.getpgid(status.pid), signal.SIGKILL)
+                except OSError:
+                    pass

@@ -5,13 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import pwd
 import re
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +17,8 @@ import psutil
 import pytest
 
 from tests.kit.servers import Backend, free_port
+from tests.kit.users import nobody_ids
+from tests.kit.wait import wait_until
 from trayapp.core.kill import (
     KillPlan,
     KillReport,
@@ -44,16 +44,6 @@ def gone(pid: int) -> bool:
         return True
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``condition`` (bounded); True as soon as it holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def run_python(code: str, as_nobody: bool = False) -> dict[str, object]:
     """Run ``code`` in a fresh interpreter (optionally dropping to user ``nobody`` first); its
     last stdout line is JSON. Dropping happens after the imports because this venv's
@@ -64,13 +54,8 @@ def run_python(code: str, as_nobody: bool = False) -> dict[str, object]:
         "import psutil, trayapp.core.ports, trayapp.core.kill\n"
     )
     if as_nobody:
-        if os.geteuid() != 0:
-            pytest.skip("needs root to switch to another user")
-        try:
-            nobody = pwd.getpwnam("nobody")
-        except KeyError:
-            pytest.skip("no user 'nobody'")
-        prelude += f"os.setgroups([]); os.setgid({nobody.pw_gid}); os.setuid({nobody.pw_uid})\n"
+        uid, gid = nobody_ids()
+        prelude += f"os.setgroups([]); os.setgid({gid}); os.setuid({uid})\n"
     done = subprocess.run(
         [sys.executable, "-c", prelude + code], capture_output=True, text=True, timeout=60, cwd="/", check=False
     )
@@ -202,7 +187,7 @@ def test_forked_child_sharing_the_socket_is_stopped_too(backend: BackendFactory)
     report = execute_kill(plan, grace=5.0, free_timeout=5.0)
     assert (report.outcome, report.ok) == ("freed", True), report.detail
     assert set(report.terminated) == {server.pid, server.child_pid}
-    assert wait_until(lambda: gone(server.pid) and gone(server.child_pid or 0))
+    wait_until(lambda: gone(server.pid) and gone(server.child_pid or 0), what="both processes to be gone")
     assert listeners([server.port]) == []
 
 
@@ -223,7 +208,7 @@ def test_descendants_of_the_listener_are_stopped(parent_with_child: Callable[[],
     assert (report.outcome, report.ok) == ("freed", True), report.detail
     assert set(report.terminated) == {parent, child}
     assert "and 1 child process" in report.detail
-    assert wait_until(lambda: gone(parent) and gone(child))
+    wait_until(lambda: gone(parent) and gone(child), what="parent and child to be gone")
 
 
 def test_listener_restarted_by_a_supervisor_is_still_busy(respawning: Callable[[], tuple[int, int, int]]) -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import QObject, Qt, QTimer, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 
@@ -25,22 +23,6 @@ def make_config(*services: str, path: Path | None = None) -> Config:
     if path is not None:
         path.write_text(text)
     return parse_config(text, str(path) if path else "test.toml")
-
-
-@pytest.fixture
-def tray_app(qtbot) -> Iterator:
-    apps: list[TrayApp] = []
-
-    def start(config: Config) -> TrayApp:
-        app = TrayApp(config)
-        apps.append(app)
-        qtbot.addWidget(app.window)
-        app.start()
-        return app
-
-    yield start
-    for app in apps:
-        app.shutdown()
 
 
 def state_of(app: TrayApp, name: str) -> State:

@@ -6,10 +6,8 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
 from tests.kit.servers import BACKEND_SCRIPT, free_port, start_backend
@@ -31,30 +29,6 @@ def managed(tmp_path: Path, port: int, *flags: str, stop_timeout: float = 5) -> 
         f"start = {json.dumps(argv)}\nstop_timeout = {stop_timeout}\nstart_timeout = 10\n"
     )
     return parse_config(path.read_text(), str(path))
-
-
-@pytest.fixture
-def tray_app(qtbot, tmp_path, monkeypatch) -> Iterator:
-    # The service logs and child records go under XDG_STATE_HOME (platformdirs): private to this test.
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    apps: list[TrayApp] = []
-
-    def start(config: Config) -> TrayApp:
-        app = TrayApp(config)
-        apps.append(app)
-        qtbot.addWidget(app.window)
-        app.start()
-        return app
-
-    yield start
-    for app in apps:
-        status = app.supervisor.status("backend")
-        app.shutdown()
-        if status is not None and status.pid:
-            try:
-                os.killpg(os.getpgid(status.pid), signal.SIGKILL)
-            except OSError:
-                pass
 
 
 def popups(app: TrayApp) -> list:

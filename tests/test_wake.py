@@ -31,7 +31,6 @@ from trayapp.core.power import ClockPair, PowerMonitor
 from trayapp.core.wake import WakeCoordinator
 from trayapp.platform.logind import LogindSleepSource
 from trayapp.platform.network import NetworkWatcher
-from trayapp.ui.app import TrayApp
 from trayapp.ui.models import ServicesModel
 
 WAIT = 10.0
@@ -308,28 +307,12 @@ def logind() -> Iterator[tuple[PrivateBus, FakeLogind]]:
     bus.stop()
 
 
-@pytest.fixture
-def tray_app(qtbot) -> Iterator:
-    apps: list[TrayApp] = []
-
-    def start(*services: str, power: PowerMonitor | None = None) -> TrayApp:
-        app = TrayApp(parse_config("\n".join(services), "test.toml"), power=power)
-        apps.append(app)
-        qtbot.addWidget(app.window)
-        app.start()
-        return app
-
-    yield start
-    for app in apps:
-        app.shutdown()
-
-
 def test_tray_shows_paused_while_asleep_and_one_summary_after_wake(qtbot, tray_app, logind, backend) -> None:
     bus, fake = logind
     api = backend("healthy")
     power = PowerMonitor()
     power.add_source(LogindSleepSource(bus.address))
-    app = tray_app(service_toml("backend", "http", url=api.url(), interval=0.2), power=power)
+    app = tray_app(parse_config(service_toml("backend", "http", url=api.url(), interval=0.2), "test.toml"), power=power)
     qtbot.waitUntil(lambda: app.tray.icon_name() == "up", timeout=WAIT_MS)
     fake.wait_for("INHIBIT")
     popups: list[Announcement] = []
@@ -352,7 +335,7 @@ def test_tray_shows_paused_while_asleep_and_one_summary_after_wake(qtbot, tray_a
 
 def test_a_network_change_rechecks_at_once_without_a_grace(qtbot, tray_app, backend) -> None:
     api = backend("healthy")
-    app = tray_app(service_toml("backend", "http", url=api.url(), interval=600.0))
+    app = tray_app(parse_config(service_toml("backend", "http", url=api.url(), interval=600.0), "test.toml"))
     qtbot.waitUntil(lambda: app.tray.icon_name() == "up", timeout=WAIT_MS)
     assert app.network.watching  # the platform's QNetworkInformation backend (glib here) is loaded
     network = QNetworkInformation.instance()

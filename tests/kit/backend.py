@@ -268,7 +268,7 @@ def serve_mode(conn: socket.socket, mode: str, delay: float) -> None:
         conn.sendall(GARBAGE)
         close_gracefully(conn)
     elif mode == "slow":
-        time.sleep(delay)
+        time.sleep(delay)  # ok-sleep: the slow server's own answer time, not a test synchronisation
         respond(conn, *CANNED["healthy"])
     else:
         respond(conn, *CANNED[mode])

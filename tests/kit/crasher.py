@@ -39,7 +39,7 @@ def main() -> int:
         record = {"level": 30, "time": int(time.time() * 1000), "pid": os.getpid(), "msg": "server starting"}
         print(json.dumps(record), flush=True)
     if args.after:
-        time.sleep(args.after)  # the child's own life time, not a test synchronisation
+        time.sleep(args.after)  # ok-sleep: the child's own life time, not a test synchronisation
     for line in args.lines or EADDRINUSE:
         print(line, file=sys.stderr, flush=True)
     return args.code
