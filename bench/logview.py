@@ -29,7 +29,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QObject, QTimer, Slot  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from tests.test_logview import survive_pyside_none_refcount_bug  # noqa: E402
+from tests.kit.stall import Stall  # noqa: E402
 from trayapp.core.logstore import LogStore  # noqa: E402
 from trayapp.core.logtail import LogTailer  # noqa: E402
 from trayapp.ui.logview import LogFeed, LogView  # noqa: E402
@@ -61,24 +61,6 @@ print(written)
 """
 
 STAMP = re.compile(r'"?wt"?[=:]\s*"?(\d+\.\d+)')
-
-
-class Stall(QObject):
-    """The longest gap between ticks of a 5 ms timer."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.longest = 0.0
-        self._last = time.perf_counter()
-        self.timer = QTimer(self, interval=5)
-        self.timer.timeout.connect(self.tick)
-        self.timer.start()
-
-    @Slot()
-    def tick(self) -> None:
-        now = time.perf_counter()
-        self.longest = max(self.longest, now - self._last)
-        self._last = now
 
 
 class Latency(QObject):
@@ -138,7 +120,6 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--tuned", action="store_true")
     args = parser.parse_args()
-    survive_pyside_none_refcount_bug()
     app = QApplication([])
     store = LogStore()
     feed = LogFeed(store)

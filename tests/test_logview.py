@@ -7,7 +7,6 @@ on a condition (qtbot.waitUntil / waitSignal), never on time.
 
 from __future__ import annotations
 
-import ctypes
 import subprocess
 import sys
 import time
@@ -16,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, QUrl, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QTextCursor
 from PySide6.QtWidgets import QAbstractSlider, QApplication
 
+from tests.kit.stall import Stall
 from trayapp.core.logformat import Level, clock_text, marker_text
 from trayapp.core.logstore import LogStore
 from trayapp.core.logtail import LogLine, LogNotice, LogTailer, NoticeKind
@@ -28,31 +28,13 @@ from trayapp.ui.logview import LogFeed, LogView, LogWindow
 WAIT_MS = 10_000
 
 
-def survive_pyside_none_refcount_bug() -> None:
-    """PySide6 6.12.0 on CPython 3.11 gives back None from every void method (and True/False from
-    ``emit``) without a reference of its own, so None's count drops by one per call until the
-    interpreter aborts with "none_dealloc" after a few thousand calls; 6.11.3 does not, and
-    CPython 3.12 makes None immortal. The log view makes many such calls, so give the three
-    singletons references to spare while that pin stands."""
-    if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
-        return
-    probe = QObject()
-    before = sys.getrefcount(None)
-    for _ in range(10):
-        probe.setObjectName("probe")
-    if sys.getrefcount(None) < before:
-        for singleton in (None, True, False):
-            ctypes.c_ssize_t.from_address(id(singleton)).value += 1 << 40
-
-
-survive_pyside_none_refcount_bug()
-
-
 @pytest.fixture(autouse=True)
 def no_widget_dies_while_a_tailer_runs(qapp) -> Iterator[None]:
-    """PySide6 6.12.0 releases the GIL halfway through destroying a widget's wrapper; a garbage
-    collection on another Python thread (a tailer's) at that moment follows a dangling pointer
-    and the process dies (seen here about once in five runs; never with 6.11.3). pytest-qt
+    """Each test's widgets die between tests, never while another test's tailer thread runs.
+
+    PySide6 6.12.0 released the GIL halfway through destroying a widget's wrapper, and a garbage
+    collection on another Python thread at that moment crashed the process (about one run in
+    five); trayapp pins 6.11, where it was never seen, and this keeps it so either way. pytest-qt
     destroys closed widgets with deleteLater, at the next event loop: in the next test, with its
     tailer running. So they are destroyed here, before this test starts one and after its
     tailers have stopped (this fixture is set up first and torn down last)."""
@@ -266,10 +248,15 @@ def test_source_selector_shows_one_service_and_opens_its_file(qtbot, rig) -> Non
     editor = Editor()
     QDesktopServices.setUrlHandler("file", editor, "open")  # type: ignore[arg-type]  # the stub says bytes; 6.12 takes str
     try:
-        r.view.open_button.click()
+        r.view.open_button.click()  # the chosen service's file
+        r.view.set_source(None)
+        qtbot.waitUntil(lambda: r.view.line_count() == 4, timeout=WAIT_MS)
+        line = lines_of(r.view).index("api | more from api")
+        r.view.text.setTextCursor(QTextCursor(r.view.text.document().findBlockByNumber(line)))
+        r.view.open_button.click()  # all services: the file of the line at the cursor
     finally:
         QDesktopServices.unsetUrlHandler("file")
-    assert [url.toLocalFile() for url in opened] == [str(r.files["web"])]
+    assert [url.toLocalFile() for url in opened] == [str(r.files["web"]), str(r.files["api"])]
 
 
 # -- search ---------------------------------------------------------------------------------
@@ -420,30 +407,12 @@ def test_memory_is_bounded_by_the_store(qtbot, rig) -> None:
     assert shown[0] == "line 04000" and shown[-1] == "line 04999"
 
 
-class _Stall(QObject):
-    """Measures the longest gap between ticks of a 5 ms timer: how long the event loop was blocked."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.longest = 0.0
-        self._last = time.perf_counter()
-        self.timer = QTimer(self, interval=5)
-        self.timer.timeout.connect(self.tick)
-        self.timer.start()
-
-    @Slot()
-    def tick(self) -> None:
-        now = time.perf_counter()
-        self.longest = max(self.longest, now - self._last)
-        self._last = now
-
-
 def test_a_filter_change_over_50000_lines_shows_the_newest_at_once_and_never_stalls(qtbot, rig) -> None:
     r = rig()
     view = r.view
     r.write("api", *[f"line {i:05d} Error: boom" if i % 100 == 99 else f"line {i:05d} ok" for i in range(50_000)])
     qtbot.waitUntil(lambda: view.line_count() == 50_000, timeout=30_000)
-    stall = _Stall()
+    stall = Stall()
     view.set_min_level(Level.ERROR)
     assert lines_of(view)[-1] == "line 49999 Error: boom"  # the newest are there at once
     qtbot.waitUntil(lambda: view.line_count() == 500, timeout=WAIT_MS)
@@ -496,7 +465,7 @@ os.close(fd)
 def test_a_burst_of_200000_lines_arrives_whole_without_stalling_the_window(qtbot, rig) -> None:
     r = rig()
     view = r.view
-    stall = _Stall()
+    stall = Stall()
     writer = subprocess.Popen([sys.executable, "-c", BURST_WRITER, str(r.files["api"]), "200000"])
     try:
         qtbot.waitUntil(lambda: r.store.last_seq == 200_000 and r.feed.waiting() == 0, timeout=60_000)

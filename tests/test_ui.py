@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer, Slot
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 
 from tests.kit.servers import free_port
 from tests.kit.services import service_toml
+from tests.kit.stall import Stall
 from trayapp.core.config import Config, parse_config
 from trayapp.core.model import State
 from trayapp.ui.app import TrayApp
@@ -162,24 +162,6 @@ def test_outside_text_is_shown_as_plain_characters(qtbot, tray_app, backend) -> 
     assert "<" not in app.tray.tooltip()
 
 
-class _Stall(QObject):
-    """Measures the longest gap between ticks of a 5 ms timer: how long the event loop was blocked."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.longest = 0.0
-        self._last = time.perf_counter()
-        self.timer = QTimer(self, interval=5)
-        self.timer.timeout.connect(self.tick)
-        self.timer.start()
-
-    @Slot()
-    def tick(self) -> None:
-        now = time.perf_counter()
-        self.longest = max(self.longest, now - self._last)
-        self._last = now
-
-
 def test_hung_backend_and_hung_mongo_never_stall_the_gui(qtbot, tray_app, backend, mongo) -> None:
     api, db = backend("hang"), mongo()
     db.pause()
@@ -191,7 +173,7 @@ def test_hung_backend_and_hung_mongo_never_stall_the_gui(qtbot, tray_app, backen
     )
     app.open_window()
     app.window.tabs.setCurrentWidget(app.window.ports_tab)  # port scans run too
-    stall = _Stall()
+    stall = Stall()
     qtbot.waitUntil(lambda: all(v.last is not None and len(v.history) >= 3 for v in app.views.values()), timeout=20_000)
     stall.timer.stop()
     assert {str(v.last.reason) for v in app.views.values()} == {"timeout"}

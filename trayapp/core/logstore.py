@@ -184,10 +184,6 @@ class LogStore:
         """The file a source's lines come from (the latest seen)."""
         return self._paths.get(source)
 
-    def clear(self) -> None:
-        """Forget every entry (sequence numbers go on from where they were)."""
-        self._entries.clear()
-
 
 def _seq_of(entry: LogEntry) -> int:
     return entry.seq

@@ -262,7 +262,7 @@ class LogView(QWidget):
         self.match_label.setWordWrap(False)
         self.copy_button = QPushButton("Copy")
         self.open_button = QPushButton("Open file")
-        self.open_button.setToolTip("Open the selected service's log file in your editor")
+        self.open_button.setToolTip("Open the log file of the line at the cursor, or of the chosen service")
 
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
@@ -333,11 +333,6 @@ class LogView(QWidget):
             since = (time.perf_counter() - self._last_flush) * 1000
             self._flush_timer.start(max(0, int(self._flush_ms - since)))
 
-    def sync(self) -> None:
-        """Show everything the store has for this view now, in one go (jumps, tests)."""
-        self._pull()
-        self._work(deadline=None)
-
     @Slot()
     def _flush(self) -> None:
         if not self.isVisible():
@@ -361,7 +356,7 @@ class LogView(QWidget):
         self._synced = self.store.last_seq
         self._backlog.extend(fresh)  # keeps only the newest max_lines
 
-    def _work(self, deadline: float | None) -> None:
+    def _work(self, deadline: float) -> None:
         """Append the backlog, then fill in a rebuild's older lines above, in edits of
         APPEND_CHUNK lines, until done or past ``deadline``."""
         changed = False
@@ -375,7 +370,7 @@ class LogView(QWidget):
                 del self._older[-APPEND_CHUNK:]
                 self._prepend(chunk)
             changed = True
-            if deadline is not None and time.perf_counter() >= deadline:
+            if time.perf_counter() >= deadline:
                 break
         self._working = False
         if changed:
@@ -576,7 +571,6 @@ class LogView(QWidget):
         if sources != self._sources:
             self._sources = sources
             self.rebuild()
-        self.open_button.setEnabled(self._file_source() is not None)
 
     @Slot(int)
     def _on_level_chosen(self, index: int) -> None:
@@ -593,7 +587,7 @@ class LogView(QWidget):
             if self.source_box.findData(source) < 0:
                 self.source_box.addItem(source, source)
         self._known_sources = known
-        self.open_button.setEnabled(self._file_source() is not None)
+        self.open_button.setEnabled(bool(self.store.sources()))
 
     # -- following ----------------------------------------------------------------------
 
@@ -605,6 +599,9 @@ class LogView(QWidget):
             return
         self._following = on
         self.follow_button.setChecked(on)
+        if on and self._jumped is not None:
+            self._jumped = None  # the place jumped to is left behind
+            self._show_matches()
         if on and self.store.last_seq - self._synced > 4 * APPEND_CHUNK:
             self.rebuild()  # much arrived while paused: newest first, rather than scrolling through it
         elif on:
@@ -786,22 +783,20 @@ class LogView(QWidget):
         QGuiApplication.clipboard().setText(text)
         return text
 
-    def _file_source(self) -> str | None:
-        source = self.current_source()
-        if source is not None:
-            return source if self.store.path_of(source) else None
-        sources = self.store.sources()
-        if len(sources) == 1:
-            return sources[0]
+    def _file_path(self) -> str | None:
+        """The file of the line at the cursor if it has one, else the chosen (or only) service's."""
         seq = self.seq_at(self.current_line())
         entry = self.store.get(seq) if seq is not None else None
-        return entry.source if entry is not None and entry.path else None
+        if entry is not None and entry.path is not None:
+            return entry.path
+        sources = self.store.sources()
+        source = self.current_source() or (sources[0] if len(sources) == 1 else None)
+        return self.store.path_of(source) if source is not None else None
 
     @Slot()
     def open_file(self) -> bool:
-        """Open the chosen service's log file (or the one of the line at the cursor) in the user's editor."""
-        source = self._file_source()
-        path = self.store.path_of(source) if source is not None else None
+        """Open the log file of the line at the cursor, or of the chosen service, in the user's editor."""
+        path = self._file_path()
         if path is None:
             self.status.setText("Choose a service to open its log file.")
             return False
