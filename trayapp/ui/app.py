@@ -464,8 +464,11 @@ class TrayApp(QObject):
     def _on_kill_planned(self, plan: KillPlan) -> None:
         if self._closed:
             return  # a background result that arrived after Quit
-        if plan.problem is not None:
-            self._on_kill_done(execute_kill(plan))  # signals nothing; only builds the report
+        if plan.problem is not None:  # nothing to confirm: the report says why (built off the GUI thread)
+            task = Task(lambda: execute_kill(plan), self)
+            task.done.connect(self._on_kill_done)
+            task.failed.connect(self._on_kill_failed)
+            task.start()
             return
         box = kill_confirmation(self.window, plan)
         box.setObjectName("kill-confirmation")
