@@ -264,3 +264,17 @@ def test_settings_are_saved_to_the_file_keeping_comments(qtbot, tray_app, backen
     assert "interval = 0.5" in text and "timeout = 1.25" in text
     assert app.views["backend"].service.interval == 0.5
     assert app.monitor.services[0].timeout == 1.25
+
+
+def test_kill_of_a_process_that_already_exited_says_so(qtbot, tray_app, backend) -> None:
+    api = backend("healthy")
+    app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=1)))
+    app.window.show_ports(api.port)
+    with qtbot.waitSignal(app.ports_refreshed, timeout=WAIT_MS):
+        app.refresh_ports()
+    api.kill()  # gone between the listing and the click
+    app.window.ports_tab.kill_buttons.clicked.emit(0)
+    status = app.window.ports_tab.status
+    qtbot.waitUntil(lambda: str(api.port) in status.text() and "Looking" not in status.text(), timeout=WAIT_MS)
+    assert app.window.findChild(QMessageBox, "kill-confirmation") is None  # nothing to confirm
+    assert status.text() == f"nothing is listening on port {api.port}"
