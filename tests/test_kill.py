@@ -64,26 +64,19 @@ def run_python(code: str, as_nobody: bool = False) -> dict[str, object]:
 
 
 @pytest.fixture
-def parent_with_child() -> Iterator[Callable[[], tuple[int, int, int]]]:
-    """``start()`` -> (port, parent pid, child pid): a listener whose child does not hold the socket."""
+def group_child() -> Iterator[Callable[..., tuple[subprocess.Popen[str], list[str]]]]:
+    """``start(*args)`` runs ``python -c args...`` in its own process group and returns it with the
+    words of its first output line; every group is SIGKILLed at teardown."""
     started: list[subprocess.Popen[str]] = []
-    code = (
-        "import signal, socket, subprocess, sys\n"
-        "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'import signal; signal.pause()'])\n"
-        "print(s.getsockname()[1], child.pid, flush=True)\n"
-        "signal.pause()\n"
-    )
 
-    def start() -> tuple[int, int, int]:
+    def start(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
         proc = subprocess.Popen(
-            [sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+            [sys.executable, "-c", *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
             start_new_session=True,
         )  # fmt: skip
         started.append(proc)
         assert proc.stdout is not None
-        port, child = proc.stdout.readline().split()
-        return int(port), proc.pid, int(child)
+        return proc, proc.stdout.readline().split()
 
     yield start
     for proc in started:
@@ -97,10 +90,27 @@ def parent_with_child() -> Iterator[Callable[[], tuple[int, int, int]]]:
 
 
 @pytest.fixture
-def respawning() -> Iterator[Callable[[], tuple[int, int, int]]]:
+def parent_with_child(group_child) -> Callable[[], tuple[int, int, int]]:
+    """``start()`` -> (port, parent pid, child pid): a listener whose child does not hold the socket."""
+    code = (
+        "import signal, socket, subprocess, sys\n"
+        "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import signal; signal.pause()'])\n"
+        "print(s.getsockname()[1], child.pid, flush=True)\n"
+        "signal.pause()\n"
+    )
+
+    def start() -> tuple[int, int, int]:
+        proc, (port, child) = group_child(code)
+        return int(port), proc.pid, int(child)
+
+    return start
+
+
+@pytest.fixture
+def respawning(group_child) -> Callable[[], tuple[int, int, int]]:
     """``start()`` -> (port, supervisor pid, first worker pid): a supervisor (not listening
     itself) that restarts its listening worker on the same port whenever it exits."""
-    started: list[subprocess.Popen[str]] = []
     worker = (
         "import signal, socket, sys\n"
         "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
@@ -118,24 +128,10 @@ def respawning() -> Iterator[Callable[[], tuple[int, int, int]]]:
     )
 
     def start() -> tuple[int, int, int]:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", supervisor, worker], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            text=True, start_new_session=True,
-        )  # fmt: skip
-        started.append(proc)
-        assert proc.stdout is not None
-        port, pid = proc.stdout.readline().split()
+        proc, (port, pid) = group_child(supervisor, worker)
         return int(port), proc.pid, int(pid)
 
-    yield start
-    for proc in started:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    return start
 
 
 # --------------------------------------------------------------------------- stopping

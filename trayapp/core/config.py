@@ -64,7 +64,7 @@ class ConfigError(Exception):
 class ManagedConfig:
     """How trayapp starts and stops a service it manages (the ``start`` key and friends)."""
 
-    command: tuple[str, ...]  # argv; with shell=True a single string for the shell
+    command: tuple[str, ...]  # argv; with `shell = true` in the user's own config, one line for their shell
     shell: bool = False
     cwd: str | None = None
     env_file: str | None = None

@@ -90,6 +90,15 @@ def resolve(host: str, port: int, timeout: float) -> tuple[str, ...]:
     return tuple(seen)
 
 
+def _resolve_target(service: ServiceConfig, start: float) -> tuple[tuple[str, ...], int] | ProbeOutcome:
+    """The service's addresses and port, or the failed outcome when its host does not resolve."""
+    assert service.host is not None and service.port is not None
+    try:
+        return resolve(service.host, service.port, service.timeout), service.port
+    except ResolveError as exc:
+        return ProbeOutcome(exc.reason, exc.detail, _ms(start))
+
+
 def is_loopback(host: str) -> bool:
     if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
         return True
@@ -130,13 +139,12 @@ class HttpProbe:
 
     def check(self) -> ProbeOutcome:
         service = self._service
-        assert service.host is not None and service.port is not None
         start = time.perf_counter()
         deadline = start + service.timeout
-        try:
-            addresses = resolve(service.host, service.port, service.timeout)
-        except ResolveError as exc:
-            return ProbeOutcome(exc.reason, exc.detail, _ms(start))
+        resolved = _resolve_target(service, start)
+        if isinstance(resolved, ProbeOutcome):
+            return resolved
+        addresses, port = resolved
         try:
             with self._client.stream("GET", service.target) as response:
                 body = _read_capped(response.iter_bytes(), deadline)
@@ -146,7 +154,7 @@ class HttpProbe:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a classified result
             reason, detail = classify_http_error(exc, service.timeout)
             if reason is Reason.RESET and isinstance(exc, httpx.RemoteProtocolError):
-                reason, detail = _sniff_non_http(addresses, service.port, deadline) or (reason, detail)
+                reason, detail = _sniff_non_http(addresses, port, deadline) or (reason, detail)
             return ProbeOutcome(reason, scrub(detail, service.secrets), _ms(start), addresses=addresses)
         latency = _ms(start)
         report = read_health_body(body, content_type)
@@ -284,14 +292,12 @@ class TcpProbe:
 
     def check(self) -> ProbeOutcome:
         service = self._service
-        assert service.host is not None and service.port is not None
         start = time.perf_counter()
-        deadline = start + service.timeout
-        try:
-            addresses = resolve(service.host, service.port, service.timeout)
-        except ResolveError as exc:
-            return ProbeOutcome(exc.reason, exc.detail, _ms(start))
-        reason, detail = connect_any(addresses, service.port, deadline, service.timeout)
+        resolved = _resolve_target(service, start)
+        if isinstance(resolved, ProbeOutcome):
+            return resolved
+        addresses, port = resolved
+        reason, detail = connect_any(addresses, port, start + service.timeout, service.timeout)
         return ProbeOutcome(reason, detail, _ms(start), addresses=addresses)
 
 
