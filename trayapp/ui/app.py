@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -659,6 +660,19 @@ class SignalWaker(QObject):
             pass
 
 
+def freeze_startup_objects() -> None:
+    """Keep the objects made at start-up (modules, classes, Qt wrappers: about 55,000) out of
+    every later garbage collection.
+
+    A full collection walks every tracked object while holding the GIL, so it froze the window
+    for 30-60 ms at a time during log bursts, whichever thread ran it; almost all of that was
+    walking these, which live as long as the app. Start-up garbage is collected first, so
+    nothing is leaked; objects made later are collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def run(config_path: str | None, argv: Sequence[str] | None = None) -> int:
     """``trayapp`` with no sub-command: the tray app. Returns the exit code."""
     if not has_display():
@@ -695,6 +709,7 @@ def run(config_path: str | None, argv: Sequence[str] | None = None) -> int:
     instance.control_requested.connect(tray_app.handle_control)
     tray_app.start()
     _show_tray_when_available(tray_app)
+    freeze_startup_objects()
     code = app.exec()
     tray_app.shutdown()
     instance.release()
