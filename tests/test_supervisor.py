@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -234,3 +236,51 @@ def test_output_is_in_the_service_log(tmp_path, supervisors) -> None:
     supervisor.start("backend")
     lines = last_lines(tmp_path / "logs" / "backend.log", 3)
     assert '"msg": "server starting"' in lines[-2] and lines[-1] == "boom"
+
+
+CHATTY = r"""
+import socket, sys, time
+listener = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+i = 0
+while True:
+    sys.stdout.write(f"line {i:07d} " + "x" * 100 + "\n")
+    sys.stdout.flush()
+    i += 1
+    if i % 20 == 0:
+        time.sleep(0.001)
+"""
+
+
+def numbers_in(path: Path) -> list[int]:
+    return [int(line.split()[1]) for line in path.read_text().splitlines() if line.startswith("line ")]
+
+
+def test_a_running_childs_output_is_rotated_by_size_without_a_hole(tmp_path, supervisors) -> None:
+    port = free_port()
+    script = tmp_path / "chatty.py"
+    script.write_text(CHATTY)
+    config = parse_config(
+        f'[[service]]\nname = "backend"\nkind = "tcp"\nhost = "127.0.0.1"\nport = {port}\n'
+        f"start = {toml_list([sys.executable, str(script), str(port)])}\n",
+        str(tmp_path / "t.toml"),
+    )
+    supervisor = supervisors(config, log_max_bytes=64 * 1024, log_check_interval=0.05)
+    assert supervisor.start("backend").ok
+    logs = tmp_path / "logs"
+    wait_until(lambda: (logs / "backend.log.3").exists() and numbers_in(logs / "backend.log.1"), timeout=30)
+    assert supervisor.stop("backend").ok
+
+    files = [logs / name for name in ("backend.log.3", "backend.log.2", "backend.log.1", "backend.log")]
+    assert sorted(p.name for p in logs.iterdir()) == sorted(p.name for p in files)  # three backups, no more
+    runs = [numbers_in(path) for path in files]
+    for path, run in zip(files, runs, strict=True):
+        assert b"\0" not in path.read_bytes()  # the child appends at the new start: no sparse hole of zeros
+        if run:
+            assert run == list(range(run[0], run[0] + len(run)))  # nothing lost within a file
+    for path in files[1:]:  # each starts by saying where the output before it went
+        assert re.search(r"rotated: the [\d,]+ bytes before this line went to backend\.log\.1 ", path.read_text())
+    numbers = [n for run in runs for n in run]
+    assert numbers == sorted(set(numbers))  # oldest to newest across the files, in order, nothing twice
+    # copytruncate loses only what is written between the copy and the truncation
+    lost = [b[0] - a[-1] - 1 for a, b in itertools.pairwise(run for run in runs if run)]
+    print(f"lines lost at each rotation: {lost}")

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,8 +49,9 @@ CRASH_LOOP_EXITS = 5  # exits within CRASH_LOOP_WINDOW that make a crash loop
 CRASH_LOOP_WINDOW = 60.0
 BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_RESET_AFTER = 1.0, 30.0, 30.0
 PORT_FREE_TIMEOUT = 5.0
-LOG_MAX_BYTES = 5 * 1024 * 1024
-LOG_BACKUPS = 3
+LOG_MAX_BYTES = 5 * 1024 * 1024  # a captured-output file is rotated past this size ...
+LOG_BACKUPS = 3  # ... keeping name.log.1 to name.log.3
+LOG_CHECK_S = 2.0  # how often a running child's output file is measured
 POLL = 0.05  # seconds between looks at a process group or a port while waiting
 
 Confirm = Callable[[KillPlan], bool]
@@ -153,8 +155,14 @@ class Supervisor:
         log_dir: Path | None = None,
         state_dir: Path | None = None,
         backoff: Callable[[int], float] = backoff_delay,
+        log_max_bytes: int = LOG_MAX_BYTES,
+        log_check_interval: float = LOG_CHECK_S,
     ) -> None:
         self.monitor = monitor
+        self.log_max_bytes = log_max_bytes
+        self._log_check_interval = log_check_interval
+        self._rotating = threading.Lock()  # one rotation at a time (the watcher's, or a start's)
+        self._rotator: threading.Thread | None = None
         self._backoff = backoff
         self._auto = threading.local()  # set while an automatic restart runs on this thread
         self.log_dir = log_dir or service_log_dir()
@@ -309,9 +317,11 @@ class Supervisor:
         argv = list(managed.command)
         if managed.shell:  # the user's own command line from their config, run by their shell
             argv = ["cmd", "/c", argv[0]] if sys.platform == "win32" else [env.get("SHELL", "/bin/sh"), "-c", argv[0]]
-        self._rotate_log(service.log_path)
+        with self._rotating:
+            if _size(service.log_path) >= self.log_max_bytes:
+                rotate_log_file(service.log_path, live=False)
         service.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(service.log_path, "ab") as out:
+        with open(service.log_path, "ab") as out:  # O_APPEND, so a copytruncate rotation leaves no hole
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             out.write(f"[trayapp {stamp}] starting {config.name}: {shlex.join(argv)} (in {managed.cwd})\n".encode())
             out.flush()
@@ -339,6 +349,7 @@ class Supervisor:
             service.stopping = False
             service.force.clear()
         self._save(record)
+        self._watch_log_sizes()
         threading.Thread(
             target=self._watch_child, args=(service, proc), name=f"trayapp-child-{config.name}", daemon=True
         ).start()
@@ -602,6 +613,7 @@ class Supervisor:
             return
         service.record = record
         service.state = ChildState.RUNNING
+        self._watch_log_sizes()
         threading.Thread(
             target=self._watch_adopted, args=(service, record), daemon=True, name=f"trayapp-adopted-{record.service}"
         ).start()
@@ -671,19 +683,61 @@ class Supervisor:
             except Exception:  # noqa: BLE001 - a broken subscriber must not break supervision
                 log.exception("supervisor subscriber failed")
 
-    @staticmethod
-    def _rotate_log(path: Path) -> None:
-        """Size-based rotation at start: name.log -> name.log.1 -> ... (tail -F follows by name)."""
-        try:
-            if path.stat().st_size < LOG_MAX_BYTES:
-                return
-        except OSError:
-            return
-        for index in range(LOG_BACKUPS - 1, 0, -1):
-            older = path.with_name(f"{path.name}.{index}")
-            if older.exists():
-                older.replace(path.with_name(f"{path.name}.{index + 1}"))
-        path.replace(path.with_name(f"{path.name}.1"))
+    # -- captured output --------------------------------------------------------------------
+
+    def _watch_log_sizes(self) -> None:
+        """Start the thread that keeps running children's output files under ``log_max_bytes``."""
+        with self._lock:
+            if self._rotator is None:
+                self._rotator = threading.Thread(target=self._rotate_loop, name="trayapp-logrotate", daemon=True)
+                self._rotator.start()
+
+    def _rotate_loop(self) -> None:
+        while not self._closed.wait(self._log_check_interval):
+            for service in list(self._services.values()):
+                if service.record is None or _size(service.log_path) < self.log_max_bytes:
+                    continue
+                with self._rotating:
+                    if service.record is not None:  # still running: it holds the file open
+                        moved = rotate_log_file(service.log_path, live=True)
+                        log.info("%s: rotated %d bytes of output to %s.1", service.config.name, moved,
+                                 service.log_path.name)  # fmt: skip
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def rotate_log_file(path: Path, *, live: bool, backups: int = LOG_BACKUPS) -> int:
+    """Move ``path``'s content to ``path.1`` (``.1`` to ``.2`` and so on, the oldest dropped);
+    returns the bytes moved.
+
+    A file nobody writes is renamed. A file a running child writes to (``live``) is copied
+    and then truncated, as logrotate's copytruncate does: the child keeps its descriptor and,
+    opened with O_APPEND, writes its next line at the new start. Whatever it writes between
+    the end of the copy and the truncation (microseconds) is lost; a note at the top of the
+    new file says where the earlier output went. Followers see a truncation and start again.
+    """
+    for index in range(backups - 1, 0, -1):
+        older = path.with_name(f"{path.name}.{index}")
+        if older.exists():
+            older.replace(path.with_name(f"{path.name}.{index + 1}"))
+    first = path.with_name(f"{path.name}.1")
+    if not live:
+        moved = _size(path)
+        path.replace(first)
+        return moved
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    with open(path, "rb") as source, open(first, "wb") as copy, open(path, "ab", buffering=0) as out:
+        shutil.copyfileobj(source, copy)  # to the end, including what was appended during the copy
+        moved = copy.tell()
+        os.ftruncate(out.fileno(), 0)
+        note = f"[trayapp {stamp}] rotated: the {moved:,} bytes before this line went to {first.name}"
+        out.write(f"{note} (older files moved one number up)\n".encode())
+    return moved
 
 
 def _pgid(pid: int) -> int:
