@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
 from tests.kit.services import http_service
 from tests.kit.wait import wait_until
 from trayapp.core.clock import ManualClock
-from trayapp.core.model import State, Transition
+from trayapp.core.model import Reason, State, Transition
 from trayapp.core.monitor import CheckEvent, Event, Monitor
 
 WAIT = 10.0  # upper bound for one real check to arrive; never a fixed sleep
@@ -159,3 +160,29 @@ def test_burst_checks_at_once_and_after_each_delay(backend, run_monitor) -> None
         seen.append(events.next_check().result.service)
     assert seen == ["backend"] * 3
     assert server.hits() == 5  # first check + 4 of the burst; the 60 s interval never fell due
+
+
+def test_a_stop_holds_stopping_through_failed_checks_until_its_outcome(backend, run_monitor) -> None:
+    server = backend("healthy")
+    clock = ManualClock()
+    monitor, events = run_monitor(http_service(server.url(), name="backend", interval=2.0), clock=clock)
+    healthy = events.next_check().result
+    events.next_transition()  # unknown -> up
+
+    sent = "SIGTERM sent to backend (pid 4242)."
+    monitor.mark_stopping("backend", replace(healthy, state=State.STOPPING, reason=Reason.OK, detail=sent))
+    assert events.next_check().service_state is State.STOPPING
+    began = events.next_transition()
+    assert (began.old, began.new) == (State.UP, State.STOPPING)
+
+    server.set_mode("status_500")  # shutting down: it answers badly, then not at all
+    for _ in range(3):
+        clock.advance(2.0)
+        check = events.next_check()
+        assert (check.result.state, check.service_state) == (State.DOWN, State.STOPPING)
+    assert events.events.empty()  # no transition: a stop you asked for is not an outage
+
+    monitor.report(replace(healthy, state=State.DOWN, reason=Reason.STOPPED, detail="backend was stopped by you."))
+    events.next_check()
+    done = events.next_transition()
+    assert (done.old, done.new, done.reason) == (State.STOPPING, State.DOWN, Reason.STOPPED)

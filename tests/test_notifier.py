@@ -374,6 +374,23 @@ def test_a_start_the_user_asked_for_is_not_announced_as_a_recovery() -> None:
     assert notifier.poll() == []
 
 
+def test_a_restart_the_user_asked_for_is_not_announced_even_if_the_stop_took_long() -> None:
+    # up -> stopping -> down (stopped) -> starting -> up: the supervisor says "backend restarted in 9.1 s".
+    clock = ManualClock()
+    notifier = Notifier(clock)
+    notifier.feed(Transition("backend", State.UP, State.STOPPING, Reason.OK, "SIGTERM sent", 0.0, 600.0))
+    clock.advance(8)  # a slow graceful shutdown: longer than a batch
+    assert notifier.poll() == []
+    notifier.feed(Transition("backend", State.STOPPING, State.DOWN, Reason.STOPPED, "stopped by you", 0.0, 8.0))
+    notifier.feed(Transition("backend", State.DOWN, State.STARTING, Reason.OK, "starting…", 0.0, 0.0))
+    notifier.feed(Transition("backend", State.STARTING, State.UP, Reason.OK, "backend answers 200 OK.", 0.0, 1.1))
+    clock.advance(1)
+    assert notifier.poll() == []
+    notifier.feed(Transition("backend", State.UP, State.DOWN, Reason.REFUSED, "Nothing listens.", 0.0, 30.0))
+    clock.advance(1)
+    assert [a.title for a in notifier.poll()] == ["backend is down"]  # what comes after is news again
+
+
 def test_a_crash_right_after_a_start_is_still_announced() -> None:
     clock = ManualClock()
     notifier = Notifier(clock)

@@ -79,6 +79,33 @@ def test_stop_shows_progress_and_force_kills_at_once(qtbot, tray_app, tmp_path) 
     assert not any(p.title == "backend is down" for p in seen)  # a stop you asked for is not an alarm
 
 
+def test_a_slow_graceful_stop_shows_stopping_and_never_cries_down(qtbot, tray_app, tmp_path) -> None:
+    # The backend closes its port at SIGTERM and exits 2 s later, as an Express server draining its pool does.
+    port = free_port()
+    app = tray_app(managed(tmp_path, port, "--linger", "2"))
+    seen = popups(app)
+    assert app.supervisor.start("backend").ok
+    qtbot.waitUntil(lambda: app.views["backend"].state is State.UP, timeout=WAIT_MS)
+    seen.clear()  # "backend started in 0.1 s"
+    model, view = app.services_model, app.views["backend"]
+    app.open_window("backend")
+    app.window.services_tab.refresh_actions()
+    app.window.services_tab.action_buttons["stop"].click()
+
+    qtbot.waitUntil(lambda: model.data(model.index(0, ServicesModel.STATE)) == "stopping", timeout=WAIT_MS)
+    assert model.data(model.index(0, ServicesModel.DETAIL)).startswith("SIGTERM sent to backend (pid ")
+    qtbot.waitUntil(lambda: listeners([port]) == [], timeout=WAIT_MS)
+    checked = len(view.history)
+    qtbot.waitUntil(lambda: len(view.history) >= checked + 3, timeout=WAIT_MS)  # refused, refused, refused...
+    assert view.state is State.STOPPING  # ... and still "stopping", not "down"
+    assert "backend: stopping" in app.tray.tooltip()
+
+    qtbot.waitUntil(lambda: any(p.title == "backend stopped" for p in seen), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: model.data(model.index(0, ServicesModel.STATE)) == "down · stopped", timeout=WAIT_MS)
+    assert [p.title for p in seen] == ["backend stopped"]
+    assert "exited 2." in seen[0].message
+
+
 def test_restart_over_a_stale_process_asks_once_then_starts(qtbot, tray_app, tmp_path) -> None:
     port = free_port()
     stale = start_backend("healthy", port=port)

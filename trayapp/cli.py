@@ -181,7 +181,14 @@ def _print_status_table(results: list[CheckResult], overall: State, config: Conf
     print(f"\noverall: {paint(overall, str(overall))}   (config: {config.source})", file=out)
 
 
-_COLOURS = {State.UP: "32", State.DEGRADED: "33", State.DOWN: "31", State.UNKNOWN: "90"}
+_COLOURS = {
+    State.UP: "32",
+    State.DEGRADED: "33",
+    State.DOWN: "31",
+    State.UNKNOWN: "90",
+    State.STARTING: "34",
+    State.STOPPING: "34",
+}
 
 
 def _painter(out: TextIO) -> Callable[[State, str], str]:

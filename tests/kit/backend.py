@@ -332,10 +332,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay", type=float, default=1.5, help="seconds the slow mode waits before answering")
     parser.add_argument("--ignore-term", action="store_true", help="ignore SIGTERM (only SIGKILL stops it)")
     parser.add_argument("--fork-child", action="store_true", help="fork a worker that serves the same socket")
+    parser.add_argument(
+        "--linger", type=float, default=0.0, help="on SIGTERM close the port at once, exit this many seconds later"
+    )
     args = parser.parse_args(argv)
 
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    elif args.linger:
+        signal.signal(signal.SIGTERM, _shut_down)
     try:
         listener = bind(args.host, args.port)
     except OSError as exc:
@@ -363,7 +368,19 @@ def main(argv: list[str] | None = None) -> int:
         serve(listener, shared, args.delay)
     except KeyboardInterrupt:
         return 0
+    except ShuttingDown:  # like Express's server.close(): no new connections, then the pool drains
+        listener.close()
+        log(f"SIGTERM: port closed, exiting in {args.linger:g} s")
+        time.sleep(args.linger)  # ok-sleep: the server's own shutdown time, not a test synchronisation
     return 0
+
+
+class ShuttingDown(Exception):
+    pass
+
+
+def _shut_down(signum: int, frame: object) -> None:
+    raise ShuttingDown
 
 
 if __name__ == "__main__":

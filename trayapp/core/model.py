@@ -16,6 +16,7 @@ class State(StrEnum):
     DOWN = "down"
     UNKNOWN = "unknown"
     STARTING = "starting"  # a managed service was started and has not yet answered
+    STOPPING = "stopping"  # trayapp asked a managed service to stop and it has not exited yet
 
     @property
     def severity(self) -> int:
@@ -23,7 +24,10 @@ class State(StrEnum):
         return _SEVERITY[self]
 
 
-_SEVERITY = {State.UP: 0, State.STARTING: 1, State.UNKNOWN: 1, State.DEGRADED: 2, State.DOWN: 3}
+_SEVERITY = {State.UP: 0, State.STARTING: 1, State.STOPPING: 1, State.UNKNOWN: 1, State.DEGRADED: 2, State.DOWN: 3}
+
+#: states the user brought about (a start or stop they asked for), not news about the service
+DELIBERATE = (State.STARTING, State.STOPPING)
 
 
 class Reason(StrEnum):

@@ -77,7 +77,15 @@ class Tracker:
         self.starting_until = until
         return transition
 
+    def stop(self, result: CheckResult, now: float) -> Transition | None:
+        """A managed stop: ``stopping`` until :meth:`force` says how it ended; checks meanwhile
+        (the listener closes before the process exits) change nothing."""
+        self.starting_until = None
+        return self._move(State.STOPPING, result, now)
+
     def feed(self, result: CheckResult, now: float) -> Transition | None:
+        if self.state is State.STOPPING:
+            return None
         if self.state is State.STARTING and self.starting_until is not None:
             if result.state is State.UP:
                 self.starting_until = None
@@ -244,6 +252,19 @@ class Monitor:
             entry.poked = True
             entry.extra_due = sorted({*entry.extra_due, now + timeout})  # to notice a start that never answers
             self._cond.notify_all()
+        if transition is not None:
+            self._emit(transition)
+
+    def mark_stopping(self, name: str, result: CheckResult) -> None:
+        """A stop was asked for: show ``stopping`` until :meth:`report` gives the outcome."""
+        entry = self._entries.get(name)
+        if entry is None:
+            return
+        with self._cond:
+            entry.last = entry.explained = result  # "refused" while it shuts down is what a stop looks like
+            transition = entry.tracker.stop(result, self.clock.monotonic())
+            event = CheckEvent(result, entry.tracker.state, entry.tracker.failures)
+        self._emit(event)
         if transition is not None:
             self._emit(transition)
 

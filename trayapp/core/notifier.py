@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .clock import Clock
-from .model import Reason, State, Transition
+from .model import DELIBERATE, Reason, State, Transition
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class _Pending:
     start: State  # its state before the batch
     latest: Transition
     back_after: float | None  # outage length when ``latest`` is a recovery
-    via_start: bool = False  # it went through "starting": the supervisor announces the outcome
+    deliberate: bool = False  # it went through "starting" or "stopping": the supervisor announces the outcome
 
 
 @dataclass
@@ -146,10 +146,12 @@ class Notifier:
                 self._batch_due = now + self.batch_window
             pending = self._batch.get(name)
             start = transition.old if pending is None else pending.start
-            via_start = State.STARTING in (transition.old, transition.new) or (
-                pending is not None and pending.via_start
+            deliberate = (
+                transition.old in DELIBERATE
+                or transition.new in DELIBERATE
+                or (pending is not None and pending.deliberate)
             )
-            self._batch[name] = _Pending(start, transition, back_after, via_start)
+            self._batch[name] = _Pending(start, transition, back_after, deliberate)
 
     def poll(self) -> list[Announcement]:
         """The announcements due now, oldest first (call on the GUI thread at :meth:`next_due`)."""
@@ -211,7 +213,7 @@ class Notifier:
         if name in self._flapping:
             self._flapping[name] = _Flapping(now, t)
             return True
-        if t.old is State.UNKNOWN or State.STARTING in (t.old, t.new) or t.reason is Reason.STOPPED:
+        if t.old is State.UNKNOWN or t.old in DELIBERATE or t.new in DELIBERATE or t.reason is Reason.STOPPED:
             return False  # start-up, and starts and stops the user asked for, are not flapping
         changes = self._changes.setdefault(name, deque())
         changes.append(now)
@@ -266,9 +268,9 @@ class Notifier:
 def _worth_saying(p: _Pending) -> bool:
     """A problem, or a recovery from one; not startup, not a bounce back to where it was."""
     new = p.latest.new
-    if new is p.start or p.latest.reason in _ANNOUNCED_ELSEWHERE or p.latest.old is State.STARTING:
-        return False  # a start's outcome, a stop and a crash loop are announced by the supervisor
-    if new is State.UP and p.via_start:
+    if new is p.start or p.latest.reason in _ANNOUNCED_ELSEWHERE or p.latest.old in DELIBERATE:
+        return False  # a start's or stop's outcome and a crash loop are announced by the supervisor
+    if new is State.UP and p.deliberate:
         return False  # back because the user started it: "backend started in 1.2 s" says so
     if new in _BAD:
         return True

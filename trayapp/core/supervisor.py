@@ -422,6 +422,12 @@ class Supervisor:
         sig_name = managed.stop_signal
         self._signal_group(record, sig_name, soft=True)
         self._event(service, "stop_sent", f"{sig_name} sent to {name} (pid {record.pid})")
+        if self.monitor is not None:
+            waiting = (
+                f"{sig_name} sent to {name} (pid {record.pid}); it is killed if still running "
+                f"{managed.stop_timeout:g} s after."
+            )
+            self.monitor.mark_stopping(name, self._result(service, State.STOPPING, Reason.OK, waiting))
         deadline = time.monotonic() + managed.stop_timeout
         while self._group_alive(record, proc) and time.monotonic() < deadline and not service.force.is_set():
             service.force.wait(POLL)
@@ -436,9 +442,11 @@ class Supervisor:
             service.stopping_since = None
             service.state = ChildState.RUNNING if still else ChildState.STOPPED
         if still:
-            return self._announce(
-                service, False, f"{name} (pid {record.pid}) is still running after SIGKILL", began, "stopped"
-            )
+            detail = f"{name} (pid {record.pid}) is still running after SIGKILL"
+            if self.monitor is not None:  # not stopping any more: let the checks say what it is
+                self.monitor.report(self._result(service, State.UNKNOWN, Reason.ERROR, detail + "."))
+                self.monitor.check_now([name])
+            return self._announce(service, False, detail, began, "stopped")
         self._forget(service)
         waited = time.monotonic() - began
         how = (

@@ -20,6 +20,7 @@ ICON_NAMES = {
     State.DOWN: "down",
     State.UNKNOWN: "unknown",
     State.STARTING: "unknown",
+    State.STOPPING: "unknown",
 }
 PAUSED = "paused"
 
@@ -29,6 +30,7 @@ STATE_COLOURS = {
     State.DOWN: QColor("#d33a2c"),
     State.UNKNOWN: QColor("#7b8088"),
     State.STARTING: QColor("#2f6fb0"),
+    State.STOPPING: QColor("#2f6fb0"),
 }
 
 

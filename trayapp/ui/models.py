@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 from ..core.history import ServiceView
-from ..core.model import Listener, State
+from ..core.model import Listener, Reason, State
 from ..core.ports import describe_owner, format_cmdline, humanize_age, shorten_home
 from .icons import STATE_COLOURS, state_icon
 
@@ -117,7 +117,8 @@ class ServicesModel(_RowsModel):
         if column == self.STATE:
             if self._paused:
                 return "paused"
-            reason = str(last.reason).replace("_", " ") if last is not None and last.state is not State.UP else ""
+            bad = last is not None and last.state is not State.UP and last.reason is not Reason.OK
+            reason = str(last.reason).replace("_", " ") if bad else ""
             return f"{view.state} · {reason}" if reason else str(view.state)
         if column == self.DETAIL:
             return view.detail

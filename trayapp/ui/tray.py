@@ -9,7 +9,7 @@ from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from ..core.history import ServiceView
-from ..core.model import Kind, State, overall_state
+from ..core.model import Kind, Reason, State, overall_state
 from ..core.notifier import Announcement, Severity
 from ..core.supervisor import ChildState, ChildStatus, stopping_text
 from .icons import state_icon
@@ -28,12 +28,13 @@ def menu_text(text: str) -> str:
 
 
 def short_reason(view: ServiceView) -> str:
+    """A word or two after the state ("refused"); "" when the state says it all ("stopping")."""
     last = view.last
     if last is None:
         return "not checked yet"
     if view.state is State.UP:
         return "ok"
-    return str(last.reason).replace("_", " ")
+    return "" if last.reason is Reason.OK else str(last.reason).replace("_", " ")
 
 
 def latency_text(view: ServiceView) -> str:
@@ -112,7 +113,8 @@ class Tray(QObject):
     def tooltip(self) -> str:
         lines = ["trayapp — paused" if self._paused else f"trayapp — {self.overall}"]
         for view in self._views():
-            lines.append(f"{view.service.name}: {view.state} ({short_reason(view)})")
+            reason = short_reason(view)
+            lines.append(f"{view.service.name}: {view.state}" + (f" ({reason})" if reason else ""))
         return "\n".join(lines)
 
     def icon_name(self) -> str:
