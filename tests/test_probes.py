@@ -236,3 +236,12 @@ def test_a_loopback_answer_with_nobody_listening_is_refused() -> None:
     result = diagnose(http_service(f"http://127.0.0.1:{port}/"), outcome, [], t=0.0)
     assert result.reason is Reason.REFUSED
     assert f"Nothing listens on port {port}" in result.detail
+
+
+def test_a_server_sending_its_answer_a_byte_at_a_time_is_cut_off_at_the_timeout(backend) -> None:
+    # Each byte comes well within the read timeout; the whole answer would take about 7 s.
+    server = backend("trickle", delay=0.1)
+    result = check(http_service(server.url(), timeout=1.0))
+    assert (result.state, result.reason) == (State.DOWN, Reason.TIMEOUT)
+    assert "does not answer HTTP within 1 s" in result.detail
+    assert result.latency_ms < (1.0 + 0.5) * 1000  # the contract: no check outlasts its timeout + 0.5 s

@@ -48,6 +48,7 @@ MODES: tuple[str, ...] = (
     "close",
     "garbage",
     "slow",
+    "trickle",
 )
 
 JSON = "application/json"
@@ -270,6 +271,11 @@ def serve_mode(conn: socket.socket, mode: str, delay: float) -> None:
     elif mode == "slow":
         time.sleep(delay)  # ok-sleep: the slow server's own answer time, not a test synchronisation
         respond(conn, *CANNED["healthy"])
+    elif mode == "trickle":  # a byte at a time, each well within any read timeout: never a whole answer in time
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok":
+            conn.sendall(bytes([byte]))
+            time.sleep(delay)  # ok-sleep: the server's own pace
+        close_gracefully(conn)
     else:
         respond(conn, *CANNED[mode])
 

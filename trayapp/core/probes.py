@@ -15,9 +15,10 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
+import httpcore
 import httpx
 import pymongo
 import pymongo.errors
@@ -108,21 +109,101 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+DEADLINE_PASSED = "the check's deadline passed"
+
+
+class _Deadline:
+    """When the check in progress must end (perf_counter), shared with its network streams."""
+
+    at: float | None = None
+
+    def clamp(self, timeout: float | None, error: type[Exception]) -> float | None:
+        if self.at is None:
+            return timeout
+        remaining = self.at - time.perf_counter()
+        if remaining <= 0:
+            raise error(DEADLINE_PASSED)
+        return remaining if timeout is None else min(timeout, remaining)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket whose every read and write gets at most what is left of the check's time."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: _Deadline) -> None:
+        self._inner, self._deadline = inner, deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._deadline.clamp(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._deadline.clamp(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        timeout = self._deadline.clamp(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, timeout), self._deadline)
+
+    def get_extra_info(self, info: str) -> object:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's socket layer with one deadline over the whole check.
+
+    httpx's timeouts apply to each read, so a server sending its answer a byte at a time
+    could hold a check for minutes; here every read, write and connect is bounded by what
+    is left of ``timeout`` (httpx issue #1450 asks for this as a "total" timeout).
+    """
+
+    def __init__(self, deadline: _Deadline) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._deadline = deadline
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = self._deadline.clamp(timeout, httpcore.ConnectTimeout)
+        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None
+    ) -> httpcore.NetworkStream:
+        timeout = self._deadline.clamp(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.connect_unix_socket(path, timeout, socket_options), self._deadline)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
 class HttpProbe:
     def __init__(self, service: ServiceConfig) -> None:
         assert service.host is not None and service.port is not None
         self._service = service
+        self._deadline = _Deadline()
         self._client = self._new_client()
 
     def _new_client(self) -> httpx.Client:
         t = self._service.timeout
+        # A fresh connection per check: a pooled one can be stale after sleep and
+        # would hide "refused" behind a reused socket.
+        transport = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
+        # httpx has no public way to give its transport a network backend yet (httpx PR #3749).
+        transport._pool._network_backend = _DeadlineBackend(self._deadline)  # type: ignore[attr-defined]
         return httpx.Client(
+            transport=transport,
             timeout=httpx.Timeout(t),
             # Environment proxies must not sit between us and 127.0.0.1.
             trust_env=not is_loopback(self._service.host or ""),
-            # A fresh connection per check: a pooled one can be stale after sleep and
-            # would hide "refused" behind a reused socket.
-            limits=httpx.Limits(max_keepalive_connections=0),
             follow_redirects=False,
             headers={
                 "User-Agent": f"trayapp/{__version__}",
@@ -145,6 +226,7 @@ class HttpProbe:
         if isinstance(resolved, ProbeOutcome):
             return resolved
         addresses, port = resolved
+        self._deadline.at = deadline
         try:
             with self._client.stream("GET", service.target) as response:
                 body = _read_capped(response.iter_bytes(), deadline)
@@ -156,6 +238,8 @@ class HttpProbe:
             if reason is Reason.RESET and isinstance(exc, httpx.RemoteProtocolError):
                 reason, detail = _sniff_non_http(addresses, port, deadline) or (reason, detail)
             return ProbeOutcome(reason, scrub(detail, service.secrets), _ms(start), addresses=addresses)
+        finally:
+            self._deadline.at = None
         latency = _ms(start)
         report = read_health_body(body, content_type)
         status_text = f"{status} {reason_phrase}".strip()
@@ -222,6 +306,8 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 def classify_http_error(exc: BaseException, timeout: float) -> tuple[Reason, str]:
     """Turn an httpx exception into a reason and a fragment of specifics."""
     causes = list(_causes(exc))
+    if isinstance(exc, httpx.TimeoutException) and str(exc) == DEADLINE_PASSED:
+        return Reason.TIMEOUT, f"did not send a whole answer within {_secs(timeout)}"
     if isinstance(exc, httpx.ConnectTimeout):
         return Reason.TIMEOUT, f"did not accept the connection within {_secs(timeout)}"
     if isinstance(exc, httpx.ReadTimeout):
