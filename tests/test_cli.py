@@ -281,3 +281,21 @@ def test_kill_on_a_terminal_shows_command_and_cwd_then_asks(tmp_path, backend) -
     assert code == 0, screen
     assert f"port {api.port} is free" in screen
     wait_until(lambda: api.proc.poll() is not None, what="the backend to be reaped")
+
+
+def test_config_is_taken_before_or_after_the_sub_command(tmp_path, backend) -> None:
+    api = backend("healthy")
+    config = tmp_path / "elsewhere" / "mine.toml"  # not ./trayapp.toml, so nothing else would find it
+    config.parent.mkdir()
+    config.write_text(service_toml("api", "http", url=api.url()))
+    for args in (
+        ["--config", config, "status", "--json"],
+        ["status", "--config", config, "--json"],
+        ["-v", "--config", config, "status", "--json"],
+    ):
+        result = run_cli(*args, home=tmp_path)
+        assert result.returncode == 0, (args, result.stderr)
+        assert [s["name"] for s in json.loads(result.stdout)["services"]] == ["api"], args
+    stopped = run_cli("--config", config, "stop", "api", home=tmp_path)
+    assert stopped.returncode == 2
+    assert f"{config}: service 'api' has no 'start' command" in stopped.stderr  # the file given, not a default

@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"trayapp {__version__}")
-    parser.set_defaults(config=None, verbose=False, json=False)
+    # No set_defaults(config=...) here: the parent's actions are shared with every sub-command,
+    # and a default on them would make the sub-command overwrite `trayapp --config F status`.
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", description="without a command: the tray app")
 
     p = sub.add_parser("status", parents=[common], help="check every service once and print the result")
@@ -112,6 +113,9 @@ def _seconds_arg(text: str) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for name, default in (("config", None), ("verbose", False), ("json", False)):
+        if not hasattr(args, name):  # options given neither before nor after the sub-command
+            setattr(args, name, default)
     log_file = _setup_logging(args.verbose)
     command: Callable[[argparse.Namespace], int] = COMMANDS.get(args.command, cmd_tray)
     try:
