@@ -94,6 +94,8 @@ def test_a_slow_graceful_stop_shows_stopping_and_never_cries_down(qtbot, tray_ap
 
     qtbot.waitUntil(lambda: model.data(model.index(0, ServicesModel.STATE)) == "stopping", timeout=WAIT_MS)
     assert model.data(model.index(0, ServicesModel.DETAIL)).startswith("SIGTERM sent to backend (pid ")
+    report = app.window.services_tab.detail.toPlainText()
+    assert "SIGKILL follows if it is still running after 5 s.\n(checked at " in report  # no "reason ok" for a stop
     qtbot.waitUntil(lambda: listeners([port]) == [], timeout=WAIT_MS)
     checked = len(view.history)
     qtbot.waitUntil(lambda: len(view.history) >= checked + 3, timeout=WAIT_MS)  # refused, refused, refused...
@@ -103,7 +105,7 @@ def test_a_slow_graceful_stop_shows_stopping_and_never_cries_down(qtbot, tray_ap
     qtbot.waitUntil(lambda: any(p.title == "backend stopped" for p in seen), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: model.data(model.index(0, ServicesModel.STATE)) == "down · stopped", timeout=WAIT_MS)
     assert [p.title for p in seen] == ["backend stopped"]
-    assert "exited 2." in seen[0].message
+    assert seen[0].message.startswith("It exited 2.") and seen[0].message.endswith(" s after SIGTERM")
 
 
 def test_restart_over_a_stale_process_asks_once_then_starts(qtbot, tray_app, tmp_path) -> None:

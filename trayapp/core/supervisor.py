@@ -424,8 +424,8 @@ class Supervisor:
         self._event(service, "stop_sent", f"{sig_name} sent to {name} (pid {record.pid})")
         if self.monitor is not None:
             waiting = (
-                f"{sig_name} sent to {name} (pid {record.pid}); it is killed if still running "
-                f"{managed.stop_timeout:g} s after."
+                f"{sig_name} sent to {name} (pid {record.pid}); SIGKILL follows if it is still running "
+                f"after {managed.stop_timeout:g} s."
             )
             self.monitor.mark_stopping(name, self._result(service, State.STOPPING, Reason.OK, waiting))
         deadline = time.monotonic() + managed.stop_timeout
@@ -782,5 +782,8 @@ def announcement_for(event: SupervisorEvent) -> Announcement | None:
         title, _, why = event.detail.partition(": ")
         return Announcement(title, why or event.detail, (event.service,), Severity.CRITICAL, "problem")
     if event.kind == "stopped":
-        return Announcement(f"{event.service} stopped", event.detail, (event.service,), Severity.INFO, "stopped")
+        how = event.detail.removeprefix(f"{event.service} stopped: ")  # "it exited 0.3 s after SIGTERM"
+        return Announcement(
+            f"{event.service} stopped", how[:1].upper() + how[1:], (event.service,), Severity.INFO, "stopped"
+        )
     return None

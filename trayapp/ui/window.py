@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 from ..core.history import ServiceView
 from ..core.kill import KillPlan
 from ..core.logstore import LogStore
-from ..core.model import State
+from ..core.model import Reason, State
 from ..core.ports import describe_owner, format_cmdline, humanize_age
 from ..core.supervisor import ChildState, Supervisor, stopping_text
 from .icons import STATE_COLOURS
@@ -302,7 +302,8 @@ def service_report(view: ServiceView) -> str:
     if last is not None:
         when = time.strftime("%H:%M:%S", time.localtime(last.t))
         latency = "" if last.latency_ms is None else f", {last.latency_ms:.0f} ms"
-        lines.append(f"(reason {last.reason}, checked at {when}{latency})")
+        said = "" if last.reason is Reason.OK and last.state is not State.UP else f"reason {last.reason}, "
+        lines.append(f"({said}checked at {when}{latency})")
         for listener in last.listeners:
             lines.append("")
             lines.append(f"port {listener.port} on {listener.address}: {describe_owner(listener)}")
