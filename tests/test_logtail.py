@@ -219,6 +219,37 @@ def test_copytruncate_starts_again_at_zero(tmp_path: Path, follow: Follow) -> No
     assert texts(follower.poll()) == ["6"]
 
 
+def test_copytruncate_reads_what_it_had_not_read_yet_from_the_copy(tmp_path: Path, follow: Follow) -> None:
+    path = tmp_path / "app.log"
+    path.write_bytes(b"1\n2\n")
+    follower = follow(path, from_start=True)
+    assert texts(follower.poll()) == ["1", "2"]
+    append(path, b"3\n4\nunfin")  # written between two polls ...
+    shutil.copyfile(path, tmp_path / "app.log.1")  # ... then copied and truncated before the next
+    with path.open("r+b") as fh:
+        fh.truncate(0)
+    append(path, b"ished\n5\n")
+    items = follower.poll()
+    assert describe(items) == ["3", "4", "unfin", TRUNCATED, "ished", "5"]  # nothing lost, in order
+    [notice] = [i for i in items if isinstance(i, LogNotice)]
+    assert notice.message == "log truncated; read its last lines from app.log.1, now from the start"
+
+
+def test_an_unrelated_dot_1_file_is_not_taken_for_the_copy(tmp_path: Path, follow: Follow) -> None:
+    path = tmp_path / "app.log"
+    path.write_bytes(b"1\n2\n")
+    follower = follow(path, from_start=True)
+    assert texts(follower.poll()) == ["1", "2"]
+    append(path, b"3\n")
+    (tmp_path / "app.log.1").write_bytes(b"yesterday's log, not a copy of this one\n" * 10)
+    with path.open("r+b") as fh:
+        fh.truncate(0)
+    append(path, b"4\n")
+    items = follower.poll()
+    assert describe(items) == [TRUNCATED, "4"]  # "3" is gone with the truncation; nothing foreign shows up
+    assert [i.message for i in items if isinstance(i, LogNotice)] == ["log truncated; reading from the start"]
+
+
 def test_deleted_then_recreated_later(tmp_path: Path, follow: Follow) -> None:
     path = tmp_path / "app.log"
     path.write_bytes(b"1\n")

@@ -2,7 +2,8 @@
 
 A :class:`FileFollower` follows one path, poll-driven and thread-free: it survives rename
 rotation (the rest of the old file is drained, then the new one is read from its start),
-copytruncate (size below our position: start again at 0), deletion and later re-creation,
+copytruncate (size below our position: read what we had not yet read from the copy, if
+``NAME.1`` is it, then start again at 0), deletion and later re-creation,
 unfinished last lines (held back until their newline arrives), invalid UTF-8 (replaced)
 and endless lines (capped, with a marker). It never reads a file whole: following starts
 with a seek to the end, and :func:`last_lines` reads backwards in blocks.
@@ -35,6 +36,7 @@ MAX_LINE = 16384  # bytes kept of one line; the rest is counted, not kept
 READ_CHUNK = 65536
 MAX_POLL_BYTES = 1 << 20  # one poll reads at most this much, so a burst cannot starve the caller
 ROTATE_WAIT = 5.0  # seconds a rotated file is still read for late writes
+TAIL_BYTES = 64  # bytes compared to tell a copytruncate's copy from an unrelated NAME.1
 BLOCK = 65536  # backwards-reading block size
 
 
@@ -200,6 +202,7 @@ class _Stream:
         self.pos = pos
         self.lines = _Lines(max_line)
         self.at_eof = False
+        self.tail = b""  # the last bytes read: recognises this file's copy after a copytruncate
         self.farewell: NoticeKind | None = None  # once retired: the notice to give when drained
         self.deadline = 0.0  # once retired: monotonic time after which late writes are no longer awaited
 
@@ -345,11 +348,51 @@ class FileFollower:
             size = os.fstat(current.fd).st_size
         except OSError:
             return
-        if size < current.pos:
+        if size < current.pos or (size > current.pos and not self._still_ends_as_read(current)):
+            copy = self._read_rest_from_copy(current, out)
             self._flush(current, out)
             os.lseek(current.fd, 0, os.SEEK_SET)
             current.pos = 0
-            out.append(self._notice(NoticeKind.TRUNCATED))
+            said = copy and f"log truncated; read its last lines from {os.path.basename(copy)}, now from the start"
+            out.append(self._notice(NoticeKind.TRUNCATED, said or None))
+
+    @staticmethod
+    def _still_ends_as_read(stream: _Stream) -> bool:
+        """Whether the bytes before our position are still those we read: a file truncated and
+        written past our position again (between two polls) is not one that merely grew."""
+        if not stream.tail:
+            return True
+        try:
+            return _pread(stream.fd, stream.pos - len(stream.tail), len(stream.tail)) == stream.tail
+        except OSError:
+            return True
+        finally:
+            os.lseek(stream.fd, stream.pos, os.SEEK_SET)
+
+    def _read_rest_from_copy(self, stream: _Stream, out: list[LogItem]) -> str | None:
+        """After a copytruncate, read the lines written between our last read and the copy from
+        the copy (``NAME.1``, as logrotate and trayapp name it), if it is one: it holds the bytes
+        we read last at the offset we read them. Returns its path when something was read."""
+        copy = self.path + ".1"
+        if not stream.tail:
+            return None
+        try:
+            fd = _open_for_reading(copy)
+        except OSError:
+            return None
+        try:
+            size = os.fstat(fd).st_size
+            if size <= stream.pos or _pread(fd, stream.pos - len(stream.tail), len(stream.tail)) != stream.tail:
+                return None
+            os.lseek(fd, stream.pos, os.SEEK_SET)
+            rest = _Stream(fd, (0, 0), stream.pos, self._max_line)
+            rest.lines = stream.lines  # the same byte stream: an unfinished line goes on
+            self._read(rest, out, min(size - stream.pos, self._max_poll_bytes))
+            return copy
+        except OSError:
+            return None
+        finally:
+            _close(fd)
 
     def _drain_retired(self, out: list[LogItem], budget: int) -> int:
         for stream in list(self._retired):
@@ -378,6 +421,7 @@ class FileFollower:
                 stream.at_eof = True
                 break
             stream.pos += len(data)
+            stream.tail = data[-TAIL_BYTES:] if len(data) >= TAIL_BYTES else (stream.tail + data)[-TAIL_BYTES:]
             budget -= len(data)
             out += [self._line(text) for text in stream.lines.feed(data)]
         return budget
