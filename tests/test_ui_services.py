@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from trayapp.ui.app import TrayApp
 from trayapp.ui.models import ServicesModel
 
 WAIT_MS = 15_000
+WATCHER = Path(__file__).parent / "kit" / "watcher.py"
 
 
 def managed(tmp_path: Path, port: int, *flags: str, stop_timeout: float = 5) -> Config:
@@ -164,3 +166,44 @@ def test_logs_tab_follows_the_file_and_jumps_to_a_state_change(qtbot, tray_app, 
     marker = view.seq_at(view.current_line())
     assert marker is not None
     assert "backend: up → down (http_status)" in view.text.textCursor().block().text()
+
+
+def test_a_crash_under_a_watcher_is_explained_by_the_line_the_app_wrote(qtbot, tray_app, tmp_path) -> None:
+    # Hot reload: nodemon stays up when the app dies, so there is no exit to see; only a port
+    # that stopped answering, and the reason in the output nobody is looking at.
+    port = free_port()
+    app_argv = [sys.executable, str(BACKEND_SCRIPT), "--mode", "healthy", "--port", str(port)]
+    path = tmp_path / "trayapp.toml"
+    path.write_text(
+        '[[service]]\nname = "backend"\nkind = "http"\n'
+        f'url = "http://127.0.0.1:{port}/api/health"\ninterval = 0.2\ntimeout = 0.5\n'
+        f"start = {json.dumps([sys.executable, str(WATCHER), '--', *app_argv])}\n"
+    )
+    app = tray_app(parse_config(path.read_text(), str(path)))
+    seen = popups(app)
+    assert app.supervisor.start("backend").ok
+    qtbot.waitUntil(lambda: app.views["backend"].state is State.UP, timeout=WAIT_MS)
+    watcher_pid = app.supervisor.status("backend").pid
+    [served] = listeners([port])
+    assert served.pid != watcher_pid  # the app is the watcher's child
+
+    os.kill(served.pid, signal.SIGKILL)  # the app dies; the watcher lives on
+    qtbot.waitUntil(lambda: any(p.title == "backend is down" for p in seen), timeout=WAIT_MS)
+    [down] = [p for p in seen if p.title == "backend is down"]
+    assert down.message.startswith(f"Nothing listens on port {port}")
+    assert "Its log (backend.log, written " in down.message
+    assert down.message.endswith("says: [nodemon] app crashed - waiting for file changes before starting...")
+
+    # A stale process takes the port; the next reload dies with EADDRINUSE, and the row says so.
+    stale = socket.create_server(("127.0.0.1", port))
+    try:
+        os.kill(watcher_pid, signal.SIGUSR1)  # a file changed
+        model = app.services_model
+        qtbot.waitUntil(lambda: "Address already in use" in model.data(model.index(0, ServicesModel.DETAIL)),
+                        timeout=WAIT_MS)  # fmt: skip
+        detail = model.data(model.index(0, ServicesModel.DETAIL))
+        assert detail.startswith(f"port {port} is held by ")  # who holds it: this test, not answering
+        assert f"pid {os.getpid()}" in detail
+        assert "cannot listen on 127.0.0.1:" in detail and detail.endswith("[Errno 98] Address already in use")
+    finally:
+        stale.close()

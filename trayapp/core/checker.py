@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
 
 from .config import ServiceConfig
 from .diagnosis import diagnose, needs_owners, unchecked
-from .model import CheckResult, Listener, ProbeOutcome, Reason
+from .evidence import RECENT_S, FileMark, latest_error, mark, worth_evidence
+from .model import CheckResult, Listener, ProbeOutcome, Reason, State
+from .paths import captured_output
 from .ports import listeners
 from .probes import Probe, make_probe
 
@@ -27,19 +32,34 @@ def lookup_owners(ports: Iterable[int]) -> Sequence[Listener]:
         return []
 
 
+def log_sources(service: ServiceConfig, output_dir: Path | None = None) -> tuple[str, ...]:
+    """The files whose last lines may say why ``service`` failed: its captured output if
+    trayapp manages it (in ``output_dir``, default the user's service log dir), then its ``log``."""
+    captured = (os.fspath(captured_output(service.name, output_dir)),) if service.managed else ()
+    return (*captured, *service.logs)
+
+
 class Checker:
-    """Owns a service's long-lived probe. Not for concurrent use: one check at a time."""
+    """Owns a service's long-lived probe. Not for concurrent use: one check at a time.
+
+    A failed check quotes the error line of the service's logs (``logs``, by default
+    :func:`log_sources`) written since it was last seen up.
+    """
 
     def __init__(
         self,
         service: ServiceConfig,
         owners: OwnerLookup = lookup_owners,
         wall: Callable[[], float] = time.time,
+        logs: Sequence[str] | None = None,
     ) -> None:
         self.service = service
+        self.logs = tuple(logs) if logs is not None else log_sources(service)
         self._probe: Probe = make_probe(service)
         self._owners = owners
         self._wall = wall
+        self._last_up: float | None = None
+        self._marks: dict[str, FileMark] = {}  # where the logs ended at the last check that was up
 
     def probe(self) -> ProbeOutcome:
         try:
@@ -56,7 +76,16 @@ class Checker:
         return self.diagnose(outcome, owners)
 
     def diagnose(self, outcome: ProbeOutcome, owners: Sequence[Listener]) -> CheckResult:
-        return diagnose(self.service, outcome, owners, self._wall())
+        result = diagnose(self.service, outcome, owners, self._wall())
+        if result.state is State.UP:
+            self._last_up = result.t
+            self._marks = mark(self.logs)
+        elif self.logs and worth_evidence(result):
+            since = self._last_up if self._last_up is not None else result.t - RECENT_S
+            evidence = latest_error(self.logs, since, self._marks)
+            if evidence is not None:
+                result = replace(result, detail=f"{result.detail} {evidence.sentence(result.t)}")
+        return result
 
     def reset(self) -> None:
         """Drop pooled connections so the next check starts fresh (after sleep)."""

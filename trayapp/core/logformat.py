@@ -136,6 +136,7 @@ FAILURE_WORDS = re.compile(
     r"E(?:CONNREFUSED|ADDRINUSE|CONNRESET|NOTFOUND|TIMEDOUT|ADDRNOTAVAIL|ACCES|PIPE|HOSTUNREACH|NETUNREACH)\b"
     r"|ERR_[A-Z_]{4,}|Mongo(?:ose)?\w*Error\b|[Uu]nhandled ?(?:[Pp]romise ?)?[Rr]ejection|[Uu]ncaught ?[Ee]xception"
     r"|Cannot find (?:module|package)|FATAL ERROR|JavaScript heap out of memory|Segmentation fault"
+    r"|[Aa]ddress already in use|[Cc]onnection refused"  # the same two in the words of Python, Go, Rust…
 )
 _ERROR_CLASS = re.compile(r"(?:Error|Exception)(?: \[[\w.-]+\])?:")
 _FRAME = re.compile(
@@ -161,6 +162,8 @@ _ERROR_TRIGGERS = (
     "fatal",
     "memory",
     "segmentation",
+    "already in use",
+    "refused",
 )
 
 # A line that states the error itself: `Error: listen EADDRINUSE …`, `TypeError: …`,

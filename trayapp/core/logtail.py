@@ -467,8 +467,11 @@ def _close(fd: int) -> None:
         pass
 
 
-def last_lines(path: str | os.PathLike[str], n: int, *, max_line: int = MAX_LINE, block: int = BLOCK) -> list[str]:
-    """The last ``n`` lines of a file (a final line without newline counts), decoded and capped like followed ones.
+def last_lines(
+    path: str | os.PathLike[str], n: int, *, max_line: int = MAX_LINE, block: int = BLOCK, floor: int = 0
+) -> list[str]:
+    """The last ``n`` lines of a file (a final line without newline counts), decoded and capped like followed ones;
+    none from before byte ``floor``.
 
     Reads backwards in blocks to find where they start, so memory stays at a block plus the
     lines themselves however large the file. Raises ``OSError`` for the caller to put in words.
@@ -482,7 +485,7 @@ def last_lines(path: str | os.PathLike[str], n: int, *, max_line: int = MAX_LINE
             return []
         k = n + 1 if _pread(fd, size - 1, 1) == b"\n" else n
         start = _after_newlines_from_end(fd, size, k, block=block)
-        start = 0 if start is None else start
+        start = max(floor, 0 if start is None else start)
         os.lseek(fd, start, os.SEEK_SET)
         splitter, lines, left = _Lines(max_line), [], size - start
         while left > 0 and (data := os.read(fd, min(block, left))):

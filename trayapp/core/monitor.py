@@ -255,6 +255,12 @@ class Monitor:
         if transition is not None:
             self._emit(transition)
 
+    def set_logs(self, name: str, paths: Sequence[str]) -> None:
+        """The files whose error lines a failed check of ``name`` quotes (see :class:`Checker`)."""
+        entry = self._entries.get(name)
+        if entry is not None:
+            entry.checker.logs = tuple(paths)
+
     def mark_stopping(self, name: str, result: CheckResult) -> None:
         """A stop was asked for: show ``stopping`` until :meth:`report` gives the outcome."""
         entry = self._entries.get(name)

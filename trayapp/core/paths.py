@@ -38,6 +38,11 @@ def service_log_dir() -> Path:
     return log_dir() / "services"
 
 
+def captured_output(name: str, directory: Path | None = None) -> Path:
+    """The file a managed service's stdout and stderr go to."""
+    return (directory or service_log_dir()) / f"{name}.log"
+
+
 def children_dir() -> Path:
     """Records of the managed children that are running, for adoption by a later trayapp."""
     return Path(platformdirs.user_state_dir(APP, appauthor=False)) / "children"

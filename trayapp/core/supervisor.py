@@ -32,7 +32,7 @@ from pathlib import Path
 import psutil
 from dotenv import dotenv_values
 
-from .checker import Checker
+from .checker import Checker, log_sources
 from .config import Config, ServiceConfig
 from .kill import KillPlan, execute_kill, plan_kill
 from .logformat import first_error_line
@@ -40,7 +40,7 @@ from .logtail import last_lines
 from .model import CheckResult, Reason, State
 from .monitor import Monitor
 from .notifier import Announcement, Severity
-from .paths import children_dir, service_log_dir
+from .paths import captured_output, children_dir, service_log_dir
 from .ports import describe_owner, humanize_age, listeners
 
 log = logging.getLogger(__name__)
@@ -170,8 +170,11 @@ class Supervisor:
         self._lock = threading.Lock()
         self._subscribers: list[Callable[[SupervisorEvent], None]] = []
         self._services = {
-            s.name: _Service(s, self.log_dir / f"{s.name}.log") for s in config.services if s.managed is not None
+            s.name: _Service(s, captured_output(s.name, self.log_dir)) for s in config.services if s.managed is not None
         }
+        if monitor is not None:  # failed checks quote the captured output from where it really is
+            for service in self._services.values():
+                monitor.set_logs(service.config.name, log_sources(service.config, self.log_dir))
         self._closed = threading.Event()
         for service in self._services.values():
             self._adopt(service)
@@ -358,7 +361,7 @@ class Supervisor:
     def _wait_healthy(self, service: _Service, proc: subprocess.Popen[bytes], began: float, kind: str) -> ActionResult:
         name, managed = service.config.name, service.config.managed
         assert managed is not None
-        checker = Checker(service.config)
+        checker = Checker(service.config, logs=log_sources(service.config, self.log_dir))
         deadline = time.monotonic() + managed.start_timeout
         last: CheckResult | None = None
         try:
