@@ -431,16 +431,14 @@ class Supervisor:
                 f"after {managed.stop_timeout:g} s."
             )
             self.monitor.mark_stopping(name, self._result(service, State.STOPPING, Reason.OK, waiting))
-        deadline = time.monotonic() + managed.stop_timeout
-        while self._group_alive(record, proc) and time.monotonic() < deadline and not service.force.is_set():
-            service.force.wait(POLL)
-        forced = self._group_alive(record, proc)
-        if forced:
-            self._signal_group(record, "SIGKILL", soft=False)
-            end = time.monotonic() + 5.0
-            while self._group_alive(record, proc) and time.monotonic() < end:
-                time.sleep(POLL)
-        still = self._group_alive(record, proc)
+        try:
+            forced, still = self._await_exit(service, record, proc, managed.stop_timeout)
+        except Exception as exc:  # never leave the service shown as "stopping" for good
+            if self.monitor is not None:
+                failed = f"stopping {name} failed: {exc}"
+                self.monitor.report(self._result(service, State.UNKNOWN, Reason.ERROR, failed))
+                self.monitor.check_now([name])
+            raise
         with self._lock:
             service.stopping_since = None
             service.state = ChildState.RUNNING if still else ChildState.STOPPED
@@ -467,6 +465,22 @@ class Supervisor:
         if announce:
             self._event(service, "stopped", detail)
         return result
+
+    def _await_exit(
+        self, service: _Service, record: ChildRecord, proc: subprocess.Popen[bytes] | None, grace: float
+    ) -> tuple[bool, bool]:
+        """Wait ``grace`` (or until Force) for the group to exit, then SIGKILL it and wait a little
+        more. Returns (whether it was killed, whether it is still alive)."""
+        deadline = time.monotonic() + grace
+        while self._group_alive(record, proc) and time.monotonic() < deadline and not service.force.is_set():
+            service.force.wait(POLL)
+        forced = self._group_alive(record, proc)
+        if forced:
+            self._signal_group(record, "SIGKILL", soft=False)
+            end = time.monotonic() + 5.0
+            while self._group_alive(record, proc) and time.monotonic() < end:
+                time.sleep(POLL)
+        return forced, self._group_alive(record, proc)
 
     def _wait_port_free(self, service: _Service) -> str | None:
         port = service.config.port
