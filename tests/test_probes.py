@@ -149,8 +149,12 @@ def test_mongo_hung_by_sigstop_times_out_and_names_it(mongo) -> None:
     server.pause()
     result = check(mongo_service(server.uri, timeout=0.5))
     assert (result.state, result.reason) == (State.DOWN, Reason.TIMEOUT)
-    assert f"pid {server.pid}" in result.detail
-    assert "does not answer MongoDB within 0.5 s" in result.detail
+    assert f"port {server.port} is held by nx-27017 (pid {server.pid}, started " in result.detail
+    assert result.detail.endswith(
+        f"which is stopped (SIGSTOP, Ctrl-Z or a debugger): it cannot answer until it continues "
+        f"(kill -CONT {server.pid}, or fg in its terminal)."
+    )
+    assert [x.status for x in result.listeners] == ["stopped"]
 
 
 def test_mongo_hung_stays_a_timeout_check_after_check(mongo) -> None:

@@ -11,6 +11,7 @@ from .probes import is_loopback
 
 #: what the probe speaks, for "... which does not answer HTTP within 2 s"
 _PROTOCOL = {Kind.HTTP: "HTTP", Kind.MONGO: "MongoDB", Kind.TCP: "connections"}
+_STOPPED = frozenset({"stopped", "tracing-stop"})  # psutil's STATUS_STOPPED, STATUS_TRACING_STOP
 
 
 def needs_owners(outcome: ProbeOutcome) -> bool:
@@ -90,6 +91,12 @@ def _sentence(
             return (
                 f"{where} is open on {bound} only, held by {owner}, but {name} dials {dialled}: "
                 f"make the server listen on both (0.0.0.0 or ::) or point {name} at {bound}."
+            )
+        case Reason.TIMEOUT if stopped := [x for x in on_port if x.status in _STOPPED]:
+            pids = " ".join(str(x.pid) for x in stopped)
+            return (
+                f"{where} is held by {owner}, which is stopped (SIGSTOP, Ctrl-Z or a debugger): it cannot answer "
+                f"until it continues (kill -CONT {pids}, or fg in its terminal)."
             )
         case Reason.TIMEOUT if on_port:
             return (

@@ -100,6 +100,8 @@ class Listener:
     ppid: int | None = None
     #: False when the process belongs to another user and its details are hidden
     visible: bool = True
+    #: psutil's process status ("running", "sleeping", "stopped", "tracing-stop", ...)
+    status: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -112,6 +114,7 @@ class Listener:
             "user": self.user,
             "started": self.started,
             "ppid": self.ppid,
+            "status": self.status,
         }
 
 

@@ -69,6 +69,7 @@ class _Owner:
     started: float | None = None
     ppid: int | None = None
     visible: bool = True
+    status: str | None = None
 
 
 # --------------------------------------------------------------------------- listing
@@ -105,6 +106,7 @@ def listeners(ports: Iterable[int] | None = None) -> list[Listener]:
                 started=owner.started,
                 ppid=owner.ppid,
                 visible=owner.visible,
+                status=owner.status,
             )
         )
     return result
@@ -254,6 +256,7 @@ def _read_owner(pid: int, proc: psutil.Process | None) -> _Owner:
             ("ppid", proc.ppid),
             ("user", proc.username),
             ("cwd", proc.cwd),
+            ("status", proc.status),
         )
         for field_name, read in readers:
             try:
