@@ -55,6 +55,20 @@ def test_window_shows_each_service_with_state_and_sentence(qtbot, tray_app, back
     assert f"Nothing listens on port {port}" in app.window.services_tab.detail.toPlainText()
 
 
+def test_one_failed_check_is_shown_but_is_not_an_outage(qtbot, tray_app, backend) -> None:
+    api = backend("healthy")
+    app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=0.2, down_after=100)))
+    qtbot.waitUntil(lambda: state_of(app, "backend") is State.UP, timeout=WAIT_MS)
+    seen: list = []
+    app.tray.announced.connect(seen.append)
+    api.set_mode("status_500")
+    model = app.services_model
+    qtbot.waitUntil(lambda: model.data(model.index(0, ServicesModel.STATE)) != "up", timeout=WAIT_MS)
+    assert model.data(model.index(0, ServicesModel.STATE)) == "up · last check: http status"
+    assert model.data(model.index(0, ServicesModel.DETAIL)).startswith("backend answers 500")
+    assert (state_of(app, "backend"), app.tray.icon_name(), seen) == (State.UP, "up", [])
+
+
 def test_backend_going_down_changes_the_icon_and_raises_one_popup(qtbot, tray_app, backend) -> None:
     api = backend("healthy")
     app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=0.1)))

@@ -119,6 +119,8 @@ class ServicesModel(_RowsModel):
                 return "paused"
             bad = last is not None and last.state is not State.UP and last.reason is not Reason.OK
             reason = str(last.reason).replace("_", " ") if bad else ""
+            if reason and view.state is State.UP:  # one failed check is not an outage yet (down_after)
+                return f"up · last check: {reason}"
             return f"{view.state} · {reason}" if reason else str(view.state)
         if column == self.DETAIL:
             return view.detail
