@@ -567,7 +567,7 @@ class Supervisor:
             self._report_down(service, Reason.CRASH_LOOP, detail)
             self._event(service, "crash_loop", detail, ok=False)
             return
-        self._report_down(service, Reason.EXITED, sentence + self._tail_hint(lines))
+        self._report_down(service, Reason.EXITED, sentence + self._exit_hint(code, error, lines))
         if not starting:
             self._event(service, "exited", sentence, ok=False)
         if managed.autorestart and not self._closed.is_set():
@@ -595,7 +595,12 @@ class Supervisor:
         return f"{describe_exit(code)}" + (f": {error}" if error else " (no error in its output)")
 
     @staticmethod
-    def _tail_hint(lines: list[str]) -> str:
+    def _exit_hint(code: int | None, error: str | None, lines: list[str]) -> str:
+        """What to add to "backend exited …" when its output named no error."""
+        if error:
+            return ""  # the error line says it
+        if code is not None and code < 0:  # a signal we did not send: its output will not say who
+            return " (not by trayapp: a kill from another program or a terminal, or the kernel's out-of-memory killer)"
         tail = [line for line in lines[-3:] if line.strip()]
         return (" — last output: " + " ⏎ ".join(tail)) if tail else ""
 
