@@ -153,6 +153,14 @@ def test_healthy_listener_is_freed_by_sigterm(backend: BackendFactory) -> None:
     assert report.to_json()["outcome"] == "freed" and report.to_json()["terminated"] == [server.pid]
 
 
+def test_a_stopped_listener_is_woken_to_act_on_sigterm_not_killed_after_the_grace(backend: BackendFactory) -> None:
+    server = backend()
+    os.kill(server.pid, signal.SIGSTOP)  # as Ctrl-Z or a debugger leaves it
+    report = kill_port(server.port, grace=30.0, free_timeout=5.0)
+    assert (report.outcome, report.ok, report.forced) == ("freed", True, ()), report.detail
+    assert server.proc.wait(timeout=5) == -signal.SIGTERM  # it ended by SIGTERM, handled once awake
+
+
 def test_ipv6_listener_is_freed(backend: BackendFactory) -> None:
     server = backend(host="::1")
     report = kill_port(server.port)

@@ -109,6 +109,17 @@ def test_stop_of_a_child_that_ignores_sigterm_kills_it_after_stop_timeout(tmp_pa
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
+def test_stop_of_a_stopped_child_wakes_it_to_act_on_sigterm(tmp_path, supervisors) -> None:
+    port = free_port()
+    # With a SIGTERM handler (a graceful shutdown, as Node servers have), which runs only once it is awake.
+    argv = backend_argv(port, "--linger", "0.1")
+    supervisor = supervisors(managed_config(tmp_path, port, argv, stop_timeout=30))
+    assert supervisor.start("backend").ok
+    os.kill(supervisor.status("backend").pid, signal.SIGSTOP)  # Ctrl-Z'd, or left at a breakpoint
+    stopped = supervisor.stop("backend")
+    assert stopped.ok and "after SIGTERM" in stopped.detail and "killed" not in stopped.detail, stopped.detail
+
+
 def test_stop_kills_the_whole_group_including_a_forked_child_holding_the_port(tmp_path, supervisors) -> None:
     port = free_port()
     supervisor = supervisors(

@@ -388,6 +388,7 @@ def execute_kill(plan: KillPlan, grace: float = 5.0, free_timeout: float = 5.0, 
         for target, proc in live:
             try:
                 proc.terminate()
+                proc.resume()  # SIGCONT, as systemd does: a stopped process (Ctrl-Z, SIGSTOP) can only act on it awake
                 terminated.append(target.pid)
             except psutil.NoSuchProcess:
                 skipped.append(target.pid)

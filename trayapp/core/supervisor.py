@@ -505,6 +505,8 @@ class Supervisor:
             return
         try:
             os.killpg(record.pgid, getattr(signal, sig_name))
+            if soft:  # as systemd does: a stopped process (Ctrl-Z, SIGSTOP) can only act on its stop signal awake
+                os.killpg(record.pgid, signal.SIGCONT)
         except ProcessLookupError:
             pass
         except PermissionError:
