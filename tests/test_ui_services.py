@@ -83,9 +83,9 @@ def test_stop_shows_progress_and_force_kills_at_once(qtbot, tray_app, tmp_path) 
 
 
 def test_a_slow_graceful_stop_shows_stopping_and_never_cries_down(qtbot, tray_app, tmp_path) -> None:
-    # The backend closes its port at SIGTERM and exits 2 s later, as an Express server draining its pool does.
+    # The backend closes its port at SIGTERM and exits 3 s later, as an Express server draining its pool does.
     port = free_port()
-    app = tray_app(managed(tmp_path, port, "--linger", "2"))
+    app = tray_app(managed(tmp_path, port, "--linger", "3"))
     seen = popups(app)
     assert app.supervisor.start("backend").ok
     qtbot.waitUntil(lambda: app.views["backend"].state is State.UP, timeout=WAIT_MS)
@@ -108,7 +108,7 @@ def test_a_slow_graceful_stop_shows_stopping_and_never_cries_down(qtbot, tray_ap
     qtbot.waitUntil(lambda: any(p.title == "backend stopped" for p in seen), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: model.data(model.index(0, ServicesModel.STATE)) == "down · stopped", timeout=WAIT_MS)
     assert [p.title for p in seen] == ["backend stopped"]
-    assert seen[0].message.startswith("It exited 2.") and seen[0].message.endswith(" s after SIGTERM")
+    assert seen[0].message.startswith("It exited 3.") and seen[0].message.endswith(" s after SIGTERM")
 
 
 def test_restart_over_a_stale_process_asks_once_then_starts(qtbot, tray_app, tmp_path) -> None:
