@@ -258,7 +258,7 @@ while True:
     sys.stdout.flush()
     i += 1
     if i % 20 == 0:
-        time.sleep(0.001)
+        time.sleep(0.001)  # ok-sleep: the writer's own pace, not a test synchronisation
 """
 
 
