@@ -28,7 +28,8 @@ import os
 import shlex
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import psutil
 
@@ -60,18 +61,6 @@ class ListeningSocket:
     pid: int | None
 
 
-@dataclass
-class _Owner:
-    name: str | None = None
-    cmdline: tuple[str, ...] | None = None
-    cwd: str | None = None
-    user: str | None = None
-    started: float | None = None
-    ppid: int | None = None
-    visible: bool = True
-    status: str | None = None
-
-
 # --------------------------------------------------------------------------- listing
 
 
@@ -85,7 +74,7 @@ def listeners(ports: Iterable[int] | None = None) -> list[Listener]:
     if wanted is not None and not wanted:
         return []
     sockets, procs = _collect(wanted)
-    owners: dict[int, _Owner] = {}
+    owners: dict[int, Listener] = {}  # per pid, the owner's fields; address and port filled per socket
     result: list[Listener] = []
     for sock in sockets:
         if sock.pid is None:
@@ -94,21 +83,7 @@ def listeners(ports: Iterable[int] | None = None) -> list[Listener]:
         owner = owners.get(sock.pid)
         if owner is None:
             owner = owners[sock.pid] = _read_owner(sock.pid, procs.get(sock.pid))
-        result.append(
-            Listener(
-                address=sock.address,
-                port=sock.port,
-                pid=sock.pid,
-                name=owner.name,
-                cmdline=owner.cmdline,
-                cwd=owner.cwd,
-                user=owner.user,
-                started=owner.started,
-                ppid=owner.ppid,
-                visible=owner.visible,
-                status=owner.status,
-            )
-        )
+        result.append(replace(owner, address=sock.address, port=sock.port))
     return result
 
 
@@ -237,17 +212,18 @@ def _listening(conn: object, wanted: frozenset[int] | None, pid: int | None) -> 
     return ListeningSocket(address=str(address), port=port, pid=pid)
 
 
-def _read_owner(pid: int, proc: psutil.Process | None) -> _Owner:
-    """Everything we may read about ``pid``; fields we may not read stay None."""
-    owner = _Owner()
+def _read_owner(pid: int, proc: psutil.Process | None) -> Listener:
+    """Everything we may read about ``pid``, as a Listener without its socket (address and
+    port left empty); fields we may not read stay None."""
+    bare = Listener(address="", port=0, pid=pid)
     try:
         if proc is None:
             proc = psutil.Process(pid)
     except psutil.NoSuchProcess:
-        return owner  # exited between listing and lookup
+        return bare  # exited between listing and lookup
     except psutil.AccessDenied:
-        owner.visible = False
-        return owner
+        return replace(bare, visible=False)
+    fields: dict[str, Any] = {}
     with proc.oneshot():
         readers = (
             ("started", proc.create_time),
@@ -262,19 +238,18 @@ def _read_owner(pid: int, proc: psutil.Process | None) -> _Owner:
             try:
                 value = read()
             except psutil.AccessDenied:
-                owner.visible = False
+                fields["visible"] = False
                 continue
             except psutil.NoSuchProcess:  # includes ZombieProcess
                 # Gone between listing and lookup. What was read so far may come from
                 # psutil's caches, so keep none of it: pid only, as documented above.
-                return _Owner()
+                return bare
             except OSError as exc:
                 log.debug("reading %s of pid %s failed: %r", field_name, pid, exc)
                 continue
-            if value == "" or value == ():
-                value = None
-            setattr(owner, field_name, value)
-    return owner
+            if value not in ("", ()):
+                fields[field_name] = value
+    return replace(bare, **fields)
 
 
 # --------------------------------------------------------------------------- describing
