@@ -360,10 +360,8 @@ class FileFollower:
     def _still_ends_as_read(stream: _Stream) -> bool:
         """Whether the bytes before our position are still those we read: a file truncated and
         written past our position again (between two polls) is not one that merely grew."""
-        if not stream.tail:
-            return True
         try:
-            return _pread(stream.fd, stream.pos - len(stream.tail), len(stream.tail)) == stream.tail
+            return not stream.tail or _holds_tail(stream.fd, stream)
         except OSError:
             return True
         finally:
@@ -382,7 +380,7 @@ class FileFollower:
             return None
         try:
             size = os.fstat(fd).st_size
-            if size <= stream.pos or _pread(fd, stream.pos - len(stream.tail), len(stream.tail)) != stream.tail:
+            if size <= stream.pos or not _holds_tail(fd, stream):
                 return None
             os.lseek(fd, stream.pos, os.SEEK_SET)
             rest = _Stream(fd, (0, 0), stream.pos, self._max_line)
@@ -458,6 +456,11 @@ def _resume_offset(fd: int, size: int, max_line: int) -> int:
     if offset is not None:
         return offset
     return 0 if floor == 0 else size
+
+
+def _holds_tail(fd: int, stream: _Stream) -> bool:
+    """Whether ``fd`` has the bytes ``stream`` read last, where it read them."""
+    return _pread(fd, stream.pos - len(stream.tail), len(stream.tail)) == stream.tail
 
 
 def _close(fd: int) -> None:
