@@ -162,6 +162,11 @@ class Transition:
     #: monotonic seconds the service spent in ``old`` (None when unknown)
     duration_s: float | None = None
 
+    @property
+    def deliberate(self) -> bool:
+        """Into or out of a start or stop the user asked for (not news about the service)."""
+        return self.old in DELIBERATE or self.new in DELIBERATE
+
     def to_json(self) -> dict[str, object]:
         return {
             "event": "transition",

@@ -146,11 +146,7 @@ class Notifier:
                 self._batch_due = now + self.batch_window
             pending = self._batch.get(name)
             start = transition.old if pending is None else pending.start
-            deliberate = (
-                transition.old in DELIBERATE
-                or transition.new in DELIBERATE
-                or (pending is not None and pending.deliberate)
-            )
+            deliberate = transition.deliberate or (pending is not None and pending.deliberate)
             self._batch[name] = _Pending(start, transition, back_after, deliberate)
 
     def poll(self) -> list[Announcement]:
@@ -213,7 +209,7 @@ class Notifier:
         if name in self._flapping:
             self._flapping[name] = _Flapping(now, t)
             return True
-        if t.old is State.UNKNOWN or t.old in DELIBERATE or t.new in DELIBERATE or t.reason is Reason.STOPPED:
+        if t.old is State.UNKNOWN or t.deliberate or t.reason is Reason.STOPPED:
             return False  # start-up, and starts and stops the user asked for, are not flapping
         changes = self._changes.setdefault(name, deque())
         changes.append(now)

@@ -434,19 +434,14 @@ class Supervisor:
         try:
             forced, still = self._await_exit(service, record, proc, managed.stop_timeout)
         except Exception as exc:  # never leave the service shown as "stopping" for good
-            if self.monitor is not None:
-                failed = f"stopping {name} failed: {exc}"
-                self.monitor.report(self._result(service, State.UNKNOWN, Reason.ERROR, failed))
-                self.monitor.check_now([name])
+            self._end_stopping(service, f"stopping {name} failed: {exc}")
             raise
         with self._lock:
             service.stopping_since = None
             service.state = ChildState.RUNNING if still else ChildState.STOPPED
         if still:
             detail = f"{name} (pid {record.pid}) is still running after SIGKILL"
-            if self.monitor is not None:  # not stopping any more: let the checks say what it is
-                self.monitor.report(self._result(service, State.UNKNOWN, Reason.ERROR, detail + "."))
-                self.monitor.check_now([name])
+            self._end_stopping(service, detail + ".")
             return self._announce(service, False, detail, began, "stopped")
         self._forget(service)
         waited = time.monotonic() - began
@@ -465,6 +460,12 @@ class Supervisor:
         if announce:
             self._event(service, "stopped", detail)
         return result
+
+    def _end_stopping(self, service: _Service, why: str) -> None:
+        """A stop that did not end the process: leave "stopping" and let the next check say what it is."""
+        if self.monitor is not None:
+            self.monitor.report(self._result(service, State.UNKNOWN, Reason.ERROR, why))
+            self.monitor.check_now([service.config.name])
 
     def _await_exit(
         self, service: _Service, record: ChildRecord, proc: subprocess.Popen[bytes] | None, grace: float
