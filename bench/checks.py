@@ -18,7 +18,7 @@ from pathlib import Path
 from tests.kit.cli import cli_env, trayapp_command
 from tests.kit.servers import free_port, start_backend, start_mongo
 from tests.kit.services import http_service, mongo_service, service_toml, tcp_service
-from trayapp.core.checker import Checker, lookup_owners
+from trayapp.checks.checker import Checker, lookup_owners
 
 
 def summary(samples: list[float]) -> str:

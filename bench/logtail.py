@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from trayapp.core.logtail import FileFollower, LogItem, LogLine, LogTailer
+from trayapp.logs.tail import FileFollower, LogItem, LogLine, LogTailer
 
 PAD = "x" * 60  # lines of about 90 bytes
 

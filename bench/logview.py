@@ -30,8 +30,8 @@ from PySide6.QtCore import QObject, QTimer, Slot  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from tests.kit.stall import Stall  # noqa: E402
-from trayapp.core.logstore import LogStore  # noqa: E402
-from trayapp.core.logtail import LogTailer  # noqa: E402
+from trayapp.logs.store import LogStore  # noqa: E402
+from trayapp.logs.tail import LogTailer  # noqa: E402
 from trayapp.ui.app import freeze_startup_objects  # noqa: E402
 from trayapp.ui.logview import LogFeed, LogView  # noqa: E402
 

@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 
 from tests.kit.servers import BACKEND_SCRIPT, free_port
-from trayapp.core.config import parse_config
-from trayapp.core.supervisor import Supervisor
+from trayapp.config.load import parse_config
+from trayapp.supervise.supervisor import Supervisor
 
 
 def main() -> None:

@@ -29,13 +29,13 @@ from pathlib import Path
 from tests.kit.logind import start_fake_logind, start_private_bus
 from tests.kit.servers import start_backend, start_mongo
 from tests.kit.services import http_service, mongo_service, tcp_service
-from trayapp.core.clock import ManualClock, SystemClock
-from trayapp.core.model import Transition
-from trayapp.core.monitor import CheckEvent, Monitor
-from trayapp.core.notifier import Notifier
-from trayapp.core.power import ClockPair, PowerEvent, PowerEventKind, PowerMonitor
-from trayapp.core.wake import WakeCoordinator, WakeSummary
-from trayapp.platform.logind import LogindSleepSource
+from trayapp.clock import ManualClock, SystemClock
+from trayapp.model import Transition
+from trayapp.monitor.notifier import Notifier
+from trayapp.monitor.scheduler import CheckEvent, Monitor
+from trayapp.power.events import ClockPair, PowerEvent, PowerEventKind, PowerMonitor
+from trayapp.power.logind import LogindSleepSource
+from trayapp.power.wake import WakeCoordinator, WakeSummary
 
 WAIT = 15.0
 

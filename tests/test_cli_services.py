@@ -13,7 +13,7 @@ import psutil
 from tests.kit.cli import cli_env, run_cli, trayapp_command
 from tests.kit.servers import BACKEND_SCRIPT, free_port, start_backend
 from tests.kit.wait import LineReader, wait_until
-from trayapp.core.ports import listeners
+from trayapp.checks.ports import listeners
 
 CRASHER = Path(__file__).parent / "kit" / "crasher.py"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trayapp.core.config import BUILTIN, ConfigError, load_config, parse_config
-from trayapp.core.model import Kind
+from trayapp.config.load import BUILTIN, ConfigError, load_config, parse_config
+from trayapp.model import Kind
 
 GOOD = """
 [[service]]

@@ -11,8 +11,8 @@ from pathlib import Path
 from tests.kit.cli import run_cli
 from tests.kit.servers import free_port
 from tests.kit.services import http_service, make_service, service_toml
-from trayapp.core.checker import Checker, log_sources
-from trayapp.core.model import Reason, State
+from trayapp.checks.checker import Checker, log_sources
+from trayapp.model import Reason, State
 
 EADDRINUSE = "Error: listen EADDRINUSE: address already in use :::5000"
 NODE_CRASH = [

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from trayapp.core.health import MAX_FRAGMENT, MAX_FRAGMENTS, HealthReport, read_health_body
+from trayapp.checks.health import MAX_FRAGMENT, MAX_FRAGMENTS, HealthReport, read_health_body
 
 JSON = "application/json"
 HEALTH_JSON = "application/health+json"

@@ -19,7 +19,8 @@ import pytest
 from tests.kit.servers import Backend, free_port
 from tests.kit.users import nobody_ids
 from tests.kit.wait import wait_until
-from trayapp.core.kill import (
+from trayapp.checks.ports import listeners
+from trayapp.supervise.kill import (
     KillPlan,
     KillReport,
     KillTarget,
@@ -29,7 +30,6 @@ from trayapp.core.kill import (
     plan_kill,
     refusal,
 )
-from trayapp.core.ports import listeners
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def run_python(code: str, as_nobody: bool = False) -> dict[str, object]:
     prelude = (
         "import json, os, sys\n"
         f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
-        "import psutil, trayapp.core.ports, trayapp.core.kill\n"
+        "import psutil, trayapp.checks.ports, trayapp.supervise.kill\n"
     )
     if as_nobody:
         uid, gid = nobody_ids()
@@ -314,7 +314,7 @@ def test_socket_of_our_parent_is_refused() -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        seen = run_python(f"print(json.dumps(trayapp.core.kill.kill_port({port}, grace=0.1).to_json()))")
+        seen = run_python(f"print(json.dumps(trayapp.supervise.kill.kill_port({port}, grace=0.1).to_json()))")
         assert seen["outcome"] == "refused" and seen["ok"] is False and seen["terminated"] == []
         assert f"(pid {os.getpid()}), which started this program" in str(seen["detail"])
         socket.create_connection(("127.0.0.1", port), timeout=5).close()  # still listening
@@ -326,8 +326,8 @@ def test_socket_of_our_parent_is_refused() -> None:
 def test_another_users_listener_is_access_denied(backend: BackendFactory) -> None:
     server = backend()
     seen = run_python(
-        f"plan = trayapp.core.kill.plan_kill({server.port})\n"
-        "report = trayapp.core.kill.execute_kill(plan, grace=0.1, free_timeout=0.1)\n"
+        f"plan = trayapp.supervise.kill.plan_kill({server.port})\n"
+        "report = trayapp.supervise.kill.execute_kill(plan, grace=0.1, free_timeout=0.1)\n"
         "print(json.dumps(dict(report.to_json(), problem=plan.problem, targets=len(plan.targets))))\n",
         as_nobody=True,
     )
@@ -345,7 +345,7 @@ def test_signal_denied_at_execution_says_so(backend: BackendFactory) -> None:
     owner) is refused by the kernel; the report says who and what to run."""
     server = backend()
     seen = run_python(
-        "from trayapp.core.kill import KillPlan, KillTarget, execute_kill\n"
+        "from trayapp.supervise.kill import KillPlan, KillTarget, execute_kill\n"
         f"proc = psutil.Process({server.pid})\n"
         "target = KillTarget(proc.pid, proc.name(), None, None, None, proc.create_time(), 'listener')\n"
         f"plan = KillPlan({server.port}, (target,), None, None, {{proc.pid: proc}})\n"

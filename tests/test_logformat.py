@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from trayapp.core.logformat import (
+from trayapp.logs.format import (
     LINE_BREAK,
     MAX_SHOWN,
     Level,

@@ -23,8 +23,8 @@ import pytest
 
 from tests.kit.users import nobody_ids, run_as_nobody
 from tests.kit.wait import wait_until
-from trayapp.core.clock import ManualClock
-from trayapp.core.logtail import (
+from trayapp.clock import ManualClock
+from trayapp.logs.tail import (
     FileFollower,
     LogItem,
     LogLine,
@@ -128,7 +128,7 @@ def test_an_unreadable_file_is_reported_once_then_followed_when_readable() -> No
     os.chown(path, uid, gid)
     try:
         seen = run_as_nobody(
-            "from trayapp.core.logtail import FileFollower, LogNotice\n"
+            "from trayapp.logs.tail import FileFollower, LogNotice\n"
             f"path = {str(path)!r}\n"
             "os.chmod(path, 0)\n"
             "f = FileFollower(path, 'app', from_start=True)\n"

@@ -19,9 +19,9 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QTextCursor
 from PySide6.QtWidgets import QAbstractSlider, QApplication
 
-from trayapp.core.logformat import Level, clock_text, marker_text
-from trayapp.core.logstore import LogStore
-from trayapp.core.logtail import LogLine, LogNotice, LogTailer, NoticeKind
+from trayapp.logs.format import Level, clock_text, marker_text
+from trayapp.logs.store import LogStore
+from trayapp.logs.tail import LogLine, LogNotice, LogTailer, NoticeKind
 from trayapp.ui.logview import LogFeed, LogView, LogWindow
 
 WAIT_MS = 10_000

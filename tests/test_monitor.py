@@ -10,9 +10,9 @@ import pytest
 
 from tests.kit.services import http_service
 from tests.kit.wait import wait_until
-from trayapp.core.clock import ManualClock
-from trayapp.core.model import Reason, State, Transition
-from trayapp.core.monitor import CheckEvent, Event, Monitor
+from trayapp.clock import ManualClock
+from trayapp.model import Reason, State, Transition
+from trayapp.monitor.scheduler import CheckEvent, Event, Monitor
 
 WAIT = 10.0  # upper bound for one real check to arrive; never a fixed sleep
 

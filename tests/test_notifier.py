@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from trayapp.core.clock import ManualClock
-from trayapp.core.model import Reason, State, Transition
-from trayapp.core.notifier import Announcement, Notifier, Severity, humanise
+from trayapp.clock import ManualClock
+from trayapp.model import Reason, State, Transition
+from trayapp.monitor.notifier import Announcement, Notifier, Severity
+from trayapp.text import humanize_duration
 
 UP, DEGRADED, DOWN, UNKNOWN = State.UP, State.DEGRADED, State.DOWN, State.UNKNOWN
 
@@ -131,7 +132,7 @@ def test_recovery_counts_the_whole_outage_not_only_the_last_bad_state(notifier: 
     (0, "0 s"), (59.4, "59 s"), (60, "1 min"), (119, "2 min"), (3600, "1 h"), (3900, "1 h 5 min"),
 ])  # fmt: skip
 def test_humanise(seconds: float, text: str) -> None:
-    assert humanise(seconds) == text
+    assert humanize_duration(seconds) == text
 
 
 # -- batching -----------------------------------------------------------------

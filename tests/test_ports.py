@@ -16,9 +16,10 @@ import pytest
 
 from tests.kit.servers import BACKEND_SCRIPT, Backend, free_port
 from tests.kit.users import run_as_nobody
-from trayapp.core import ports
-from trayapp.core.model import Listener
-from trayapp.core.ports import describe_owner, format_cmdline, humanize_age, listeners, listens_on, shorten_home
+from trayapp.checks import ports
+from trayapp.checks.ports import describe_owner, listeners, listens_on
+from trayapp.model import Listener
+from trayapp.text import format_cmdline, humanize_age, shorten_home
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,7 +183,7 @@ def test_listing_while_listeners_exit_never_raises(short_lived: Callable[[], sub
 def test_root_listener_seen_by_another_user_is_invisible(backend: BackendFactory) -> None:
     server = backend()
     seen = run_as_nobody(
-        "from trayapp.core.ports import listeners, describe_owner, _per_process\n"
+        "from trayapp.checks.ports import listeners, describe_owner, _per_process\n"
         f"found = listeners([{server.port}])\n"
         f"fallback = _per_process(frozenset({{{server.port}}}), {{}})\n"
         "print(json.dumps({'found': [dict(l.to_json(), visible=l.visible) for l in found],\n"
@@ -293,7 +294,7 @@ def test_listens_on_agrees_with_a_real_connection() -> None:
 
 
 def test_command_line_is_shown_on_one_line_with_control_characters_escaped() -> None:
-    from trayapp.core.ports import format_cmdline
+    from trayapp.text import format_cmdline
 
     shown = format_cmdline(["python3", "-c", "import x\nprint('\x1b[31mred')"])
     assert "\n" not in shown and "\x1b" not in shown

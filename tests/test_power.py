@@ -24,15 +24,16 @@ from jeepney import DBusAddress, new_signal
 from tests.kit.cli import cli_env, trayapp_command
 from tests.kit.logind import FakeLogind, PrivateBus, start_fake_logind, start_private_bus
 from tests.kit.services import http_service, mongo_service, service_toml
-from trayapp.core.clock import ManualClock
-from trayapp.core.model import Transition
-from trayapp.core.monitor import CheckEvent, Monitor
-from trayapp.core.notifier import Announcement, Notifier
-from trayapp.core.power import ClockPair, PowerEvent, PowerEventKind, PowerMonitor, system_clock_pair
-from trayapp.core.wake import WakeCoordinator, WakeSummary
-from trayapp.platform import macos, windows
-from trayapp.platform.logind import LogindSleepSource, decode_prepare_for_sleep
-from trayapp.platform.sources import sleep_sources
+from trayapp.clock import ManualClock
+from trayapp.model import Transition
+from trayapp.monitor.notifier import Announcement, Notifier
+from trayapp.monitor.scheduler import CheckEvent, Monitor
+from trayapp.power import macos
+from trayapp.power.events import ClockPair, PowerEvent, PowerEventKind, PowerMonitor, system_clock_pair
+from trayapp.power.logind import LogindSleepSource, decode_prepare_for_sleep
+from trayapp.power.sources import sleep_sources
+from trayapp.power.wake import WakeCoordinator, WakeSummary
+from trayapp.ui import winpower
 
 WAIT = 10.0
 SUSPENDING, RESUMED = PowerEventKind.SUSPENDING, PowerEventKind.RESUMED
@@ -403,27 +404,27 @@ def test_the_real_clock_pair_is_named_and_stays_quiet_while_awake() -> None:
 
 
 def test_windows_power_broadcasts_are_decoded_from_a_real_msg_struct(qapp) -> None:
-    decode = windows.decode_power_broadcast
-    assert decode(windows.WM_POWERBROADCAST, windows.PBT_APMSUSPEND) is SUSPENDING
-    assert decode(windows.WM_POWERBROADCAST, windows.PBT_APMRESUMEAUTOMATIC) is RESUMED
-    assert decode(windows.WM_POWERBROADCAST, windows.PBT_APMRESUMESUSPEND) is RESUMED
-    assert decode(windows.WM_POWERBROADCAST, 0x000A) is None  # PBT_APMPOWERSTATUSCHANGE
-    assert decode(0x0010, windows.PBT_APMSUSPEND) is None  # WM_CLOSE
+    decode = winpower.decode_power_broadcast
+    assert decode(winpower.WM_POWERBROADCAST, winpower.PBT_APMSUSPEND) is SUSPENDING
+    assert decode(winpower.WM_POWERBROADCAST, winpower.PBT_APMRESUMEAUTOMATIC) is RESUMED
+    assert decode(winpower.WM_POWERBROADCAST, winpower.PBT_APMRESUMESUSPEND) is RESUMED
+    assert decode(winpower.WM_POWERBROADCAST, 0x000A) is None  # PBT_APMPOWERSTATUSCHANGE
+    assert decode(0x0010, winpower.PBT_APMSUSPEND) is None  # WM_CLOSE
 
     clocks = FakeClocks()
     power = PowerMonitor(clocks=clocks.pair(), tick=None)
     events = Events()
     power.subscribe(events)
-    native_filter = windows.WindowsPowerFilter(power)
-    msg = windows.MSG(message=windows.WM_POWERBROADCAST, wParam=windows.PBT_APMSUSPEND)
+    native_filter = winpower.WindowsPowerFilter(power)
+    msg = winpower.MSG(message=winpower.WM_POWERBROADCAST, wParam=winpower.PBT_APMSUSPEND)
     assert native_filter.nativeEventFilter(b"windows_generic_MSG", ctypes.addressof(msg)) == (False, 0)
     assert native_filter.nativeEventFilter(b"xcb_generic_event_t", ctypes.addressof(msg)) == (False, 0)
     clocks.suspend(20.0)
-    msg.wParam = windows.PBT_APMRESUMEAUTOMATIC
+    msg.wParam = winpower.PBT_APMRESUMEAUTOMATIC
     native_filter.nativeEventFilter(b"windows_generic_MSG", shiboken6.VoidPtr(ctypes.addressof(msg)))
     assert [(e.kind, e.source) for e in events.power()] == [(SUSPENDING, "windows"), (RESUMED, "windows")]
 
-    source = windows.WindowsPowerSource(qapp)  # not Windows: unavailable, the clocks remain
+    source = winpower.WindowsPowerSource(qapp)  # not Windows: unavailable, the clocks remain
     power.add_source(source)
     assert power.start() == ["clock (fake-total - fake-awake)"]
     power.stop()

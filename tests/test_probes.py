@@ -11,9 +11,9 @@ import pytest
 
 from tests.kit.servers import free_port
 from tests.kit.services import http_service, mongo_service, tcp_service
-from trayapp.core.checker import Checker
-from trayapp.core.model import CheckResult, Reason, State
-from trayapp.core.probes import classify_mongo_error
+from trayapp.checks.checker import Checker
+from trayapp.checks.probes import classify_mongo_error
+from trayapp.model import CheckResult, Reason, State
 
 
 def check(service) -> CheckResult:
@@ -232,8 +232,8 @@ def test_tcp_listener_that_never_accepts_times_out_and_names_us(full_backlog: in
 def test_a_loopback_answer_with_nobody_listening_is_refused() -> None:
     # A loopback connect to a free ephemeral port can meet itself (TCP simultaneous open) and
     # read its own request back as a non-HTTP "answer"; with no listener that is "refused".
-    from trayapp.core.diagnosis import diagnose
-    from trayapp.core.model import ProbeOutcome
+    from trayapp.checks.diagnosis import diagnose
+    from trayapp.model import ProbeOutcome
 
     port = free_port()
     outcome = ProbeOutcome(Reason.PROTOCOL_ERROR, "answered, but not with HTTP", 1.0, addresses=("127.0.0.1",))

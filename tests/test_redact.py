@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trayapp.core.redact import mongo_hosts, redact_uri, scrub, uri_secrets
+from trayapp.config.redact import mongo_hosts, redact_uri, scrub, uri_secrets
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,10 @@ import pytest
 
 from tests.kit.servers import BACKEND_SCRIPT, free_port, start_backend
 from tests.kit.wait import wait_until
-from trayapp.core.config import Config, parse_config
-from trayapp.core.logtail import last_lines
-from trayapp.core.ports import listeners
-from trayapp.core.supervisor import ChildState, Supervisor, SupervisorEvent, backoff_delay, stopping_text
+from trayapp.checks.ports import listeners
+from trayapp.config.load import Config, parse_config
+from trayapp.logs.tail import last_lines
+from trayapp.supervise.supervisor import ChildState, Supervisor, SupervisorEvent, backoff_delay, stopping_text
 
 CRASHER = Path(__file__).parent / "kit" / "crasher.py"
 

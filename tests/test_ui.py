@@ -10,8 +10,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 from tests.kit.servers import free_port
 from tests.kit.services import service_toml
 from tests.kit.stall import Stall
-from trayapp.core.config import Config, parse_config
-from trayapp.core.model import State
+from trayapp.config.load import Config, parse_config
+from trayapp.model import State
 from trayapp.ui.app import TrayApp
 from trayapp.ui.models import PortsModel, ServicesModel
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
 from tests.kit.servers import BACKEND_SCRIPT, free_port, start_backend
-from trayapp.core.config import Config, parse_config
-from trayapp.core.model import State
-from trayapp.core.ports import listeners
+from trayapp.checks.ports import listeners
+from trayapp.config.load import Config, parse_config
+from trayapp.model import State
 from trayapp.ui.app import TrayApp
 from trayapp.ui.models import ServicesModel
 

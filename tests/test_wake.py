@@ -22,16 +22,16 @@ from tests.kit.logind import FakeLogind, PrivateBus, start_fake_logind, start_pr
 from tests.kit.servers import Mongo, start_mongo
 from tests.kit.services import http_service, mongo_service, service_toml, tcp_service
 from tests.kit.wait import wait_until
-from trayapp.core.clock import ManualClock
-from trayapp.core.config import parse_config
-from trayapp.core.model import State, Transition
-from trayapp.core.monitor import CheckEvent, Monitor
-from trayapp.core.notifier import Announcement, Notifier
-from trayapp.core.power import ClockPair, PowerMonitor
-from trayapp.core.wake import WakeCoordinator
-from trayapp.platform.logind import LogindSleepSource
-from trayapp.platform.network import NetworkWatcher
+from trayapp.clock import ManualClock
+from trayapp.config.load import parse_config
+from trayapp.model import State, Transition
+from trayapp.monitor.notifier import Announcement, Notifier
+from trayapp.monitor.scheduler import CheckEvent, Monitor
+from trayapp.power.events import ClockPair, PowerMonitor
+from trayapp.power.logind import LogindSleepSource
+from trayapp.power.wake import WakeCoordinator
 from trayapp.ui.models import ServicesModel
+from trayapp.ui.network import NetworkWatcher
 
 WAIT = 10.0
 WAIT_MS = 10_000

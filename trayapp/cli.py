@@ -17,17 +17,18 @@ from typing import TextIO
 
 import platformdirs
 
-from . import __version__
-from .core.checker import check_once
-from .core.config import Config, ConfigError, ServiceConfig, load_config
-from .core.control import TrayUnavailable, ask_tray
-from .core.kill import KillPlan, execute_kill, plan_kill
-from .core.logtail import LogItem, LogLine, LogTailer, last_lines
-from .core.model import CheckResult, Listener, State, Transition, overall_state
-from .core.monitor import CheckEvent, Event, Monitor
-from .core.paths import service_log_dir
-from .core.ports import describe_owner, format_cmdline, humanize_age, listeners
-from .core.supervisor import Supervisor
+from trayapp import __version__
+from trayapp.checks.checker import check_once
+from trayapp.checks.ports import describe_owner, listeners
+from trayapp.config.load import Config, ConfigError, ServiceConfig, load_config
+from trayapp.control import TrayUnavailable, ask_tray
+from trayapp.logs.tail import LogItem, LogLine, LogTailer, last_lines
+from trayapp.model import CheckResult, Listener, State, Transition, overall_state
+from trayapp.monitor.scheduler import CheckEvent, Event, Monitor
+from trayapp.paths import service_log_dir
+from trayapp.supervise.kill import KillPlan, execute_kill, plan_kill
+from trayapp.supervise.supervisor import Supervisor
+from trayapp.text import format_cmdline, humanize_age
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -156,7 +157,7 @@ def _setup_logging(verbose: bool) -> Path:
 
 def cmd_tray(args: argparse.Namespace) -> int:
     """No sub-command: the desktop tray app. Qt is imported only here, so the CLI stays Qt-free."""
-    from .ui.app import run
+    from trayapp.ui.app import run
 
     return run(args.config)
 
@@ -205,10 +206,10 @@ def _painter(out: TextIO) -> Callable[[State, str], str]:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from .core.notifier import Notifier
-    from .core.power import PowerEvent, PowerEventKind, PowerMonitor
-    from .core.wake import WakeCoordinator, WakeEvent
-    from .platform.sources import sleep_sources
+    from trayapp.monitor.notifier import Notifier
+    from trayapp.power.events import PowerEvent, PowerEventKind, PowerMonitor
+    from trayapp.power.sources import sleep_sources
+    from trayapp.power.wake import WakeCoordinator, WakeEvent
 
     config = load_config(args.config)
     monitor = Monitor(config.services)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trayapp.core.config import ServiceConfig, parse_config
+from trayapp.config.load import ServiceConfig, parse_config
 
 
 def _toml_value(value: object) -> str:

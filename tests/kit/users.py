@@ -34,7 +34,7 @@ def run_as_nobody(code: str) -> dict[str, object]:
     prelude = (
         "import json, os, sys\n"
         f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
-        "import psutil, trayapp.core.ports, trayapp.core.kill, trayapp.core.logtail\n"
+        "import psutil, trayapp.checks.ports, trayapp.supervise.kill, trayapp.logs.tail\n"
         f"os.setgroups([]); os.setgid({gid}); os.setuid({uid})\n"
         f"assert os.geteuid() == {uid}\n"
     )

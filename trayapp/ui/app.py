@@ -16,31 +16,31 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
-from ..core.clock import Clock, SystemClock
-from ..core.config import Config, ConfigError, load_config
-from ..core.config_edit import save_service_settings
-from ..core.history import ServiceView
-from ..core.kill import KillPlan, KillReport, execute_kill, plan_kill
-from ..core.logstore import LogStore
-from ..core.logtail import LogTailer
-from ..core.model import Kind, Listener, State, Transition
-from ..core.monitor import CheckEvent, Monitor
-from ..core.notifier import Notifier
-from ..core.paths import control_socket, runtime_dir
-from ..core.ports import listeners
-from ..core.power import PowerEvent, PowerMonitor
-from ..core.supervisor import ActionResult, Supervisor, SupervisorEvent, announcement_for
-from ..core.wake import WakeCoordinator, WakeSummary
-from ..platform.network import NetworkWatcher
-from ..platform.qtpower import PowerSignals
-from ..platform.sources import sleep_sources
-from ..platform.windows import WindowsPowerSource
-from .bridge import MonitorBridge, SupervisorBridge
-from .logview import LogFeed, LogWindow, recent_lines
-from .models import PortsModel, ServicesModel
-from .tasks import Task
-from .tray import Tray
-from .window import MainWindow, kill_confirmation, service_report
+from trayapp.checks.ports import listeners
+from trayapp.clock import Clock, SystemClock
+from trayapp.config.edit import save_service_settings
+from trayapp.config.load import Config, ConfigError, load_config
+from trayapp.logs.store import LogStore
+from trayapp.logs.tail import LogTailer
+from trayapp.model import Kind, Listener, State, Transition
+from trayapp.monitor.history import Timeline
+from trayapp.monitor.notifier import Notifier
+from trayapp.monitor.scheduler import CheckEvent, Monitor
+from trayapp.paths import control_socket, runtime_dir
+from trayapp.power.events import PowerEvent, PowerMonitor
+from trayapp.power.sources import sleep_sources
+from trayapp.power.wake import WakeCoordinator, WakeSummary
+from trayapp.supervise.kill import KillPlan, KillReport, execute_kill, plan_kill
+from trayapp.supervise.supervisor import ActionResult, Supervisor, SupervisorEvent, announcement_for
+from trayapp.ui.bridge import MonitorBridge, SupervisorBridge
+from trayapp.ui.logview import LogFeed, LogWindow, recent_lines
+from trayapp.ui.models import PortsModel, ServicesModel
+from trayapp.ui.network import NetworkWatcher
+from trayapp.ui.power import PowerSignals
+from trayapp.ui.tasks import Task
+from trayapp.ui.tray import Tray
+from trayapp.ui.window import MainWindow, kill_confirmation, service_report
+from trayapp.ui.winpower import WindowsPowerSource
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class TrayApp(QObject):
         super().__init__()
         self.config = config
         self.clock = clock or SystemClock()
-        self.views: dict[str, ServiceView] = {s.name: ServiceView(s) for s in config.services}
+        self.views: dict[str, Timeline] = {s.name: Timeline(s) for s in config.services}
         self.monitor = monitor or Monitor(config.services, clock=self.clock)
         self.supervisor = Supervisor(config, monitor=self.monitor)
         self.notifier = Notifier(self.clock)
@@ -536,7 +536,7 @@ class TrayApp(QObject):
         self.config = config
         self.views = {}
         for service in config.services:
-            view = old.get(service.name) or ServiceView(service)
+            view = old.get(service.name) or Timeline(service)
             view.service = service
             self.views[service.name] = view
         self.services_model.set_views(list(self.views.values()))

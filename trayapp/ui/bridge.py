@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from ..core.model import Transition
-from ..core.monitor import CheckEvent, Event, Monitor
-from ..core.supervisor import Supervisor, SupervisorEvent
+from trayapp.model import Transition
+from trayapp.monitor.scheduler import CheckEvent, Event, Monitor
+from trayapp.supervise.supervisor import Supervisor, SupervisorEvent
 
 
 class MonitorBridge(QObject):

@@ -9,7 +9,7 @@ from importlib.resources import files
 from PySide6.QtCore import QByteArray
 from PySide6.QtGui import QColor, QIcon, QPixmap
 
-from ..core.model import State
+from trayapp.model import State
 
 SIZES = (16, 22, 24, 32, 48, 64)
 

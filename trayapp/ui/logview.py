@@ -1,7 +1,7 @@
 """The log view: the services' log lines as plain text, filtered, searchable, following.
 
-:class:`LogFeed` carries a :class:`~trayapp.core.logtail.LogTailer`'s batches from its
-thread to the GUI thread and into the :class:`~trayapp.core.logstore.LogStore`;
+:class:`LogFeed` carries a :class:`~trayapp.logs.tail.LogTailer`'s batches from its
+thread to the GUI thread and into the :class:`~trayapp.logs.store.LogStore`;
 :class:`LogView` shows the store; :class:`LogWindow` is a window of its own around one.
 
 Staying fast under a flood (20,000 lines a second): lines are parsed on the tailer's thread;
@@ -50,10 +50,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.logformat import FAILURE_WORDS, Level, LogEntry, entry_from_item
-from ..core.logstore import LogStore, passes
-from ..core.logtail import LogItem, LogLine, last_lines
-from .widgets import plain_label
+from trayapp.logs.format import FAILURE_WORDS, Level, LogEntry, entry_from_item
+from trayapp.logs.store import LogStore, passes
+from trayapp.logs.tail import LogItem, LogLine, last_lines
+from trayapp.ui.widgets import plain_label
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def recent_lines(sources: Sequence[tuple[str, str]], n: int = 200) -> list[LogIt
 class LogFeed(QObject):
     """Carries a tailer's batches to the GUI thread and into the store, and tells the views.
 
-    Give :meth:`on_batch` to the :class:`~trayapp.core.logtail.LogTailer` as its ``on_batch``;
+    Give :meth:`on_batch` to the :class:`~trayapp.logs.tail.LogTailer` as its ``on_batch``;
     connect :attr:`entries_added` to each :meth:`LogView.on_entries`. Lines are parsed on the
     tailer's thread (work there yields the GIL every few ms; work on the GUI thread holds the
     window still until it ends); the GUI thread only numbers and stores them, a slice per

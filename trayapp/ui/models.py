@@ -8,14 +8,15 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
-from ..core.history import ServiceView
-from ..core.model import Listener, Reason, State
-from ..core.ports import describe_owner, format_cmdline, humanize_age, shorten_home
-from .icons import STATE_COLOURS, state_icon
+from trayapp.checks.ports import describe_owner
+from trayapp.model import Listener, Reason, State
+from trayapp.monitor.history import Timeline
+from trayapp.text import format_cmdline, humanize_age, shorten_home
+from trayapp.ui.icons import STATE_COLOURS, state_icon
 
 Index = QModelIndex | QPersistentModelIndex
 
-#: a role carrying the row's value object (ServiceView, Listener) for delegates and views
+#: a role carrying the row's value object (Timeline, Listener) for delegates and views
 ValueRole = Qt.ItemDataRole.UserRole + 1
 
 
@@ -53,12 +54,12 @@ class ServicesModel(_RowsModel):
     NAME, STATE, DETAIL, LATENCY, HISTORY, CHANGED = range(6)
     HEADERS = ("Service", "State", "Diagnosis", "Latency", "Last minutes", "Last change")
 
-    def __init__(self, views: Sequence[ServiceView], parent: Any = None) -> None:
+    def __init__(self, views: Sequence[Timeline], parent: Any = None) -> None:
         super().__init__(parent)
         self._views = list(views)
         self._paused = False
 
-    def set_views(self, views: Sequence[ServiceView]) -> None:
+    def set_views(self, views: Sequence[Timeline]) -> None:
         self.beginResetModel()
         self._views = list(views)
         self.endResetModel()
@@ -73,7 +74,7 @@ class ServicesModel(_RowsModel):
                 return row
         return -1
 
-    def view(self, row: int) -> ServiceView:
+    def view(self, row: int) -> Timeline:
         return self._views[row]
 
     def service_changed(self, name: str) -> None:
@@ -110,7 +111,7 @@ class ServicesModel(_RowsModel):
             return None  # tooltips render rich text; the full sentence is in the detail pane instead
         return None
 
-    def _display(self, view: ServiceView, column: int) -> str:
+    def _display(self, view: Timeline, column: int) -> str:
         last = view.last
         if column == self.NAME:
             return view.service.name

@@ -8,11 +8,11 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from ..core.history import ServiceView
-from ..core.model import Kind, Reason, State, overall_state
-from ..core.notifier import Announcement, Severity
-from ..core.supervisor import ChildState, ChildStatus, stopping_text
-from .icons import state_icon
+from trayapp.model import Kind, Reason, State, overall_state
+from trayapp.monitor.history import Timeline
+from trayapp.monitor.notifier import Announcement, Severity
+from trayapp.supervise.supervisor import ChildState, ChildStatus, stopping_text
+from trayapp.ui.icons import state_icon
 
 _POPUP_ICON = {
     Severity.INFO: QSystemTrayIcon.MessageIcon.Information,
@@ -27,7 +27,7 @@ def menu_text(text: str) -> str:
     return text.replace("&", "&&")
 
 
-def short_reason(view: ServiceView) -> str:
+def short_reason(view: Timeline) -> str:
     """A word or two after the state ("refused"); "" when the state says it all ("stopping")."""
     last = view.last
     if last is None:
@@ -37,7 +37,7 @@ def short_reason(view: ServiceView) -> str:
     return "" if last.reason is Reason.OK else str(last.reason).replace("_", " ")
 
 
-def latency_text(view: ServiceView) -> str:
+def latency_text(view: Timeline) -> str:
     ms = view.last.latency_ms if view.last is not None else None
     if ms is None:
         return ""
@@ -61,7 +61,7 @@ class Tray(QObject):
 
     def __init__(
         self,
-        views: Callable[[], Sequence[ServiceView]],
+        views: Callable[[], Sequence[Timeline]],
         parent: QObject | None = None,
         child_status: Callable[[str], ChildStatus | None] = lambda _name: None,
     ) -> None:
@@ -149,7 +149,7 @@ class Tray(QObject):
         self._add(menu, "Open window", self._on_open)
         self._add(menu, "Quit", self.quit_requested.emit)
 
-    def _service_menu(self, view: ServiceView, parent: QMenu) -> QMenu:
+    def _service_menu(self, view: Timeline, parent: QMenu) -> QMenu:
         name = view.service.name
         parts = [name, "paused" if self._paused else str(view.state), short_reason(view), latency_text(view)]
         sub = QMenu(menu_text(" · ".join(p for p in parts if p)), parent)

@@ -41,16 +41,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.history import ServiceView
-from ..core.kill import KillPlan
-from ..core.logstore import LogStore
-from ..core.model import Reason, State
-from ..core.ports import describe_owner, format_cmdline, humanize_age
-from ..core.supervisor import ChildState, Supervisor, stopping_text
-from .icons import STATE_COLOURS
-from .logview import LogView
-from .models import PortsModel, ServicesModel, ValueRole
-from .widgets import plain_label
+from trayapp.checks.ports import describe_owner
+from trayapp.logs.store import LogStore
+from trayapp.model import Reason, State
+from trayapp.monitor.history import Timeline
+from trayapp.supervise.kill import KillPlan
+from trayapp.supervise.supervisor import ChildState, Supervisor, stopping_text
+from trayapp.text import format_cmdline, humanize_age
+from trayapp.ui.icons import STATE_COLOURS
+from trayapp.ui.logview import LogView
+from trayapp.ui.models import PortsModel, ServicesModel, ValueRole
+from trayapp.ui.widgets import plain_label
 
 
 class HistoryDelegate(QStyledItemDelegate):
@@ -59,7 +60,7 @@ class HistoryDelegate(QStyledItemDelegate):
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> None:
-        view: ServiceView = index.data(ValueRole)
+        view: Timeline = index.data(ValueRole)
         super().paint(painter, option, index)
         samples = list(view.history)
         rect: QRect = option.rect.adjusted(3, 3, -3, -3)  # type: ignore[attr-defined]
@@ -294,7 +295,7 @@ class ServicesTab(QWidget):
             self.check_requested.emit(name)
 
 
-def service_report(view: ServiceView) -> str:
+def service_report(view: Timeline) -> str:
     """The plain-text report shown for one service (and copied by "Copy diagnosis")."""
     service, last = view.service, view.last
     lines = [f"{service.name} ({service.kind}) — {view.state}", f"target: {service.display_target}", ""]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from ..core.power import PowerEvent, PowerEventKind
-from ..core.wake import WakeCoordinator, WakeEvent, WakeSummary
+from trayapp.power.events import PowerEvent, PowerEventKind
+from trayapp.power.wake import WakeCoordinator, WakeEvent, WakeSummary
 
 
 class PowerSignals(QObject):
-    """Subscribes to a :class:`~trayapp.core.wake.WakeCoordinator` (whose listeners run on the power
+    """Subscribes to a :class:`~trayapp.power.wake.WakeCoordinator` (whose listeners run on the power
     sources' and the monitor's threads) and re-emits; receivers on the GUI thread get queued calls.
 
     ``suspending`` comes after the monitor was paused; ``resumed`` before the re-check burst;

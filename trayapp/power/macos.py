@@ -13,10 +13,10 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..core.power import PowerEventKind
+from trayapp.power.events import PowerEventKind
 
 if TYPE_CHECKING:
-    from ..core.power import PowerMonitor
+    from trayapp.power.events import PowerMonitor
 
 log = logging.getLogger(__name__)
 

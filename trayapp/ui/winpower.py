@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QAbstractNativeEventFilter, QCoreApplication
 
-from ..core.power import PowerEventKind
+from trayapp.power.events import PowerEventKind
 
 if TYPE_CHECKING:
-    from ..core.power import PowerMonitor
+    from trayapp.power.events import PowerMonitor
 
 log = logging.getLogger(__name__)
 

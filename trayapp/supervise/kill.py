@@ -25,8 +25,8 @@ from typing import TypeVar
 
 import psutil
 
-from trayapp.core.model import Listener
-from trayapp.core.ports import describe_owner, listeners, listening_sockets
+from trayapp.checks.ports import describe_owner, listeners, listening_sockets
+from trayapp.model import Listener
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from .config import ServiceConfig
-from .model import CheckResult, State, Transition
+from trayapp.config.load import ServiceConfig
+from trayapp.model import CheckResult, State, Transition
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class Sample:
 
 
 @dataclass
-class ServiceView:
+class Timeline:
     """Mutable per-service record, owned by one thread (the GUI's)."""
 
     service: ServiceConfig

@@ -25,7 +25,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import shlex
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -33,7 +32,8 @@ from typing import Any
 
 import psutil
 
-from trayapp.core.model import Listener
+from trayapp.model import Listener
+from trayapp.text import humanize_age, shorten_home
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,9 @@ MAX_SHARER_CHECKS = 64
 __all__ = [
     "ListeningSocket",
     "describe_owner",
-    "format_cmdline",
-    "humanize_age",
     "listeners",
     "listening_sockets",
     "listens_on",
-    "shorten_home",
 ]
 
 
@@ -280,46 +277,6 @@ def describe_owner(listener: Listener, now: float | None = None) -> str:
     if tail:
         details.append(" ".join(tail))
     return f"{name or 'a process'} ({', '.join(details)})"
-
-
-def humanize_age(seconds: float) -> str:
-    """``12 s``, ``5 min``, ``3 h``, ``2 d`` (rounded down; negative ages count as 0)."""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{int(seconds)} s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)} h"
-    return f"{int(seconds // 86400)} d"
-
-
-def shorten_home(path: str, home: str | None = None) -> str:
-    """``path`` with the current user's home directory written as ``~``."""
-    home = os.path.expanduser("~") if home is None else home
-    home = home.rstrip("/\\")
-    if not home or home == "~":
-        return path
-    if path == home:
-        return "~"
-    for sep in {os.sep, "/"}:
-        if path.startswith(home + sep):
-            return "~" + path[len(home) :]
-    return path
-
-
-def format_cmdline(cmdline: Iterable[str] | None) -> str:
-    """A command line quoted for display (shell-style) on one line; never to be executed.
-
-    Control characters (a newline in a ``python -c`` script) are shown escaped, so a
-    command line cannot break a table row or fake another line.
-    """
-    if not cmdline:
-        return ""
-    return shlex.join(str(arg) for arg in cmdline).translate(_ESCAPES)
-
-
-_ESCAPES = {c: f"\\x{c:02x}" for c in range(32)} | {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r", 127: "\\x7f"}
 
 
 def _display_name(name: str | None, cmdline: tuple[str, ...] | None) -> str | None:

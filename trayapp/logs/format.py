@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any, Literal, TypeAlias
 
-from .logtail import LogLine, LogNotice, NoticeKind
+from trayapp.logs.tail import LogLine, LogNotice, NoticeKind
 
 
 class Level(IntEnum):

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TypeAlias
 
-from .clock import Clock, SystemClock
+from trayapp.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from jeepney.io.threading import DBusConnection, ReceiveStopped, open_dbus_conne
 from jeepney.wrappers import DBusErrorResponse, unwrap_msg
 
 if TYPE_CHECKING:
-    from ..core.power import PowerMonitor
+    from trayapp.power.events import PowerMonitor
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def decode_prepare_for_sleep(msg: Message) -> bool | None:
 
 
 class LogindSleepSource:
-    """Reports logind's ``PrepareForSleep`` to a :class:`~trayapp.core.power.PowerMonitor`.
+    """Reports logind's ``PrepareForSleep`` to a :class:`~trayapp.power.events.PowerMonitor`.
 
     Runs one daemon thread that reads the bus. On ``true`` it reports ``suspending`` (whose
     listeners pause the monitor before returning) and then releases its delay lock, so the

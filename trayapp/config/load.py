@@ -19,8 +19,8 @@ import platformdirs
 from pymongo.errors import ConfigurationError, InvalidURI
 from pymongo.uri_parser import parse_uri
 
-from .model import Kind
-from .redact import mongo_hosts, redact_uri, scrub, uri_secrets
+from trayapp.config.redact import mongo_hosts, redact_uri, scrub, uri_secrets
+from trayapp.model import Kind
 
 CONFIG_NAME = "trayapp.toml"
 ENV_CONFIG = "TRAYAPP_CONFIG"

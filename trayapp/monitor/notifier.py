@@ -20,8 +20,9 @@ from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .clock import Clock
-from .model import DELIBERATE, Reason, State, Transition
+from trayapp.clock import Clock
+from trayapp.model import DELIBERATE, Reason, State, Transition
+from trayapp.text import humanize_duration
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +48,6 @@ class Announcement:
     services: tuple[str, ...]
     severity: Severity
     kind: str  # "problem" | "recovered" | "flapping" | "settled" | "mixed"
-
-
-def humanise(seconds: float) -> str:
-    """``8 s``, ``42 s``, ``3 min``, ``1 h 5 min``."""
-    whole = max(0, round(seconds))
-    if whole < 60:
-        return f"{whole} s"
-    minutes = round(whole / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 @dataclass
@@ -278,7 +267,7 @@ def _severity(state: State) -> Severity:
 
 
 def _back(p: _Pending) -> str:
-    return "back" if p.back_after is None else f"back after {humanise(p.back_after)}"
+    return "back" if p.back_after is None else f"back after {humanize_duration(p.back_after)}"
 
 
 def _single(name: str, p: _Pending) -> Announcement:

@@ -14,10 +14,10 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .logformat import first_error_line
-from .logtail import last_lines
-from .model import CheckResult, Reason
-from .ports import humanize_age
+from trayapp.logs.format import first_error_line
+from trayapp.logs.tail import last_lines
+from trayapp.model import CheckResult, Reason
+from trayapp.text import humanize_age
 
 #: without a last time up (a fresh ``trayapp status``), a log counts if written this recently
 RECENT_S = 600.0

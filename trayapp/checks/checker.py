@@ -10,13 +10,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .config import ServiceConfig
-from .diagnosis import diagnose, needs_owners, unchecked
-from .evidence import RECENT_S, FileMark, latest_error, mark, worth_evidence
-from .model import CheckResult, Listener, ProbeOutcome, Reason, State
-from .paths import captured_output
-from .ports import listeners
-from .probes import Probe, make_probe
+from trayapp.checks.diagnosis import diagnose, needs_owners, unchecked
+from trayapp.checks.evidence import RECENT_S, FileMark, latest_error, mark, worth_evidence
+from trayapp.checks.ports import listeners
+from trayapp.checks.probes import Probe, make_probe
+from trayapp.config.load import ServiceConfig
+from trayapp.model import CheckResult, Listener, ProbeOutcome, Reason, State
+from trayapp.paths import captured_output
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from .logformat import Level, LogEntry, entry_from_item, marker_entry
-from .logtail import LogLine, LogNotice
+from trayapp.logs.format import Level, LogEntry, entry_from_item, marker_entry
+from trayapp.logs.tail import LogLine, LogNotice
 
 CAPACITY = 50_000
 

@@ -1,7 +1,7 @@
 """Health probes: one long-lived probe object per service, each check bounded in time.
 
 Probes never raise for network trouble: every failure is classified into a
-:class:`~trayapp.core.model.Reason` with a short fragment of specifics that the
+:class:`~trayapp.model.Reason` with a short fragment of specifics that the
 diagnosis turns into a sentence. They are not thread-safe for concurrent checks of
 the same service; the monitor runs at most one check per service at a time.
 """
@@ -23,11 +23,11 @@ import httpx
 import pymongo
 import pymongo.errors
 
-from .. import __version__
-from .config import ServiceConfig
-from .health import read_health_body
-from .model import Kind, ProbeOutcome, Reason
-from .redact import mongo_hosts, scrub
+from trayapp import __version__
+from trayapp.checks.health import read_health_body
+from trayapp.config.load import ServiceConfig
+from trayapp.config.redact import mongo_hosts, scrub
+from trayapp.model import Kind, ProbeOutcome, Reason
 
 log = logging.getLogger(__name__)
 

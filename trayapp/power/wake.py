@@ -25,11 +25,12 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .clock import Clock
-from .model import State, Transition
-from .monitor import CheckEvent, Event, Monitor
-from .notifier import Announcement, Notifier, Severity, humanise
-from .power import PowerEvent, PowerEventKind
+from trayapp.clock import Clock
+from trayapp.model import State, Transition
+from trayapp.monitor.notifier import Announcement, Notifier, Severity
+from trayapp.monitor.scheduler import CheckEvent, Event, Monitor
+from trayapp.power.events import PowerEvent, PowerEventKind
+from trayapp.text import humanize_duration
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class _Episode:
 class WakeCoordinator:
     """Applies the sleep/wake policy to a monitor and a notifier.
 
-    :meth:`on_power` is a :class:`~trayapp.core.power.PowerMonitor` listener (any thread); the
+    :meth:`on_power` is a :class:`~trayapp.power.events.PowerMonitor` listener (any thread); the
     monitor's events arrive on its worker threads. Listeners added with :meth:`subscribe` get
     every power event (after the monitor was paused, and before the re-checks after a resume)
     and every :class:`WakeSummary` (after it was posted to the notifier), on those same threads.
@@ -296,7 +297,7 @@ class WakeCoordinator:
 
     def _summary(self, ep: _Episode, bad: Iterable[StillDown]) -> WakeSummary:
         bad = tuple(bad)
-        slept = "" if ep.slept_s is None or ep.slept_s < 1 else f"Slept {humanise(ep.slept_s)}. "
+        slept = "" if ep.slept_s is None or ep.slept_s < 1 else f"Slept {humanize_duration(ep.slept_s)}. "
         if not bad:
             assert ep.all_up_s is not None
             announcement = Announcement(

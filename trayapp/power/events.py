@@ -1,7 +1,7 @@
 """Knowing when the machine sleeps and wakes: one event stream from several sources.
 
 Sources (logind's ``PrepareForSleep``, Windows ``WM_POWERBROADCAST``, macOS NSWorkspace, all in
-``trayapp/platform/``) report to a :class:`PowerMonitor`, which also runs the fallback that
+``trayapp/power/`` and ``trayapp/ui/``) report to a :class:`PowerMonitor`, which also runs the fallback that
 always works: every ``tick`` seconds it compares a clock that counts suspended time with one
 that does not (:class:`ClockPair`); when their difference has grown by more than ``threshold``
 since it last looked, the machine was asleep for that long.

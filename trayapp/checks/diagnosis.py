@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .config import ServiceConfig
-from .model import CheckResult, Kind, Listener, ProbeOutcome, Reason, State, state_for
-from .ports import describe_owner, listens_on
-from .probes import is_loopback
+from trayapp.checks.ports import describe_owner, listens_on
+from trayapp.checks.probes import is_loopback
+from trayapp.config.load import ServiceConfig
+from trayapp.model import CheckResult, Kind, Listener, ProbeOutcome, Reason, State, state_for
 
 #: what the probe speaks, for "... which does not answer HTTP within 2 s"
 _PROTOCOL = {Kind.HTTP: "HTTP", Kind.MONGO: "MongoDB", Kind.TCP: "connections"}

@@ -13,10 +13,10 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from .checker import Checker
-from .clock import Clock, SystemClock
-from .config import ServiceConfig
-from .model import CheckResult, Reason, State, Transition
+from trayapp.checks.checker import Checker
+from trayapp.clock import Clock, SystemClock
+from trayapp.config.load import ServiceConfig
+from trayapp.model import CheckResult, Reason, State, Transition
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class Tracker:
 
 
 @dataclass(frozen=True)
-class ServiceStatus:
+class MonitorSnapshot:
     """A snapshot of one service as the monitor sees it."""
 
     service: ServiceConfig
@@ -293,10 +293,10 @@ class Monitor:
     def paused(self) -> bool:
         return self._paused
 
-    def status(self) -> list[ServiceStatus]:
+    def status(self) -> list[MonitorSnapshot]:
         with self._cond:
             return [
-                ServiceStatus(
+                MonitorSnapshot(
                     e.checker.service, e.tracker.state, e.last, e.tracker.failures, e.tracker.since, e.in_flight
                 )
                 for e in self._entries.values()

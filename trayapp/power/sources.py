@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import sys
 
-from ..core.power import PowerSource
-from .logind import LogindSleepSource
-from .macos import MacWorkspaceSource
+from trayapp.power.events import PowerSource
+from trayapp.power.logind import LogindSleepSource
+from trayapp.power.macos import MacWorkspaceSource
 
 
 def sleep_sources(*, gui: bool, system_bus: str | None = None) -> list[PowerSource]:
-    """The native sources to add to a :class:`~trayapp.core.power.PowerMonitor` (its clock fallback always runs).
+    """The native sources to add to a :class:`~trayapp.power.events.PowerMonitor` (its clock fallback always runs).
 
     Linux: logind on the system bus (``system_bus`` or ``$DBUS_SYSTEM_BUS_ADDRESS``). macOS, in
     the tray only: NSWorkspace (its notifications need the GUI's run loop). Windows: none here;
-    the tray adds :class:`~trayapp.platform.windows.WindowsPowerSource`, which needs the Qt app.
+    the tray adds :class:`~trayapp.ui.winpower.WindowsPowerSource`, which needs the Qt app.
     """
     if sys.platform.startswith("linux"):
         return [LogindSleepSource(system_bus)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from .config import DEFAULT_TOML, Config, ConfigError, parse_config, user_config_path
+from trayapp.config.load import DEFAULT_TOML, Config, ConfigError, parse_config, user_config_path
 
 
 def save_service_settings(config: Config, name: str, **values: float) -> Config:

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from .paths import control_socket
+from trayapp.paths import control_socket
 
 
 class TrayUnavailable(Exception):

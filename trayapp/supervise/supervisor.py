@@ -32,16 +32,17 @@ from pathlib import Path
 import psutil
 from dotenv import dotenv_values
 
-from .checker import Checker, log_sources
-from .config import Config, ServiceConfig
-from .kill import KillPlan, execute_kill, plan_kill
-from .logformat import first_error_line
-from .logtail import last_lines
-from .model import CheckResult, Reason, State
-from .monitor import Monitor
-from .notifier import Announcement, Severity
-from .paths import captured_output, children_dir, service_log_dir
-from .ports import describe_owner, humanize_age, listeners
+from trayapp.checks.checker import Checker, log_sources
+from trayapp.checks.ports import describe_owner, listeners
+from trayapp.config.load import Config, ServiceConfig
+from trayapp.logs.format import first_error_line
+from trayapp.logs.tail import last_lines
+from trayapp.model import CheckResult, Reason, State
+from trayapp.monitor.notifier import Announcement, Severity
+from trayapp.monitor.scheduler import Monitor
+from trayapp.paths import captured_output, children_dir, service_log_dir
+from trayapp.supervise.kill import KillPlan, execute_kill, plan_kill
+from trayapp.text import humanize_age
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
-class _Service:
+class _ManagedChild:
     """Book-keeping for one managed service (guarded by the supervisor's lock)."""
 
     def __init__(self, config: ServiceConfig, log_path: Path) -> None:
@@ -170,7 +171,9 @@ class Supervisor:
         self._lock = threading.Lock()
         self._subscribers: list[Callable[[SupervisorEvent], None]] = []
         self._services = {
-            s.name: _Service(s, captured_output(s.name, self.log_dir)) for s in config.services if s.managed is not None
+            s.name: _ManagedChild(s, captured_output(s.name, self.log_dir))
+            for s in config.services
+            if s.managed is not None
         }
         if monitor is not None:  # failed checks quote the captured output from where it really is
             for service in self._services.values():
@@ -266,7 +269,7 @@ class Supervisor:
 
     # -- starting ----------------------------------------------------------------------
 
-    def _start(self, service: _Service, confirm: Confirm | None, began: float, kind: str) -> ActionResult:
+    def _start(self, service: _ManagedChild, confirm: Confirm | None, began: float, kind: str) -> ActionResult:
         name, config = service.config.name, service.config
         managed = config.managed
         assert managed is not None
@@ -292,7 +295,7 @@ class Supervisor:
             )
         return self._wait_healthy(service, proc, began, kind)
 
-    def _free_port(self, service: _Service, confirm: Confirm | None) -> str | None:
+    def _free_port(self, service: _ManagedChild, confirm: Confirm | None) -> str | None:
         """Make sure nothing else holds the service's port; a sentence when it cannot."""
         port = service.config.port
         if port is None or not listeners([port]):
@@ -308,7 +311,7 @@ class Supervisor:
             return report.detail
         return None
 
-    def _spawn(self, service: _Service) -> subprocess.Popen[bytes]:
+    def _spawn(self, service: _ManagedChild) -> subprocess.Popen[bytes]:
         config, managed = service.config, service.config.managed
         assert managed is not None
         env = dict(os.environ)
@@ -358,7 +361,9 @@ class Supervisor:
         ).start()
         return proc
 
-    def _wait_healthy(self, service: _Service, proc: subprocess.Popen[bytes], began: float, kind: str) -> ActionResult:
+    def _wait_healthy(
+        self, service: _ManagedChild, proc: subprocess.Popen[bytes], began: float, kind: str
+    ) -> ActionResult:
         name, managed = service.config.name, service.config.managed
         assert managed is not None
         checker = Checker(service.config, logs=log_sources(service.config, self.log_dir))
@@ -395,7 +400,7 @@ class Supervisor:
 
     # -- stopping ----------------------------------------------------------------------
 
-    def _stop(self, service: _Service, began: float, *, announce: bool) -> ActionResult:
+    def _stop(self, service: _ManagedChild, began: float, *, announce: bool) -> ActionResult:
         name, managed = service.config.name, service.config.managed
         assert managed is not None
         with self._lock:
@@ -461,14 +466,14 @@ class Supervisor:
             self._event(service, "stopped", detail)
         return result
 
-    def _end_stopping(self, service: _Service, why: str) -> None:
+    def _end_stopping(self, service: _ManagedChild, why: str) -> None:
         """A stop that did not end the process: leave "stopping" and let the next check say what it is."""
         if self.monitor is not None:
             self.monitor.report(self._result(service, State.UNKNOWN, Reason.ERROR, why))
             self.monitor.check_now([service.config.name])
 
     def _await_exit(
-        self, service: _Service, record: ChildRecord, proc: subprocess.Popen[bytes] | None, grace: float
+        self, service: _ManagedChild, record: ChildRecord, proc: subprocess.Popen[bytes] | None, grace: float
     ) -> tuple[bool, bool]:
         """Wait ``grace`` (or until Force) for the group to exit, then SIGKILL it and wait a little
         more. Returns (whether it was killed, whether it is still alive)."""
@@ -483,7 +488,7 @@ class Supervisor:
                 time.sleep(POLL)
         return forced, self._group_alive(record, proc)
 
-    def _wait_port_free(self, service: _Service) -> str | None:
+    def _wait_port_free(self, service: _ManagedChild) -> str | None:
         port = service.config.port
         if port is None:
             return None
@@ -535,12 +540,12 @@ class Supervisor:
 
     # -- crashes -----------------------------------------------------------------------
 
-    def _watch_child(self, service: _Service, proc: subprocess.Popen[bytes]) -> None:
+    def _watch_child(self, service: _ManagedChild, proc: subprocess.Popen[bytes]) -> None:
         """Waits for our child to exit (its own thread): a crash is seen at once."""
         code = proc.wait()
         self._on_exit(service, code, proc)
 
-    def _on_exit(self, service: _Service, code: int | None, proc: subprocess.Popen[bytes] | None) -> None:
+    def _on_exit(self, service: _ManagedChild, code: int | None, proc: subprocess.Popen[bytes] | None) -> None:
         name, managed = service.config.name, service.config.managed
         assert managed is not None
         with self._lock:
@@ -584,7 +589,7 @@ class Supervisor:
             service.autorestart_timer = timer
             timer.start()
 
-    def _autorestart(self, service: _Service) -> None:
+    def _autorestart(self, service: _ManagedChild) -> None:
         if self._closed.is_set() or service.state is not ChildState.BACKOFF:
             return
         self._auto.active = True
@@ -593,7 +598,7 @@ class Supervisor:
         finally:
             self._auto.active = False
 
-    def _exit_sentence(self, service: _Service, code: int | None) -> str:
+    def _exit_sentence(self, service: _ManagedChild, code: int | None) -> str:
         error = first_error_line(last_lines(service.log_path, 40))
         return f"{describe_exit(code)}" + (f": {error}" if error else " (no error in its output)")
 
@@ -607,7 +612,7 @@ class Supervisor:
         tail = [line for line in lines[-3:] if line.strip()]
         return (" — last output: " + " ⏎ ".join(tail)) if tail else ""
 
-    def _report_down(self, service: _Service, reason: Reason, detail: str) -> None:
+    def _report_down(self, service: _ManagedChild, reason: Reason, detail: str) -> None:
         if self.monitor is not None:
             self.monitor.report(self._result(service, State.DOWN, reason, detail))
 
@@ -623,13 +628,13 @@ class Supervisor:
         except OSError:
             log.warning("cannot record child of %s", record.service, exc_info=True)
 
-    def _forget(self, service: _Service) -> None:
+    def _forget(self, service: _ManagedChild) -> None:
         """The child is gone: drop its record, in memory and on disk."""
         with self._lock:
             service.record = None
         self._record_path(service.config.name).unlink(missing_ok=True)
 
-    def _adopt(self, service: _Service) -> None:
+    def _adopt(self, service: _ManagedChild) -> None:
         """Take over a child recorded by an earlier trayapp, if it is still that process."""
         path = self._record_path(service.config.name)
         try:
@@ -651,7 +656,7 @@ class Supervisor:
             target=self._watch_adopted, args=(service, record), daemon=True, name=f"trayapp-adopted-{record.service}"
         ).start()
 
-    def _watch_adopted(self, service: _Service, record: ChildRecord) -> None:
+    def _watch_adopted(self, service: _ManagedChild, record: ChildRecord) -> None:
         """A child we did not start in this process: poll its identity (no exit code to wait for)."""
         while not self._closed.is_set():
             if service.record is not record:
@@ -666,7 +671,7 @@ class Supervisor:
                 return
             self._closed.wait(0.5)
 
-    def _alive(self, service: _Service) -> bool:
+    def _alive(self, service: _ManagedChild) -> bool:
         record = service.record
         if record is None:
             return False
@@ -680,19 +685,19 @@ class Supervisor:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _get(self, name: str) -> _Service:
+    def _get(self, name: str) -> _ManagedChild:
         service = self._services.get(name)
         if service is None:
             raise KeyError(f"{name} has no 'start' command in the config, so trayapp cannot start or stop it")
         return service
 
-    def _result(self, service: _Service, state: State, reason: Reason, detail: str) -> CheckResult:
+    def _result(self, service: _ManagedChild, state: State, reason: Reason, detail: str) -> CheckResult:
         config = service.config
         return CheckResult(
             config.name, config.kind, config.display_target, state, reason, detail, None, time.time(), port=config.port
         )
 
-    def _announce(self, service: _Service, ok: bool, detail: str, began: float, kind: str) -> ActionResult:
+    def _announce(self, service: _ManagedChild, ok: bool, detail: str, began: float, kind: str) -> ActionResult:
         if not ok and kind == "start_failed":
             with self._lock:
                 if service.state is ChildState.STARTING:
@@ -705,7 +710,7 @@ class Supervisor:
         self._event(service, kind, detail, ok=ok)
         return ActionResult(ok, detail, time.monotonic() - began, kind)
 
-    def _event(self, service: _Service, kind: str, detail: str, ok: bool = True) -> None:
+    def _event(self, service: _ManagedChild, kind: str, detail: str, ok: bool = True) -> None:
         log.info("%s: %s", kind, detail)
         event = SupervisorEvent(
             service.config.name, kind, detail, time.time(), ok, getattr(self._auto, "active", False)

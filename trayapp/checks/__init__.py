@@ -1,0 +1,1 @@
+"""Health checks: probes by protocol, health bodies, port owners, evidence from logs, diagnosis."""

@@ -1,0 +1,1 @@
+"""trayapp.toml: finding it, validating it into values, writing settings back, redacting secrets."""

@@ -1,1 +1,0 @@
-"""The engine: config, probes, port owners, diagnosis, monitor, safe kill. Never imports Qt."""

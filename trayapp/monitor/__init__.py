@@ -1,0 +1,1 @@
+"""Watching services over time: scheduling and debouncing checks, history, the popup policy."""

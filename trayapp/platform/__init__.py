@@ -1,1 +1,0 @@
-"""Platform adapters (sleep/wake sources, native event filters), each with a do-nothing fallback."""

@@ -1,0 +1,1 @@
+"""Sleep and wake, Qt-free: event sources per platform, the clock-gap fallback, what happens around a wake."""

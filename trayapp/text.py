@@ -1,0 +1,63 @@
+"""Shared phrasing: ages, durations, paths and command lines as people read them.
+
+One home for how trayapp writes these, so a table, a sentence and a popup say "3 min" the
+same way.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Iterable
+
+
+def humanize_age(seconds: float) -> str:
+    """``12 s``, ``5 min``, ``3 h``, ``2 d`` (rounded down; negative ages count as 0)."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86400)} d"
+
+
+def shorten_home(path: str, home: str | None = None) -> str:
+    """``path`` with the current user's home directory written as ``~``."""
+    home = os.path.expanduser("~") if home is None else home
+    home = home.rstrip("/\\")
+    if not home or home == "~":
+        return path
+    if path == home:
+        return "~"
+    for sep in {os.sep, "/"}:
+        if path.startswith(home + sep):
+            return "~" + path[len(home) :]
+    return path
+
+
+def format_cmdline(cmdline: Iterable[str] | None) -> str:
+    """A command line quoted for display (shell-style) on one line; never to be executed.
+
+    Control characters (a newline in a ``python -c`` script) are shown escaped, so a
+    command line cannot break a table row or fake another line.
+    """
+    if not cmdline:
+        return ""
+    return shlex.join(str(arg) for arg in cmdline).translate(_ESCAPES)
+
+
+_ESCAPES = {c: f"\\x{c:02x}" for c in range(32)} | {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r", 127: "\\x7f"}
+
+
+def humanize_duration(seconds: float) -> str:
+    """``8 s``, ``42 s``, ``3 min``, ``1 h 5 min`` (rounded to the nearest unit)."""
+    whole = max(0, round(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    minutes = round(whole / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
