@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kit.servers import Backend, Mongo, free_port, start_backend, start_mongo
+from tests.kit.servers import Backend, Mongo, TlsFiles, free_port, make_tls_files, start_backend, start_mongo
 
 __all__ = ["free_port"]
 
@@ -24,7 +24,8 @@ MongoFactory = Callable[[], Mongo]
 
 @pytest.fixture
 def backend() -> Iterator[BackendFactory]:
-    """``backend(mode="healthy", host="127.0.0.1", delay=None, ignore_term=False, fork_child=False)``.
+    """``backend(mode="healthy", host="127.0.0.1", delay=None, ignore_term=False, fork_child=False, tls=None,
+    plain_on_tls="close")``; with ``tls`` (see the ``tls_files`` fixture) it speaks HTTPS only.
 
     Every backend started is SIGKILLed (whole process group) at teardown.
     """
@@ -36,14 +37,30 @@ def backend() -> Iterator[BackendFactory]:
         delay: float | None = None,
         ignore_term: bool = False,
         fork_child: bool = False,
+        tls: TlsFiles | None = None,
+        plain_on_tls: str = "close",
     ) -> Backend:
-        server = start_backend(mode=mode, host=host, delay=delay, ignore_term=ignore_term, fork_child=fork_child)
+        server = start_backend(
+            mode=mode,
+            host=host,
+            delay=delay,
+            ignore_term=ignore_term,
+            fork_child=fork_child,
+            tls=tls,
+            plain_on_tls=plain_on_tls,
+        )
         started.append(server)
         return server
 
     yield factory
     for server in started:
         server.kill()
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> TlsFiles:
+    """A fresh local CA and a certificate it signed for 127.0.0.1, ::1 and localhost (trustme)."""
+    return make_tls_files(tmp_path / "tls")
 
 
 @pytest.fixture

@@ -122,3 +122,56 @@ def test_invalid_mongo_option_is_reported_without_the_password() -> None:
         parse_config(text, "trayapp.toml")
     assert (caught.value.service, caught.value.field) == ("db", "uri")
     assert "topsecret" not in str(caught.value)
+
+
+def _https(extra: str) -> str:
+    return f'[[service]]\nname = "web"\nkind = "http"\nurl = "https://127.0.0.1:5173/"\n{extra}\n'
+
+
+def test_tls_keys_resolve_the_ca_file_next_to_the_config(tmp_path, tls_files) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "rootCA.pem").write_bytes(tls_files.ca.read_bytes())
+    config = tmp_path / "trayapp.toml"
+    config.write_text(_https('tls_ca_file = "certs/rootCA.pem"'))
+    [web] = load_config(config).services
+    assert (web.tls_ca_file, web.tls_verify) == (str(tmp_path / "certs" / "rootCA.pem"), True)
+    config.write_text(_https("tls_verify = false"))
+    [web] = load_config(config).services
+    assert (web.tls_ca_file, web.tls_verify) == (None, False)
+    config.write_text(_https(""))
+    [web] = load_config(config).services
+    assert (web.tls_ca_file, web.tls_verify) == (None, True)  # verify by default
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "words"),
+    [
+        ('tls_verify = "no"', "tls_verify", "must be true or false, not 'no'"),
+        ('tls_ca_file = "missing.pem"', "tls_ca_file", "missing.pem': no such file"),
+        ('tls_ca_file = "not-a-cert.pem"', "tls_ca_file", "holds no PEM certificate"),
+        ('tls_ca_file = "ca.pem"\ntls_verify = false', "tls_ca_file", "has no effect with tls_verify = false"),
+        ("tls_ca_file = 1", "tls_ca_file", "must be a path"),
+        ("tls_verfy = true", "tls_verfy", "did you mean 'tls_verify'"),
+    ],
+)
+def test_bad_tls_keys_name_file_service_and_field(tmp_path, tls_files, extra: str, field: str, words: str) -> None:
+    (tmp_path / "ca.pem").write_bytes(tls_files.ca.read_bytes())
+    (tmp_path / "not-a-cert.pem").write_text("hello\n")
+    config = tmp_path / "trayapp.toml"
+    config.write_text(_https(extra))
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert str(caught.value).startswith(f"{config}: service 'web': field {field!r}: ")
+    assert words in str(caught.value)
+
+
+@pytest.mark.parametrize("key", ["tls_verify = false", 'tls_ca_file = "ca.pem"'])
+def test_tls_keys_only_apply_to_an_https_url(tmp_path, tls_files, key: str) -> None:
+    (tmp_path / "ca.pem").write_bytes(tls_files.ca.read_bytes())
+    config = tmp_path / "trayapp.toml"
+    config.write_text(f'[[service]]\nname = "api"\nkind = "http"\nurl = "http://127.0.0.1:5000/"\n{key}\n')
+    with pytest.raises(ConfigError, match="field 'tls_.*': only applies to an https:// url"):
+        load_config(config)
+    config.write_text(f'[[service]]\nname = "db"\nkind = "tcp"\nport = 1\n{key}\n')
+    with pytest.raises(ConfigError, match="is not a known key for kind tcp"):
+        load_config(config)

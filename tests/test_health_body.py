@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from trayapp.checks.health import MAX_FRAGMENT, MAX_FRAGMENTS, HealthReport, read_health_body
+from trayapp.checks.health import MAX_FRAGMENT, MAX_FRAGMENTS, HealthReport, body_excerpt, read_health_body
 
 JSON = "application/json"
 HEALTH_JSON = "application/health+json"
@@ -46,14 +46,15 @@ CASES: list[tuple[str, object, str | None, str | None, tuple[str, ...], tuple[st
     ("mongodb-key-up", {"mongodb": "up"}, JSON, "ok", (), ()),
     ("redis-key", {"status": "ok", "db": "connected", "redis": "down"}, JSON, "down", ("redis: down",), ()),
     ("two-down", {"db": "disconnected", "redis": "error"}, JSON, "down", ("db: disconnected", "redis: error"), ()),
-    ("connecting-is-a-warning", {"status": "ok", "db": "connecting"}, JSON, "degraded", (), ("db: connecting",)),
+    ("connecting-is-no-warning", {"status": "ok", "db": "connecting"}, JSON, "degraded", (), ()),
     ("word-case-insensitive", {"status": "OK", "db": "Disconnected"}, JSON, "down", ("db: disconnected",), ()),
     ("bool-true", {"status": "ok", "db": True}, JSON, "ok", (), ()),
     ("bool-false", {"status": "ok", "db": False}, JSON, "down", ("db: down",), ()),
     ("readystate-0", {"status": "ok", "db": 0}, JSON, "down", ("db: disconnected",), ()),
     ("readystate-1", {"status": "ok", "db": 1}, JSON, "ok", (), ()),
-    ("readystate-2", {"status": "ok", "db": 2}, JSON, "degraded", (), ("db: connecting",)),
+    ("readystate-2", {"status": "ok", "db": 2}, JSON, "degraded", (), ()),
     ("readystate-3", {"status": "ok", "db": 3}, JSON, "down", ("db: disconnecting",), ()),
+    ("readystate-99", {"status": "ok", "db": 99}, JSON, "down", ("db: uninitialized",), ()),
     ("readystate-unknown-number", {"status": "ok", "db": 42}, JSON, "ok", (), ()),
     ("dbStatus-key", {"status": "ok", "dbStatus": "disconnected"}, JSON, "down", ("dbStatus: disconnected",), ()),
     ("dbConnected-false", {"dbConnected": False}, JSON, "down", ("dbConnected: down",), ()),
@@ -279,6 +280,38 @@ def test_shapes(
     assert (report.status, report.failing, report.warning) == (status, failing, warning)
 
 
+@pytest.mark.parametrize(
+    ("body", "connecting", "failing"),
+    [
+        ({"status": "error", "db": "connecting"}, ("db: connecting",), ()),  # Express + mongoose's connect window
+        ({"status": "ok", "db": 2}, ("db: connecting",), ()),  # mongoose readyState 2
+        ({"mongo": {"state": "reconnecting"}}, ("mongo: reconnecting",), ()),
+        ({"db": "connecting", "redis": "down"}, ("db: connecting",), ("redis: down",)),
+        ({"status": "degraded", "db": "connected"}, (), ()),
+    ],
+)
+def test_a_dependency_still_connecting_is_told_apart_from_one_down_and_from_a_warning(
+    body: object, connecting: tuple[str, ...], failing: tuple[str, ...]
+) -> None:
+    report = read_health_body(json.dumps(body), JSON)
+    assert (report.connecting, report.failing, report.warning) == (connecting, failing, ())
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "own"),
+    [
+        ({"status": "DOWN"}, JSON, "down"),
+        ({"status": "warn"}, HEALTH_JSON, "degraded"),
+        ({"status": "pass", "checks": {"db:connections": [{"status": "fail"}]}}, HEALTH_JSON, "ok"),
+        ({"db": "disconnected"}, JSON, None),
+    ],
+)
+def test_the_body_s_own_verdict_is_kept_apart_from_its_dependencies(
+    body: object, content_type: str, own: str | None
+) -> None:
+    assert read_health_body(json.dumps(body), content_type).own == own
+
+
 def test_str_body_reads_like_bytes() -> None:
     report = read_health_body('{"status": "ok", "db": "disconnected"}', JSON)
     assert report.status == "down"
@@ -362,7 +395,13 @@ def test_control_characters_and_markup_come_out_as_plain_single_line_text() -> N
         "error": {"mon\x1bgo\n": {"status": "down", "message": "<b>refused</b>\r\n\tat line 2\x00"}},
     }
     (fragment,) = read_health_body(json.dumps(body), JSON).failing
-    assert fragment == "mon go: down (<b>refused</b> at line 2)"
+    assert fragment == "mon go: down (refused at line 2)"  # markup read as its text, never its tags
+
+
+def test_angle_brackets_that_are_not_html_stay_as_written() -> None:
+    error = "Error: boom at Object.<anonymous> (/app/db.js:3:9)"
+    body = {"status": "error", "db": {"status": "down", "error": error}}
+    assert read_health_body(json.dumps(body), JSON).failing == (f"db: down ({error})",)
 
 
 def test_failing_down_in_status_word_is_shown_as_sent() -> None:
@@ -374,3 +413,39 @@ def test_failing_down_in_status_word_is_shown_as_sent() -> None:
     assert report.status == "down"
     assert report.raw_status == "Unhealthy"
     assert report.failing == ("mongodb: unhealthy (No connection could be made)",)
+
+
+NGINX_502 = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
+    b"<hr><center>nginx/1.24.0</center>\r\n</body>\r\n</html>\r\n"
+)
+VITE_INDEX = (
+    b'<!doctype html><html lang="en"><head><script type="module">if (a < b) import("/@vite/client")</script>'
+    b'<style>body{color:red}</style><title>Vite + React</title></head><body><div id="root"></div></body></html>'
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "shown"),
+    [
+        (NGINX_502, "text/html", "502 Bad Gateway · nginx/1.24.0"),
+        (VITE_INDEX, "text/html", "Vite + React"),  # no visible text: the title stands in; scripts never show
+        (b"<p>Tom &amp; Jerry&#39;s &lt;API&gt;</p>", "text/html", "Tom & Jerry's <API>"),  # entities decoded
+        (b"<img src=x>", "text/html", ""),
+        (b"<!-- nothing -->", "text/html", ""),
+        (b"  <h1>Service Unavailable</h1>", "text/plain", "Service Unavailable"),  # mislabelled markup
+        (b"<error><message>quota exceeded</message></error>", "application/xml", "quota exceeded"),
+        (b"Not Found", "text/html", "Not Found"),  # labelled HTML, but no markup in it
+        (b"x < y and <anonymous>", "text/plain", "x < y and <anonymous>"),
+        (b"line one\r\n\tline two\x1b[0m", "text/plain", "line one line two [0m"),
+    ],
+)
+def test_a_body_is_shown_as_one_line_of_plain_text_and_markup_by_its_text(
+    body: bytes, content_type: str, shown: str
+) -> None:
+    assert body_excerpt(body, content_type) == shown
+
+
+def test_a_long_markup_text_is_capped() -> None:
+    shown = body_excerpt(b"<pre>" + b"x" * 500 + b"</pre>", "text/html", limit=50)
+    assert len(shown) == 50 and shown.endswith("…")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pymongo.errors
 import pytest
 
-from tests.kit.servers import free_port
+from tests.kit.servers import free_port, make_tls_files
 from tests.kit.services import http_service, mongo_service, tcp_service
 from trayapp.checks.checker import Checker
 from trayapp.checks.probes import classify_mongo_error
@@ -81,8 +81,6 @@ def test_broken_answers_are_classified(backend, mode: str, reason: Reason, words
     [
         ("db_down_503", 503, "db: disconnected"),
         ("dep_express", 200, "db: disconnected"),
-        ("dep_status", 200, "error"),
-        ("dep_degraded", 200, "degraded"),
         ("dep_terminus", 503, "mongo"),
         ("dep_spring", 503, "mongo"),
         ("dep_ietf", 200, "mongodb connections: fail (connection refused)"),
@@ -103,11 +101,126 @@ def test_slow_answer_is_degraded(backend) -> None:
     assert "slower than 0.1 s" in result.detail
 
 
-def test_https_against_plain_http_is_a_tls_failure(backend) -> None:
-    server = backend("healthy")
-    result = check(http_service(f"https://127.0.0.1:{server.port}/api/health"))
+def test_a_database_still_connecting_is_degraded_whatever_the_status_code(backend) -> None:
+    # every Express + mongoose start answers this for the whole connect window (30 s by default)
+    server = backend("db_connecting_503")
+    result = check(http_service(server.url()))
+    assert (result.state, result.reason, result.http_status) == (State.DEGRADED, Reason.DEPENDENCY_DOWN, 503)
+    assert result.detail == "backend answers (503) but a dependency is still connecting: db: connecting."
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "word"),
+    [("status_down", 200, "DOWN"), ("status_down_503", 503, "DOWN"), ("dep_status", 200, "error")],
+)
+def test_a_service_that_reports_itself_down_is_unhealthy_and_no_dependency_is_blamed(
+    backend, mode: str, status: int, word: str
+) -> None:
+    server = backend(mode)
+    result = check(http_service(server.url()))
+    assert (result.state, result.reason, result.http_status) == (State.DOWN, Reason.UNHEALTHY, status)
+    assert result.detail == f"backend answers ({status}) but reports itself down: status {word!r}."
+
+
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [("health_warn", "disk utilization: warn (91 %)"), ("dep_degraded", "status 'degraded'")],
+)
+def test_a_health_warning_is_a_warning_not_a_dependency_down(backend, mode: str, said: str) -> None:
+    server = backend(mode)
+    result = check(http_service(server.url()))
+    assert (result.state, result.reason, result.http_status) == (State.DEGRADED, Reason.WARNING, 200)
+    assert result.detail == f"backend answers (200) but reports a warning: {said}."
+
+
+@pytest.mark.parametrize(
+    ("mode", "sentence"),
+    [
+        (
+            "express_404",
+            "backend answers 404 Not Found: Cannot GET /api/health: the server runs, but the health path is wrong "
+            "or not mounted.",
+        ),
+        (
+            "express_500",
+            "backend answers 500 Internal Server Error: TypeError: Cannot read properties of undefined "
+            "(reading 'ping'): the server runs, but its health handler fails; check its log.",
+        ),
+        (
+            "html_500",
+            "backend answers 500 Internal Server Error: bold: the server runs, but its health handler fails; "
+            "check its log.",
+        ),
+    ],
+)
+def test_an_html_error_page_is_told_by_its_text_never_its_tags(backend, mode: str, sentence: str) -> None:
+    server = backend(mode)
+    result = check(http_service(server.url()))
+    assert (result.state, result.reason) == (State.DOWN, Reason.HTTP_STATUS)
+    assert result.detail == sentence
+
+
+def test_angle_brackets_in_a_plain_text_body_are_shown_as_written(backend) -> None:
+    server = backend("angle_500")
+    result = check(http_service(server.url()))
+    assert "answers 500 Internal Server Error: Error: expected <number>, got <img src=x>:" in result.detail
+
+
+# -- TLS -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("plain_on_tls", ["close", "nginx"])  # Node / vite --https close; nginx answers 400
+def test_http_against_an_https_server_says_the_port_speaks_tls(backend, tls_files, plain_on_tls: str) -> None:
+    server = backend("healthy", tls=tls_files, plain_on_tls=plain_on_tls)
+    result = check(http_service(server.url(scheme="http")))
     assert (result.state, result.reason) == (State.DOWN, Reason.TLS)
-    assert "plain HTTP" in result.detail
+    assert result.detail == (
+        f"backend: port {server.port} speaks TLS (HTTPS), not plain HTTP: "
+        f"use https://127.0.0.1:{server.port}/api/health as its url."
+    )
+
+
+def test_https_against_a_plain_http_server_says_the_port_speaks_plain_http(backend) -> None:
+    server = backend("healthy")
+    result = check(http_service(server.url(scheme="https")))
+    assert (result.state, result.reason) == (State.DOWN, Reason.TLS)
+    assert result.detail == (
+        f"backend: port {server.port} speaks plain HTTP, not TLS: use http://127.0.0.1:{server.port}/api/health "
+        "as its url."
+    )
+
+
+def test_a_local_ca_certificate_is_untrusted_until_tls_ca_file_names_the_ca(backend, tls_files) -> None:
+    server = backend("healthy", tls=tls_files)
+    untrusted = check(http_service(server.url()))
+    assert (untrusted.state, untrusted.reason) == (State.DOWN, Reason.TLS)
+    assert f"port {server.port} sent a certificate that is not trusted (" in untrusted.detail
+    assert 'set tls_ca_file = "PATH" to the CA that signed it' in untrusted.detail
+    assert "tls_verify = false" in untrusted.detail
+
+    trusted = check(http_service(server.url(), tls_ca_file=str(tls_files.ca)))
+    assert (trusted.state, trusted.reason, trusted.http_status) == (State.UP, Reason.OK, 200)
+    unchecked = check(http_service(server.url(), tls_verify=False))
+    assert (unchecked.state, unchecked.reason) == (State.UP, Reason.OK)
+
+
+def test_a_tls_ca_file_of_another_ca_is_named(backend, tls_files, tmp_path) -> None:
+    server = backend("healthy", tls=tls_files)
+    other = make_tls_files(tmp_path / "other")
+    result = check(http_service(server.url(), tls_ca_file=str(other.ca)))
+    assert result.reason is Reason.TLS
+    assert f"sent a certificate that tls_ca_file {str(other.ca)!r} does not vouch for (" in result.detail
+
+
+def test_a_certificate_for_another_name_says_so(backend, tmp_path) -> None:
+    only_localhost = make_tls_files(tmp_path / "named", names=("localhost",))
+    server = backend("healthy", tls=only_localhost)
+    result = check(http_service(server.url(), tls_ca_file=str(only_localhost.ca)))
+    assert result.reason is Reason.TLS
+    assert "sent a certificate for another name (IP address mismatch" in result.detail
+    assert "use a host name the certificate names in the url" in result.detail
+    by_name = check(http_service(f"https://localhost:{server.port}/api/health", tls_ca_file=str(only_localhost.ca)))
+    assert by_name.reason is Reason.OK
 
 
 def test_unknown_host_is_a_dns_failure() -> None:

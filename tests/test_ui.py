@@ -162,18 +162,36 @@ def test_menu_has_a_row_per_service_and_the_actions(qtbot, tray_app, backend) ->
 
 
 def test_outside_text_is_shown_as_plain_characters(qtbot, tray_app, backend) -> None:
-    api = backend("html_500")
+    api = backend("angle_500")  # text/plain: "Error: expected <number>, got <img src=x>"
     app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=0.1)))
     with qtbot.waitSignal(app.tray.announced, timeout=WAIT_MS) as popup:
         pass
-    assert "<img src=x><b>bold</b>" in popup.args[0].message
+    said = "Error: expected <number>, got <img src=x>"
+    assert said in popup.args[0].message
     model = app.services_model
-    assert "<img src=x><b>bold</b>" in model.data(model.index(0, ServicesModel.DETAIL))
+    assert said in model.data(model.index(0, ServicesModel.DETAIL))
     app.open_window("backend")
-    assert "<img src=x><b>bold</b>" in app.window.services_tab.detail.toPlainText()
+    assert said in app.window.services_tab.detail.toPlainText()
     # Qt tooltips render rich text, so the diagnosis never goes into one.
     assert model.data(model.index(0, ServicesModel.DETAIL), Qt.ItemDataRole.ToolTipRole) is None
     assert "<" not in app.tray.tooltip()
+
+
+def test_an_html_error_page_shows_as_its_text_in_popup_table_and_report(qtbot, tray_app, backend) -> None:
+    api = backend("express_404")
+    app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=0.1)))
+    with qtbot.waitSignal(app.tray.announced, timeout=WAIT_MS) as popup:
+        pass
+    model = app.services_model
+    app.open_window("backend")
+    shown = [
+        popup.args[0].message,
+        model.data(model.index(0, ServicesModel.DETAIL)),
+        app.window.services_tab.detail.toPlainText(),
+    ]
+    for text in shown:
+        assert "answers 404 Not Found: Cannot GET /api/health: the server runs, but the health path is wrong" in text
+        assert "<" not in text and "DOCTYPE" not in text
 
 
 def test_hung_backend_and_hung_mongo_never_stall_the_gui(qtbot, tray_app, backend, mongo) -> None:

@@ -40,7 +40,9 @@ class Reason(StrEnum):
     DNS = "dns"
     TLS = "tls"
     HTTP_STATUS = "http_status"  # non-2xx answer
-    DEPENDENCY_DOWN = "dependency_down"  # answers, but reports its database/dependency down
+    DEPENDENCY_DOWN = "dependency_down"  # answers, but reports its database/dependency down or still connecting
+    UNHEALTHY = "unhealthy"  # answers, but its health body reports the service itself down (no dependency named)
+    WARNING = "warning"  # answers 2xx, with a health body that reports a warning (IETF "warn", "degraded")
     AUTH_FAILED = "auth_failed"
     SLOW = "slow"  # answered, but over the latency threshold
     ERROR = "error"  # anything else; the detail carries the driver's message
@@ -54,6 +56,7 @@ class Reason(StrEnum):
 REASON_STATE: dict[Reason, State] = {
     Reason.OK: State.UP,
     Reason.DEPENDENCY_DOWN: State.DEGRADED,
+    Reason.WARNING: State.DEGRADED,
     Reason.SLOW: State.DEGRADED,
 }
 

@@ -6,6 +6,11 @@ hanging, resetting, closing without an answer, talking another protocol -- is po
 
     python tests/kit/backend.py --mode MODE [--host 127.0.0.1] [--port 0] [--delay S]
                                 [--ignore-term] [--fork-child]
+                                [--tls-cert PEM --tls-key PEM [--plain-on-tls close|nginx]]
+
+With ``--tls-cert``/``--tls-key`` it speaks HTTPS only, like Node's ``https.createServer`` or
+``vite --https``: a plain HTTP request gets the connection closed without a byte (Node), or
+with ``--plain-on-tls nginx`` nginx's "400 The plain HTTP request was sent to HTTPS port".
 
 Prints ``CHILD <pid>`` (with --fork-child) and then exactly one ``LISTENING <host> <port>``
 line to stdout. Control requests are answered in every mode:
@@ -25,6 +30,7 @@ import mmap
 import os
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -43,6 +49,13 @@ MODES: tuple[str, ...] = (
     "not_found",
     "html",
     "html_500",
+    "express_404",
+    "express_500",
+    "angle_500",
+    "db_connecting_503",
+    "status_down",
+    "status_down_503",
+    "health_warn",
     "hang",
     "reset",
     "close",
@@ -108,6 +121,41 @@ CANNED: dict[str, tuple[int, str, bytes]] = {
     "not_found": (404, TEXT, b"Not Found"),
     "html": (200, "text/html; charset=utf-8", b"<img src=x><b>bold</b>"),
     "html_500": (500, "text/html; charset=utf-8", b"<img src=x><b>bold</b>"),
+    # Express 4/5's default 404 (finalhandler), byte for byte
+    "express_404": (
+        404,
+        "text/html; charset=utf-8",
+        b'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Error</title>\n</head>\n'
+        b"<body>\n<pre>Cannot GET /api/health</pre>\n</body>\n</html>\n",
+    ),
+    # Express's error handler in development: the error and its stack, lines joined by <br>
+    "express_500": (
+        500,
+        "text/html; charset=utf-8",
+        b'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Error</title>\n</head>\n'
+        b"<body>\n<pre>TypeError: Cannot read properties of undefined (reading &#39;ping&#39;)<br> &nbsp; &nbsp;"
+        b"at /app/routes/health.js:7:31<br> &nbsp; &nbsp;at Layer.handle [as handle_request] "
+        b"(/app/node_modules/express/lib/router/layer.js:95:5)</pre>\n</body>\n</html>\n",
+    ),
+    # plain text with angle brackets: shown as written, never as markup
+    "angle_500": (500, TEXT, b"Error: expected <number>, got <img src=x>"),
+    # every Express + mongoose start, for the whole connect window (readyState 2)
+    "db_connecting_503": (503, JSON, json.dumps({"status": "error", "db": "connecting"}).encode()),
+    "status_down": (200, JSON, json.dumps({"status": "DOWN"}).encode()),
+    "status_down_503": (503, JSON, json.dumps({"status": "DOWN"}).encode()),
+    "health_warn": (
+        200,
+        "application/health+json",
+        json.dumps(
+            {
+                "status": "warn",
+                "checks": {
+                    "disk:utilization": [{"status": "warn", "observedValue": 91, "observedUnit": "%"}],
+                    "mongodb:connections": [{"status": "pass"}],
+                },
+            }
+        ).encode(),
+    ),
 }
 
 REASONS = {
@@ -280,8 +328,39 @@ def serve_mode(conn: socket.socket, mode: str, delay: float) -> None:
         respond(conn, *CANNED[mode])
 
 
-def handle(conn: socket.socket, shared: Shared, delay: float) -> None:
+def handshake(conn: socket.socket, tls: ssl.SSLContext, plain_on_tls: str) -> socket.socket | None:
+    """The TLS side of a connection, or None when the client spoke plain HTTP (answered like Node or nginx)."""
+    conn.settimeout(10)
+    first = conn.recv(1, socket.MSG_PEEK)
+    if first and first != b"\x16":
+        log(f"plain bytes on the TLS port -> {plain_on_tls}")
+        if plain_on_tls == "nginx":
+            title = b"<title>400 The plain HTTP request was sent to HTTPS port</title>"
+            body = b"<html>\r\n<head>" + title + b"</head>\r\n</html>\r\n"
+            respond(conn, 400, "text/html", body)
+        else:  # Node's tls server reads the bytes, fails the handshake and closes without a byte
+            read_head(conn)
+            conn.close()
+        return None
     try:
+        wrapped = tls.wrap_socket(conn, server_side=True)
+    except (ssl.SSLError, OSError) as exc:
+        log(f"TLS handshake failed: {exc}")
+        conn.close()
+        return None
+    wrapped.settimeout(None)
+    return wrapped
+
+
+def handle(
+    conn: socket.socket, shared: Shared, delay: float, tls: ssl.SSLContext | None = None, plain_on_tls: str = "close"
+) -> None:
+    try:
+        if tls is not None:
+            wrapped = handshake(conn, tls, plain_on_tls)
+            if wrapped is None:
+                return
+            conn = wrapped
         got = read_head(conn)
         if got is None:
             conn.close()
@@ -309,14 +388,20 @@ def handle(conn: socket.socket, shared: Shared, delay: float) -> None:
         conn.close()
 
 
-def serve(listener: socket.socket, shared: Shared, delay: float) -> None:
+def serve(
+    listener: socket.socket,
+    shared: Shared,
+    delay: float,
+    tls: ssl.SSLContext | None = None,
+    plain_on_tls: str = "close",
+) -> None:
     while True:
         try:
             conn, _ = listener.accept()
         except OSError as exc:
             log(f"accept failed: {exc}")
             continue
-        threading.Thread(target=handle, args=(conn, shared, delay), daemon=True).start()
+        threading.Thread(target=handle, args=(conn, shared, delay, tls, plain_on_tls), daemon=True).start()
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -341,7 +426,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--linger", type=float, default=0.0, help="on SIGTERM close the port at once, exit this many seconds later"
     )
+    parser.add_argument("--tls-cert", help="PEM certificate chain: speak HTTPS only")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument("--plain-on-tls", choices=("close", "nginx"), default="close")
     args = parser.parse_args(argv)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
 
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -371,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"LISTENING {args.host} {port}", flush=True)
     log(f"serving {args.host}:{port} in mode {args.mode}")
     try:
-        serve(listener, shared, args.delay)
+        serve(listener, shared, args.delay, tls, args.plain_on_tls)
     except KeyboardInterrupt:
         return 0
     except ShuttingDown:  # like Express's server.close(): no new connections, then the pool drains

@@ -11,6 +11,7 @@ import os
 import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -66,15 +67,29 @@ class Backend:
     proc: subprocess.Popen[bytes]
     child_pid: int | None = None
     stderr_file: IO[bytes] | None = field(default=None, repr=False)
+    #: the CA that signed its certificate when it speaks HTTPS (see :class:`TlsFiles`)
+    tls: TlsFiles | None = None
 
-    def url(self, path: str = "/api/health") -> str:
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls is not None else "http"
+
+    def url(self, path: str = "/api/health", scheme: str | None = None) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{path}"
+        return f"{scheme or self.scheme}://{host}:{self.port}{path}"
 
     def _control(self, path: str, method: str) -> str:
         data = b"" if method == "POST" else None
         request = urllib.request.Request(self.url(path), data=data, method=method)
-        with _OPENER.open(request, timeout=5) as response:
+        context = ssl.create_default_context(cafile=str(self.tls.ca)) if self.tls is not None else None
+        opener = (
+            _OPENER
+            if context is None
+            else urllib.request.build_opener(
+                urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+            )
+        )
+        with opener.open(request, timeout=5) as response:
             return bytes(response.read()).decode()
 
     def set_mode(self, mode: str) -> None:
@@ -116,6 +131,31 @@ class Backend:
             self.stderr_file = None
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A certificate for 127.0.0.1, ::1 and localhost, its key, and the CA that signed it (PEM files)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_tls_files(folder: Path, names: tuple[str, ...] = ("127.0.0.1", "::1", "localhost")) -> TlsFiles:
+    """A fresh local CA (trustme) and a server certificate it signed for ``names``, written to ``folder``."""
+    import trustme  # local: only the TLS tests pay for it
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    cert = ca.issue_cert(*names)
+    files = TlsFiles(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
+    ca.cert_pem.write_to_path(str(files.ca))
+    cert.private_key_pem.write_to_path(str(files.key))
+    with open(files.cert, "wb") as out:
+        for blob in cert.cert_chain_pems:
+            out.write(blob.bytes())
+    return files
+
+
 def start_backend(
     mode: str = "healthy",
     host: str = "127.0.0.1",
@@ -124,9 +164,14 @@ def start_backend(
     fork_child: bool = False,
     port: int = 0,
     timeout: float = 10.0,
+    tls: TlsFiles | None = None,
+    plain_on_tls: str = "close",
 ) -> Backend:
-    """Start the backend and wait (bounded) for its ``LISTENING`` line."""
+    """Start the backend and wait (bounded) for its ``LISTENING`` line. With ``tls`` it speaks HTTPS only,
+    and answers plain HTTP as Node does (``plain_on_tls="close"``) or as nginx does (``"nginx"``)."""
     cmd = [sys.executable, str(BACKEND_SCRIPT), "--mode", mode, "--host", host, "--port", str(port)]
+    if tls is not None:
+        cmd += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key), "--plain-on-tls", plain_on_tls]
     if delay is not None:
         cmd += ["--delay", str(delay)]
     if ignore_term:
@@ -137,7 +182,7 @@ def start_backend(
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_file, start_new_session=True
     )
-    backend = Backend(host=host, port=0, pid=proc.pid, proc=proc, stderr_file=stderr_file)
+    backend = Backend(host=host, port=0, pid=proc.pid, proc=proc, stderr_file=stderr_file, tls=tls)
     try:
         for line in _read_lines_until(proc, "LISTENING", timeout):
             word, _, rest = line.partition(" ")

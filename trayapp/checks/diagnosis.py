@@ -123,13 +123,13 @@ def _sentence(
             elif outcome.http_status is not None and outcome.http_status >= 500:
                 hint = ": the server runs, but its health handler fails; check its log"
             return f"{name} answers {outcome.detail}{hint}."
-        case Reason.DEPENDENCY_DOWN:
+        case Reason.DEPENDENCY_DOWN | Reason.UNHEALTHY | Reason.WARNING:
             code = f" ({outcome.http_status})" if outcome.http_status else ""
-            return f"{name} answers{code} but reports a dependency down: {outcome.detail}."
+            return f"{name} answers{code} but {outcome.detail}."
         case Reason.DNS:
             return f"{name}: {outcome.detail}; check the host name in its {_target_field(service)}."
         case Reason.TLS:
-            return f"{name} at {where}: {outcome.detail}."
+            return f"{name}: {where} {outcome.detail}."
         case Reason.AUTH_FAILED:
             return f"MongoDB at {where} {outcome.detail}: check the user, password and authSource in the uri."
         case _:

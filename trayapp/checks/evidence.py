@@ -26,7 +26,9 @@ TAIL_LINES = 40
 
 #: failures whose cause a log can tell; the others are said fully by the probe (a wrong
 #: path, TLS, DNS, another program on the port, a wrong address)
-EXPLAINED_BY_LOGS = frozenset({Reason.REFUSED, Reason.TIMEOUT, Reason.RESET, Reason.DEPENDENCY_DOWN, Reason.ERROR})
+EXPLAINED_BY_LOGS = frozenset(
+    {Reason.REFUSED, Reason.TIMEOUT, Reason.RESET, Reason.DEPENDENCY_DOWN, Reason.UNHEALTHY, Reason.ERROR}
+)
 
 
 @dataclass(frozen=True)

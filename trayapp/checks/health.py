@@ -15,6 +15,11 @@ in the wild:
   and ``checks`` of ``"component:measurement"`` to lists of objects).
 
 Whatever the input, it never raises: a body that is not a JSON object says nothing.
+
+:func:`body_excerpt` is how any body is shown in a sentence: markup (an HTML error page such
+as Express's ``<pre>Cannot GET /api/health</pre>``) by its visible text, read with the
+standard library's :mod:`html.parser`, never with its tags; anything else as one line of
+plain text. Strings read out of a JSON body get the same treatment.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from typing import Any
 
 OK = "ok"
@@ -104,6 +110,7 @@ _WORDS: dict[str, str] = {
             "refused",
             "shutting_down",
             "uninitialized",
+            "unauthorized",
             "stopped",
             "close",
             "closed",
@@ -114,8 +121,18 @@ _WORDS: dict[str, str] = {
     ),
 }
 
-#: Mongoose ``connection.readyState``
-_READY_STATES = {0: "disconnected", 1: "connected", 2: "connecting", 3: "disconnecting", 99: "uninitialized"}
+#: Mongoose ``connection.readyState`` (mongoose's lib/connectionState.js; 4 "unauthorized" only up to mongoose 4)
+_READY_STATES = {
+    0: "disconnected",
+    1: "connected",
+    2: "connecting",
+    3: "disconnecting",
+    4: "unauthorized",
+    99: "uninitialized",
+}
+#: words (as shown) that say a dependency is on its way up rather than failed: mongoose's readyState 2,
+#: a driver's reconnect loop
+CONNECTING_WORDS = frozenset(("connecting", "reconnecting"))
 
 #: key names (normalised, suffix stripped) whose scalar value is a dependency's state
 _DEPENDENCY_NAMES = frozenset(
@@ -164,8 +181,10 @@ class HealthReport:
 
     ``status`` is the overall verdict, the worse of the body's own ``status`` and what
     its dependencies say: "ok" | "degraded" | "down", or None when the body says
-    nothing we understand. ``failing`` / ``warning`` are plain-text fragments such as
-    ``"db: disconnected"`` or ``"mongo: down (connect ECONNREFUSED 127.0.0.1:27017)"``.
+    nothing we understand. ``failing`` / ``connecting`` / ``warning`` are plain-text
+    fragments such as ``"db: disconnected"``, ``"db: connecting"`` or
+    ``"mongo: down (connect ECONNREFUSED 127.0.0.1:27017)"``: the dependencies (or named
+    checks) reported down, still connecting, and with a warning.
     """
 
     status: str | None
@@ -175,6 +194,10 @@ class HealthReport:
     raw_status: str | None = None
     #: a top-level ``message``/``error``/``output`` string, cleaned and capped
     message: str | None = None
+    #: dependencies reported as connecting or reconnecting (mongoose's readyState 2)
+    connecting: tuple[str, ...] = ()
+    #: the body's own top-level verdict alone ("ok" | "degraded" | "down"), None when it gives none
+    own: str | None = None
 
 
 NOTHING = HealthReport(None)
@@ -255,7 +278,8 @@ def _read(doc: dict[Any, Any], health_json: bool) -> HealthReport:
         levels.append(explicit)
     status = max(levels, key=_RANK.__getitem__) if levels else None
     failing = _fragments(dep for dep in deps if dep.level == DOWN)
-    warning = _fragments(dep for dep in deps if dep.level == DEGRADED)
+    connecting = _fragments(dep for dep in deps if dep.level == DEGRADED and dep.word in CONNECTING_WORDS)
+    warning = _fragments(dep for dep in deps if dep.level == DEGRADED and dep.word not in CONNECTING_WORDS)
     message = next(
         (
             _cap(_clean(keys[k]), MAX_FRAGMENT)
@@ -264,7 +288,7 @@ def _read(doc: dict[Any, Any], health_json: bool) -> HealthReport:
         ),
         None,
     )
-    return HealthReport(status, failing, warning, raw_status, message)
+    return HealthReport(status, failing, warning, raw_status, message, connecting, explicit)
 
 
 def _top_status(key: str, value: object) -> tuple[str | None, str | None]:
@@ -402,6 +426,10 @@ def _detail(obj: dict[Any, Any], depth: int = 0) -> str | None:
             inner = _detail(value, depth + 1)
             if inner:
                 return inner
+    observed = keys.get("observedvalue")  # IETF health+json: "observedValue": 91, "observedUnit": "%"
+    if isinstance(observed, (int, float, str)) and not isinstance(observed, bool):
+        unit = keys.get("observedunit")
+        return _cap(_clean(f"{observed} {unit}" if isinstance(unit, str) else str(observed)), _MAX_DETAIL) or None
     return None
 
 
@@ -452,6 +480,9 @@ def _name(key: str) -> str:
 
 
 def _clean(text: str) -> str:
+    """One line of plain text: control characters and runs of space folded, markup read as its text."""
+    if "<" in text and (summary := markup_text(text)) is not None:
+        text = summary
     return _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
 
 
@@ -468,3 +499,127 @@ def _fragments(deps: Iterable[_Dep]) -> tuple[str, ...]:
     if len(seen) > MAX_FRAGMENTS:
         seen = seen[: MAX_FRAGMENTS - 1] + [f"and {len(seen) - MAX_FRAGMENTS + 1} more"]
     return tuple(seen)
+
+
+# --- markup ----------------------------------------------------------------------------------------------------------
+
+#: HTML element names (WHATWG). A tag of one of these makes a text markup; other words in angle
+#: brackets (``<anonymous>`` in a Node stack trace, ``<number>`` in a message) stay text.
+_HTML_TAGS = frozenset(
+    """a abbr address area article aside audio b base bdi bdo blockquote body br button canvas caption center
+    cite code col colgroup data datalist dd del details dfn dialog div dl dt em embed fieldset figcaption figure
+    font footer form h1 h2 h3 h4 h5 h6 head header hgroup hr html i iframe img input ins kbd label legend li link
+    main map mark menu meta meter nav noscript object ol optgroup option output p picture pre progress q rp rt
+    ruby s samp script search section select slot small source span strong style sub summary sup svg table tbody
+    td template textarea tfoot th thead time title tr track u ul var video wbr""".split()
+)
+#: elements whose content is never shown (scripts, styles, inline images' markup)
+_HIDDEN_TAGS = frozenset(("script", "style", "template", "noscript", "svg", "iframe", "object", "select"))
+#: elements that start a new line of text
+_BLOCK_TAGS = frozenset(
+    """address article aside blockquote body br center dd details dialog div dl dt fieldset figcaption figure
+    footer form h1 h2 h3 h4 h5 h6 header hgroup hr html li main nav ol p pre section summary table tbody td tfoot
+    th thead tr ul""".split()
+)
+_MARKUP_TYPES = ("text/html", "application/xhtml+xml", "text/xml", "application/xml")
+
+
+class _TextOf(HTMLParser):
+    """The visible text of markup, line by line, and its title."""
+
+    def __init__(self, any_tag: bool) -> None:
+        super().__init__(convert_charrefs=True)
+        self.any_tag = any_tag  # XML: every tag is markup
+        self.markup = False
+        self.lines: list[list[str]] = [[]]
+        self.title: list[str] = []
+        self._hidden = 0
+        self._in_title = False
+
+    def _known(self, tag: str) -> bool:
+        if self.any_tag or tag in _HTML_TAGS:
+            self.markup = True
+            return True
+        return False
+
+    def handle_decl(self, decl: str) -> None:
+        if decl.lower().startswith("doctype"):
+            self.markup = True
+
+    def handle_comment(self, data: str) -> None:
+        self.markup = True
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if not self._known(tag):
+            self._text(self.get_starttag_text() or "")
+        elif tag in _HIDDEN_TAGS:
+            self._hidden += 1
+        elif tag == "title":
+            self._in_title = True
+        elif tag in _BLOCK_TAGS:
+            self.lines.append([])
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if not self._known(tag):
+            self._text(self.get_starttag_text() or "")
+        elif tag in _BLOCK_TAGS:
+            self.lines.append([])
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self._known(tag):
+            self._text(f"</{tag}>")
+        elif tag in _HIDDEN_TAGS:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag == "title":
+            self._in_title = False
+        elif tag in _BLOCK_TAGS:
+            self.lines.append([])
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title.append(data)
+        else:
+            self._text(data)
+
+    def _text(self, data: str) -> None:
+        if not self._hidden:
+            self.lines[-1].append(data)
+
+
+def markup_text(text: str, *, any_tag: bool = False) -> str | None:
+    """The visible text of ``text`` if it is markup (HTML, or any tags with ``any_tag``), else None.
+
+    Lines (block elements, ``<br>``) are joined with " · "; script and style are left out; the
+    ``<title>`` stands in when the page shows no text; after the first line, lines of a stack
+    trace (``at fn (file:1:2)``, as Express's error page shows them) are left out. Entities are
+    decoded. "" for markup with no text at all. Never raises.
+    """
+    parser = _TextOf(any_tag)
+    try:
+        parser.feed(text)
+        parser.close()
+    except Exception:  # noqa: BLE001 - html.parser is lenient; a hostile body must still not raise
+        return None
+    if not parser.markup:
+        return None
+    lines = [line for part in parser.lines if (line := _SPACES.sub(" ", "".join(part)).strip())]
+    lines = lines[:1] + [line for line in lines[1:] if not line.startswith("at ")]
+    if not lines:
+        title = _SPACES.sub(" ", "".join(parser.title)).strip()
+        return title
+    return " · ".join(lines)
+
+
+def body_excerpt(body: bytes | str, content_type: str | None = None, limit: int = 120) -> str:
+    """A body as one line of plain text for a sentence: markup by its visible text (see
+    :func:`markup_text`), anything else with control characters and runs of space folded; capped at
+    ``limit`` characters. Markup is told by its content type or, when a server mislabels it, by a
+    first character ``<`` followed by HTML tags."""
+    text = body if isinstance(body, str) else bytes(body[:MAX_BODY]).decode("utf-8", errors="replace")
+    text = text.lstrip("\ufeff")
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    if kind in _MARKUP_TYPES or text.lstrip().startswith("<"):
+        summary = markup_text(text, any_tag=kind.endswith("xml"))
+        if summary is not None:
+            return _cap(_SPACES.sub(" ", _CONTROL.sub(" ", summary)).strip(), limit)
+    return _cap(_SPACES.sub(" ", _CONTROL.sub(" ", text)).strip(), limit)

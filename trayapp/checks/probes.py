@@ -24,7 +24,7 @@ import pymongo
 import pymongo.errors
 
 from trayapp import __version__
-from trayapp.checks.health import read_health_body
+from trayapp.checks.health import HealthReport, body_excerpt, read_health_body
 from trayapp.config.load import ServiceConfig
 from trayapp.config.redact import mongo_hosts, scrub
 from trayapp.model import Kind, ProbeOutcome, Reason
@@ -196,7 +196,9 @@ class HttpProbe:
         t = self._service.timeout
         # A fresh connection per check: a pooled one can be stale after sleep and
         # would hide "refused" behind a reused socket.
-        transport = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
+        transport = httpx.HTTPTransport(
+            limits=httpx.Limits(max_keepalive_connections=0), verify=tls_context(self._service)
+        )
         # httpx has no public way to give its transport a network backend yet (httpx PR #3749).
         transport._pool._network_backend = _DeadlineBackend(self._deadline)  # type: ignore[attr-defined]
         return httpx.Client(
@@ -235,26 +237,136 @@ class HttpProbe:
                 reason_phrase = response.reason_phrase
         except Exception as exc:  # noqa: BLE001 - every failure becomes a classified result
             reason, detail = classify_http_error(exc, service.timeout)
-            if reason is Reason.RESET and isinstance(exc, httpx.RemoteProtocolError):
-                reason, detail = _sniff_non_http(addresses, port, deadline) or (reason, detail)
+            reason, detail = self._recognise_protocol(exc, reason, detail, addresses, port, deadline)
             return ProbeOutcome(reason, scrub(detail, service.secrets), _ms(start), addresses=addresses)
         finally:
             self._deadline.at = None
         latency = _ms(start)
-        report = read_health_body(body, content_type)
-        status_text = f"{status} {reason_phrase}".strip()
-        if report.failing and (200 <= status < 300 or status == 503):
-            return ProbeOutcome(Reason.DEPENDENCY_DOWN, "; ".join(report.failing), latency, status, addresses)
-        if 200 <= status < 300 and report.status in ("down", "degraded"):
-            said = "; ".join(report.warning) or f"status {report.raw_status or report.status!r}"
-            if report.message:
-                said += f" ({report.message})"
-            return ProbeOutcome(Reason.DEPENDENCY_DOWN, said, latency, status, addresses)
-        if not 200 <= status < 300:
-            excerpt = _excerpt(body)
-            detail = status_text + (f": {excerpt}" if excerpt else "")
-            return ProbeOutcome(Reason.HTTP_STATUS, scrub(detail, service.secrets), latency, status, addresses)
-        return ProbeOutcome(Reason.OK, status_text, latency, status, addresses)
+        if status == 400 and self._scheme == "http" and _speaks_tls(addresses, port, deadline, service.host):
+            # nginx and others answer plain HTTP on a TLS port with "400 The plain HTTP request was sent to HTTPS port"
+            reason, detail = Reason.TLS, self._use_other_scheme("TLS (HTTPS), not plain HTTP")
+            return ProbeOutcome(reason, scrub(detail, service.secrets), latency, status, addresses)
+        reason, detail = read_answer(status, reason_phrase, body, content_type)
+        return ProbeOutcome(reason, scrub(detail, service.secrets), latency, status, addresses)
+
+    @property
+    def _scheme(self) -> str:
+        return self._service.target.split(":", 1)[0].lower()
+
+    def _use_other_scheme(self, speaks: str) -> str:
+        other = "http" if self._scheme == "https" else "https"
+        url = other + self._service.display_target[len(self._scheme) :]
+        return f"speaks {speaks}: use {url} as its url"
+
+    def _recognise_protocol(
+        self,
+        exc: BaseException,
+        reason: Reason,
+        detail: str,
+        addresses: tuple[str, ...],
+        port: int,
+        deadline: float,
+    ) -> tuple[Reason, str]:
+        """Look again, within the deadline, at a failure that may be the wrong protocol: a TLS
+        server closes (Node) or answers an alert when spoken to in plain HTTP, and a plain HTTP
+        server answers a TLS hello with an HTTP 400 or by closing."""
+        service = self._service
+        if self._scheme == "http" and reason in (Reason.RESET, Reason.PROTOCOL_ERROR):
+            if _speaks_tls(addresses, port, deadline, service.host):
+                return Reason.TLS, self._use_other_scheme("TLS (HTTPS), not plain HTTP")
+            if reason is Reason.RESET and isinstance(exc, httpx.RemoteProtocolError):
+                return _sniff_non_http(addresses, port, deadline) or (reason, detail)
+        if self._scheme == "https" and reason is Reason.TLS and not _cert_error(exc):
+            if _speaks_http(addresses, port, deadline):
+                return Reason.TLS, self._use_other_scheme("plain HTTP, not TLS")
+        if reason is Reason.TLS and (cert := _cert_error(exc)) is not None:
+            return Reason.TLS, _untrusted(cert, service)
+        return reason, detail
+
+
+def read_answer(status: int, reason_phrase: str, body: bytes, content_type: str | None) -> tuple[Reason, str]:
+    """What an HTTP answer means: its status code read together with what its body says.
+
+    A body that names a dependency down or still connecting is ``dependency_down`` whatever the
+    code (an Express + mongoose backend answers 503 ``{"db": "connecting"}`` for its whole
+    connect window); one that reports the service itself down, with no dependency named, is
+    ``unhealthy``; a 2xx that reports a warning (IETF ``warn``, ``degraded``) is ``warning``.
+    Otherwise a non-2xx is ``http_status``, with the body shown as plain text (markup by its text).
+    """
+    report = read_health_body(body, content_type)
+    status_text = f"{status} {reason_phrase}".strip()
+    if report.failing or report.connecting:
+        said = []
+        if report.failing:
+            said.append("reports a dependency down: " + "; ".join(report.failing))
+        if report.connecting:
+            lead = "still connecting: " if report.failing else "a dependency is still connecting: "
+            said.append(lead + "; ".join(report.connecting))
+        return Reason.DEPENDENCY_DOWN, "; ".join(said)
+    if report.own == "down":
+        return Reason.UNHEALTHY, "reports itself down: " + _own_words(report)
+    ok = 200 <= status < 300
+    if ok and (report.warning or report.own == "degraded"):
+        return Reason.WARNING, "reports a warning: " + ("; ".join(report.warning) or _own_words(report))
+    if not ok:
+        excerpt = body_excerpt(body, content_type)
+        return Reason.HTTP_STATUS, status_text + (f": {excerpt}" if excerpt else "")
+    return Reason.OK, status_text
+
+
+def _own_words(report: HealthReport) -> str:
+    said = f"status {report.raw_status or report.own!r}"
+    if report.message:
+        said += f" ({report.message})"
+    if report.warning:
+        said += "; warnings: " + "; ".join(report.warning)
+    return said
+
+
+def tls_context(service: ServiceConfig) -> ssl.SSLContext | bool:
+    """How an https:// service's certificate is checked: ``tls_verify = false`` not at all; with
+    ``tls_ca_file`` against that CA as well as the system's; else httpx's default (certifi)."""
+    if not service.tls_verify:
+        return False
+    if service.tls_ca_file is None:
+        return True
+    context = ssl.create_default_context()
+    try:
+        context.load_verify_locations(cafile=service.tls_ca_file)
+    except (OSError, ssl.SSLError) as exc:  # checked when the config was loaded; the file may have changed since
+        log.warning("cannot load tls_ca_file %s of %s: %s", service.tls_ca_file, service.name, exc)
+    return context
+
+
+def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    return next((c for c in _causes(exc) if isinstance(c, ssl.SSLCertVerificationError)), None)
+
+
+#: OpenSSL's X509_V_ERR codes for a certificate issued for another name
+_NAME_MISMATCH = {62, 64}  # hostname mismatch, IP address mismatch
+_EXPIRED = {10}  # certificate has expired
+
+
+def _untrusted(cert: ssl.SSLCertVerificationError, service: ServiceConfig) -> str:
+    """The sentence fragment for an https:// certificate that did not verify, naming the config keys that help."""
+    said = cert.verify_message or cert.reason or str(cert)
+    code = cert.verify_code
+    if code in _NAME_MISMATCH:
+        return (
+            f"sent a certificate for another name ({said}): use a host name the certificate names in the url, "
+            "or set tls_verify = false for this service"
+        )
+    if code in _EXPIRED:
+        return f"sent an expired certificate ({said}): renew it, or set tls_verify = false for this service"
+    if service.tls_ca_file is not None:
+        return (
+            f"sent a certificate that tls_ca_file {service.tls_ca_file!r} does not vouch for ({said}): point "
+            "tls_ca_file at the CA that signed it, or set tls_verify = false for this service"
+        )
+    return (
+        f'sent a certificate that is not trusted ({said}): set tls_ca_file = "PATH" to the CA that signed it '
+        "(mkcert's is rootCA.pem in the folder `mkcert -CAROOT` prints), or tls_verify = false for this service"
+    )
 
 
 def _sniff_non_http(addresses: tuple[str, ...], port: int, deadline: float) -> tuple[Reason, str] | None:
@@ -264,6 +376,14 @@ def _sniff_non_http(addresses: tuple[str, ...], port: int, deadline: float) -> t
     banner, a database greeting), so look once more with a raw socket, within the
     check's deadline, and quote what the server said.
     """
+    head = _peek(addresses, port, deadline)
+    if head and not head.startswith(b"HTTP/"):
+        return Reason.PROTOCOL_ERROR, f"it answered {_excerpt(head, 60)!r} instead of HTTP"
+    return None
+
+
+def _peek(addresses: tuple[str, ...], port: int, deadline: float) -> bytes | None:
+    """The first bytes the server sends back to a plain HTTP request, within the deadline."""
     for address in addresses[:1]:
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
@@ -272,12 +392,47 @@ def _sniff_non_http(addresses: tuple[str, ...], port: int, deadline: float) -> t
             with socket.create_connection((address, port), timeout=remaining) as sock:
                 sock.sendall(b"GET / HTTP/1.1\r\nHost: trayapp\r\nConnection: close\r\n\r\n")
                 sock.settimeout(max(0.01, deadline - time.perf_counter()))
-                head = sock.recv(256)
+                return sock.recv(256)
         except OSError:
             return None
-        if head and not head.startswith(b"HTTP/"):
-            return Reason.PROTOCOL_ERROR, f"it answered {_excerpt(head, 60)!r} instead of HTTP"
     return None
+
+
+def _speaks_http(addresses: tuple[str, ...], port: int, deadline: float) -> bool:
+    """Whether the server answers a plain HTTP request with an HTTP answer."""
+    head = _peek(addresses, port, deadline)
+    return bool(head) and head.startswith(b"HTTP/")  # type: ignore[union-attr]
+
+
+def _speaks_tls(addresses: tuple[str, ...], port: int, deadline: float, host: str | None) -> bool:
+    """Whether the server completes a TLS handshake (certificate not checked), or answers a TLS
+    hello with a TLS alert; within the deadline."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    name = None if host is None or _is_ip(host) else host
+    for address in addresses[:1]:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            return False
+        try:
+            with socket.create_connection((address, port), timeout=remaining) as raw:
+                raw.settimeout(max(0.01, deadline - time.perf_counter()))
+                with context.wrap_socket(raw, server_hostname=name):
+                    return True
+        except ssl.SSLError as exc:
+            return "ALERT" in str(exc.reason or "").upper()  # it answered in TLS, just not with a session
+        except OSError:
+            return False
+    return False
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
 
 
 def _read_capped(chunks: Iterator[bytes], deadline: float) -> bytes:
@@ -318,7 +473,7 @@ def classify_http_error(exc: BaseException, timeout: float) -> tuple[Reason, str
         if isinstance(cause, ssl.SSLError):
             what = cause.reason or str(cause)
             hint = " (the server may speak plain HTTP: try http://)" if "WRONG_VERSION" in str(what).upper() else ""
-            return Reason.TLS, f"TLS handshake failed: {what}{hint}"
+            return Reason.TLS, f"failed the TLS handshake ({what}){hint}"
         if isinstance(cause, socket.gaierror):
             return Reason.DNS, f"cannot resolve the host ({cause.strerror})"
         if isinstance(cause, ConnectionRefusedError):
@@ -479,7 +634,7 @@ def classify_mongo_error(exc: BaseException, timeout: float) -> tuple[Reason, st
         if "name or service not known" in lowered or "nodename nor servname" in lowered or "getaddrinfo" in lowered:
             return Reason.DNS, "cannot resolve the host"
         if "ssl" in lowered or "certificate" in lowered or "tls" in lowered:
-            return Reason.TLS, f"TLS failed: {_first_line(text)}"
+            return Reason.TLS, f"failed TLS ({_first_line(text)})"
         if "reset" in lowered or "closed" in lowered or "broken pipe" in lowered:
             return Reason.RESET, "dropped the connection"
         if (

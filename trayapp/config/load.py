@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import shlex
+import ssl
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,10 @@ class ServiceConfig:
     managed: ManagedConfig | None = None
     #: log files to tail (absolute paths)
     logs: tuple[str, ...] = ()
+    #: https:// only: a PEM file of CA certificates to trust besides the system's (absolute path)
+    tls_ca_file: str | None = None
+    #: https:// only: False accepts any certificate (a self-signed dev certificate)
+    tls_verify: bool = True
 
     @property
     def display_target(self) -> str:
@@ -136,7 +141,7 @@ _COMMON_KEYS = {"name", "kind", "timeout", "interval", "down_after", "slow_ms", 
 #: signals a service may be stopped with (POSIX names; Windows uses CTRL_BREAK then TerminateProcess)
 STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGKILL")
 _KIND_KEYS = {
-    Kind.HTTP: {"url"},
+    Kind.HTTP: {"url", "tls_ca_file", "tls_verify"},
     Kind.MONGO: {"uri"},
     Kind.TCP: {"host", "port"},
 }
@@ -240,7 +245,10 @@ def _parse_service(raw: dict[str, Any], index: int, source: str) -> ServiceConfi
     if kind is Kind.HTTP:
         secrets = uri_secrets(target)
     base = Path(source).parent if source != BUILTIN else Path.cwd()
+    tls_ca_file, tls_verify = _tls(raw, target, source, label, base) if kind is Kind.HTTP else (None, True)
     return ServiceConfig(
+        tls_ca_file=tls_ca_file,
+        tls_verify=tls_verify,
         managed=_managed(raw, source, label, base),
         logs=_paths(raw, "log", source, label, base),
         name=name,
@@ -333,6 +341,34 @@ def _http_target(raw: dict[str, Any], source: str, label: str) -> tuple[str, str
     except ValueError:
         raise ConfigError(source, f"{redact_uri(url)!r} has a port out of range (1-65535)", label, "url") from None
     return url, parts.hostname, port
+
+
+def _tls(raw: dict[str, Any], url: str, source: str, label: str, base: Path) -> tuple[str | None, bool]:
+    """``tls_ca_file`` (a PEM file of CA certificates, loaded here to check it) and ``tls_verify``."""
+    verify = raw.get("tls_verify", True)
+    if not isinstance(verify, bool):
+        raise ConfigError(source, f"must be true or false, not {verify!r}", label, "tls_verify")
+    https = urlsplit(url).scheme == "https"
+    for key in ("tls_verify", "tls_ca_file"):
+        if key in raw and not https:
+            raise ConfigError(source, "only applies to an https:// url", label, key)
+    paths = _paths(raw, "tls_ca_file", source, label, base, single=True)
+    if not paths:
+        return None, verify
+    if not verify:
+        raise ConfigError(source, "has no effect with tls_verify = false; keep one of the two", label, "tls_ca_file")
+    path = paths[0]
+    if not Path(path).is_file():
+        raise ConfigError(source, f"{path!r}: no such file", label, "tls_ca_file")
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=path)
+    except ssl.SSLError:
+        raise ConfigError(
+            source, f"{path!r} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", label, "tls_ca_file"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(source, f"{path!r} cannot be read ({exc.strerror or exc})", label, "tls_ca_file") from None
+    return path, verify
 
 
 def _mongo_target(raw: dict[str, Any], source: str, label: str) -> tuple[str, str | None, int | None, tuple[str, ...]]:
