@@ -205,7 +205,7 @@ def test_ports_json_names_the_owner_and_marks_the_watched_service(tmp_path, back
     result = run_cli("ports", "--config", config, "--json", home=tmp_path)
     assert result.returncode == 0, result.stderr
     [row] = json.loads(result.stdout)["listeners"]
-    assert (row["pid"], row["port"], row["service"]) == (api.pid, api.port, "backend")
+    assert (row["pid"], row["port"], row["service"], row["services"]) == (api.pid, api.port, "backend", ["backend"])
     assert row["cwd"] == str(REPO)
     table = run_cli("ports", str(api.port), "--config", config, home=tmp_path)
     assert f"pid {api.pid}" in table.stdout and "backend.py" in table.stdout
@@ -213,6 +213,28 @@ def test_ports_json_names_the_owner_and_marks_the_watched_service(tmp_path, back
     missing = run_cli("ports", str(free), "--config", config, home=tmp_path)
     assert missing.returncode == 1
     assert f"nothing listens on port {free}" in missing.stdout
+
+
+def test_ports_names_every_service_that_watches_a_port(tmp_path, backend) -> None:
+    api = backend("healthy")
+    free = free_port()
+    config = write_config(
+        tmp_path,
+        service_toml("backend", "http", url=api.url()),
+        service_toml("api-tcp", "tcp", host="127.0.0.1", port=api.port),
+        service_toml("db", "tcp", host="127.0.0.1", port=free),
+        service_toml("db-again", "tcp", host="127.0.0.1", port=free),
+    )
+    result = run_cli("ports", "--config", config, "--json", home=tmp_path)
+    assert result.returncode == 1, result.stderr  # a watched port has no listener
+    data = json.loads(result.stdout)
+    [row] = data["listeners"]
+    assert (row["pid"], row["service"], row["services"]) == (api.pid, "backend", ["backend", "api-tcp"])
+    assert data["not_listening"] == [free]
+    table = run_cli("ports", "--config", config, home=tmp_path).stdout
+    [line] = [line for line in table.splitlines() if f"pid {api.pid}" in line]
+    assert "backend, api-tcp" in line
+    assert f"nothing listens on port {free} (db, db-again)" in table
 
 
 def test_kill_yes_frees_the_port(tmp_path, backend) -> None:

@@ -215,14 +215,19 @@ def test_hung_backend_and_hung_mongo_never_stall_the_gui(qtbot, tray_app, backen
 
 def test_ports_tab_lists_owners_watched_first_and_filters(qtbot, tray_app, backend) -> None:
     api = backend("healthy")
-    app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=1)))
+    app = tray_app(
+        make_config(
+            service_toml("backend", "http", url=api.url(), interval=1),
+            service_toml("api-tcp", "tcp", host="127.0.0.1", port=api.port, interval=1),
+        )
+    )
     app.window.show_ports()
     with qtbot.waitSignal(app.ports_refreshed, timeout=WAIT_MS):
         app.refresh_ports()
     model = app.ports_model
     first = model.listener(0)
     assert (first.port, first.pid) == (api.port, api.pid)
-    assert model.data(model.index(0, PortsModel.PORT)) == f"{api.port}  ★ backend"
+    assert model.data(model.index(0, PortsModel.PORT)) == f"{api.port}  ★ backend, api-tcp"  # every watcher named
     assert "backend.py" in model.data(model.index(0, PortsModel.COMMAND))
     tab = app.window.ports_tab
     tab.filter.setText("backend.py")

@@ -296,31 +296,38 @@ class _HumanPrinter:
 
 def cmd_ports(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    watched = {s.port: s.name for s in config.services if s.port is not None}
+    watched = config.watched_ports()
     wanted: set[int] | None = None if args.all else set(args.ports or watched)
     found = listeners(wanted)
     missing = sorted((wanted or set()) - {x.port for x in found})
     if args.json:
-        rows = [dict(x.to_json(), service=watched.get(x.port)) for x in found]
+        rows = [_port_row(x, watched.get(x.port, ())) for x in found]
         print(json.dumps({"listeners": rows, "not_listening": missing}, indent=2))
     else:
         _print_ports_table(found, watched, missing, sys.stdout)
     return EXIT_PROBLEM if missing else EXIT_OK
 
 
-def _print_ports_table(found: list[Listener], watched: dict[int, str], missing: list[int], out: TextIO) -> None:
+def _port_row(listener: Listener, names: tuple[str, ...]) -> dict[str, object]:
+    """A listener as JSON with the services that watch its port: ``service`` the first in config order
+    (or null), ``services`` every one."""
+    return dict(listener.to_json(), service=names[0] if names else None, services=list(names))
+
+
+def _print_ports_table(
+    found: list[Listener], watched: dict[int, tuple[str, ...]], missing: list[int], out: TextIO
+) -> None:
     now = time.time()
     rows = [("PORT", "ADDRESS", "PID", "SERVICE", "OWNER", "COMMAND")]
     for x in sorted(found, key=lambda x: (x.port not in watched, x.port, x.address)):
         command = format_cmdline(x.cmdline) if x.cmdline else ""
-        rows.append(
-            (str(x.port), x.address, str(x.pid or "?"), watched.get(x.port, ""), describe_owner(x, now), command)
-        )
+        names = ", ".join(watched.get(x.port, ()))
+        rows.append((str(x.port), x.address, str(x.pid or "?"), names, describe_owner(x, now), command))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5], file=out)
     for port in missing:
-        service = f" ({watched[port]})" if port in watched else ""
+        service = f" ({', '.join(watched[port])})" if port in watched else ""
         print(f"nothing listens on port {port}{service}", file=out)
 
 

@@ -116,6 +116,15 @@ class Config:
     def path(self) -> Path | None:
         return None if self.source == BUILTIN else Path(self.source)
 
+    def watched_ports(self) -> dict[int, tuple[str, ...]]:
+        """Each port a service checks, with every service that checks it, in config order
+        (a tcp check and an http check of the same server, two names for one database)."""
+        watched: dict[int, tuple[str, ...]] = {}
+        for service in self.services:
+            if service.port is not None:
+                watched[service.port] = (*watched.get(service.port, ()), service.name)
+        return watched
+
     def service(self, name: str) -> ServiceConfig:
         for service in self.services:
             if service.name == name:

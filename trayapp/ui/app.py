@@ -415,8 +415,8 @@ class TrayApp(QObject):
 
     # -- ports tab ---------------------------------------------------------------------
 
-    def _watched_ports(self) -> dict[int, str]:
-        return {s.port: s.name for s in self.config.services if s.port is not None}
+    def _watched_ports(self) -> dict[int, tuple[str, ...]]:
+        return self.config.watched_ports()
 
     @Slot(int)
     def _on_tab_changed(self, index: int) -> None:

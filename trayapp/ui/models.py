@@ -139,9 +139,10 @@ class PortsModel(_RowsModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._rows: list[Listener] = []
-        self._watched: dict[int, str] = {}
+        self._watched: dict[int, tuple[str, ...]] = {}
 
-    def set_watched(self, watched: dict[int, str]) -> None:
+    def set_watched(self, watched: dict[int, tuple[str, ...]]) -> None:
+        """Each watched port with every service that watches it."""
         self._watched = dict(watched)
 
     def set_listeners(self, found: Sequence[Listener]) -> None:
@@ -174,8 +175,8 @@ class PortsModel(_RowsModel):
 
     def _display(self, x: Listener, column: int) -> str:
         if column == self.PORT:
-            service = self._watched.get(x.port)
-            return f"{x.port}  ★ {service}" if service else str(x.port)
+            names = self._watched.get(x.port)
+            return f"{x.port}  ★ {', '.join(names)}" if names else str(x.port)
         if column == self.ADDRESS:
             return x.address
         if column == self.PID:
