@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.kit.rotate import logrotate, pm2_logrotate
 from tests.kit.users import nobody_ids, run_as_nobody
 from tests.kit.wait import wait_until
 from trayapp.clock import ManualClock
@@ -250,6 +252,86 @@ def test_an_unrelated_dot_1_file_is_not_taken_for_the_copy(tmp_path: Path, follo
     items = follower.poll()
     assert describe(items) == [TRUNCATED, "4"]  # "3" is gone with the truncation; nothing foreign shows up
     assert [i.message for i in items if isinstance(i, LogNotice)] == ["log truncated; reading from the start"]
+
+
+def _write_between_polls_then(rotate: Callable[[Path], object], path: Path, follower: FileFollower) -> list[LogItem]:
+    """Lines 3, 4 and half a line are written after the last poll; ``rotate`` copies and truncates
+    the file; the writer goes on; the next poll is returned."""
+    append(path, b"3\n4\nunfin")
+    rotate(path)
+    append(path, b"ished\n5\n")
+    return follower.poll()
+
+
+def test_a_pm2_logrotate_copy_is_found_by_its_bytes_among_older_copies(tmp_path: Path, follow: Follow) -> None:
+    path = tmp_path / "app-out.log"
+    older = tmp_path / "app-out__2026-11-29_14-52-00.log"
+    older.write_bytes(b"the day before, another run\n" * 20)
+    path.write_bytes(b"1\n2\n")
+    follower = follow(path, from_start=True)
+    assert texts(follower.poll()) == ["1", "2"]
+    items = _write_between_polls_then(pm2_logrotate, path, follower)
+    assert (tmp_path / "app-out__2026-11-30_14-52-00.log").read_bytes() == b"1\n2\n3\n4\nunfin"
+    assert describe(items) == ["3", "4", "unfin", TRUNCATED, "ished", "5"]  # nothing lost, in order
+    [notice] = [i for i in items if isinstance(i, LogNotice)]
+    assert (
+        notice.message == "log truncated; read its last lines from app-out__2026-11-30_14-52-00.log, now from the start"
+    )
+
+
+@pytest.mark.parametrize(
+    ("directives", "copy_name"),
+    [
+        (("copytruncate", "dateext"), r"app\.log-\d{8}"),  # app.log-20261130
+        (("copytruncate", "dateext", "extension .log"), r"app-\d{8}\.log"),  # app-20261130.log
+        (("copytruncate",), r"app\.log\.1"),
+        (("copytruncate", "compress", "delaycompress"), r"app\.log\.1"),  # the newest copy stays plain
+    ],
+)
+def test_a_real_logrotate_copytruncate_copy_is_found_whatever_its_name(
+    tmp_path: Path, follow: Follow, directives: tuple[str, ...], copy_name: str
+) -> None:
+    path = tmp_path / "app.log"
+    path.write_bytes(b"1\n2\n")
+    follower = follow(path, from_start=True)
+    assert texts(follower.poll()) == ["1", "2"]
+    items = _write_between_polls_then(lambda p: logrotate(p, *directives), path, follower)
+    assert describe(items) == ["3", "4", "unfin", TRUNCATED, "ished", "5"]
+    [notice] = [i for i in items if isinstance(i, LogNotice)]
+    assert re.fullmatch(f"log truncated; read its last lines from {copy_name}, now from the start", notice.message)
+
+
+def test_a_compressed_copy_is_not_read_and_nothing_foreign_shows(tmp_path: Path, follow: Follow) -> None:
+    path = tmp_path / "app.log"
+    path.write_bytes(b"1\n2\n")
+    follower = follow(path, from_start=True)
+    assert texts(follower.poll()) == ["1", "2"]
+    items = _write_between_polls_then(lambda p: logrotate(p, "copytruncate", "compress"), path, follower)
+    assert [f.name for f in tmp_path.iterdir() if f.name.startswith("app.log.")] == ["app.log.1.gz"]
+    # the lines written between the last poll and the rotation went into the .gz, which is not inflated
+    assert describe(items) == [TRUNCATED, "ished", "5"]
+    assert [i.message for i in items if isinstance(i, LogNotice)] == ["log truncated; reading from the start"]
+
+
+def test_a_copy_numbered_the_winston_way_is_found_and_a_newer_unrelated_sibling_is_not(
+    tmp_path: Path, follow: Follow
+) -> None:
+    path = tmp_path / "app.log"
+    path.write_bytes(b"1\n2\n")
+    follower = follow(path, from_start=True)
+    assert texts(follower.poll()) == ["1", "2"]
+
+    def copy_then_truncate(p: Path) -> None:
+        shutil.copyfile(p, tmp_path / "app1.log")
+        with p.open("r+b") as fh:
+            fh.truncate(0)
+        # newer, same name pattern, long enough, but not holding the bytes read last: not the copy
+        (tmp_path / "app2.log").write_bytes(b"1\n9\n3\n4\nOTHER")
+
+    items = _write_between_polls_then(copy_then_truncate, path, follower)
+    assert describe(items) == ["3", "4", "unfin", TRUNCATED, "ished", "5"]
+    [notice] = [i for i in items if isinstance(i, LogNotice)]
+    assert notice.message == "log truncated; read its last lines from app1.log, now from the start"
 
 
 def test_deleted_then_recreated_later(tmp_path: Path, follow: Follow) -> None:

@@ -2,8 +2,9 @@
 
 A :class:`FileFollower` follows one path, poll-driven and thread-free: it survives rename
 rotation (the rest of the old file is drained, then the new one is read from its start),
-copytruncate (size below our position: read what we had not yet read from the copy, if
-``NAME.1`` is it, then start again at 0), deletion and later re-creation,
+copytruncate (size below our position: read what we had not yet read from the copy, found
+among the file's siblings by the bytes read last, then start again at 0), deletion and later
+re-creation,
 unfinished last lines (held back until their newline arrives), invalid UTF-8 (replaced)
 and endless lines (capped, with a marker). It never reads a file whole: following starts
 with a seek to the end, and :func:`last_lines` reads backwards in blocks.
@@ -36,7 +37,10 @@ MAX_LINE = 16384  # bytes kept of one line; the rest is counted, not kept
 READ_CHUNK = 65536
 MAX_POLL_BYTES = 1 << 20  # one poll reads at most this much, so a burst cannot starve the caller
 ROTATE_WAIT = 5.0  # seconds a rotated file is still read for late writes
-TAIL_BYTES = 64  # bytes compared to tell a copytruncate's copy from an unrelated NAME.1
+TAIL_BYTES = 64  # bytes compared to tell a copytruncate's copy from an unrelated sibling
+MAX_COPY_CANDIDATES = 16  # siblings (newest first) looked at for a copytruncate's copy
+#: endings of compressed copies (logrotate's compress, pm2-logrotate's compress): not looked in, see _copy_candidates
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".lzma", ".z", ".zip")
 BLOCK = 65536  # backwards-reading block size
 
 
@@ -369,28 +373,29 @@ class FileFollower:
 
     def _read_rest_from_copy(self, stream: _Stream, out: list[LogItem]) -> str | None:
         """After a copytruncate, read the lines written between our last read and the copy from
-        the copy (``NAME.1``, as logrotate and trayapp name it), if it is one: it holds the bytes
-        we read last at the offset we read them. Returns its path when something was read."""
-        copy = self.path + ".1"
+        the copy: the sibling that holds the bytes we read last at the offset we read them, whatever
+        the rotator named it (see :func:`_copy_candidates`). Returns its path when something was read."""
         if not stream.tail:
             return None
-        try:
-            fd = _open_for_reading(copy)
-        except OSError:
-            return None
-        try:
-            size = os.fstat(fd).st_size
-            if size <= stream.pos or not _holds_tail(fd, stream):
-                return None
-            os.lseek(fd, stream.pos, os.SEEK_SET)
-            rest = _Stream(fd, (0, 0), stream.pos, self._max_line)
-            rest.lines = stream.lines  # the same byte stream: an unfinished line goes on
-            self._read(rest, out, min(size - stream.pos, self._max_poll_bytes))
-            return copy
-        except OSError:
-            return None
-        finally:
-            _close(fd)
+        for copy in _copy_candidates(self.path, stream.ident, stream.pos):
+            try:
+                fd = _open_for_reading(copy)
+            except OSError:
+                continue
+            try:
+                size = os.fstat(fd).st_size
+                if size <= stream.pos or not _holds_tail(fd, stream):
+                    continue
+                os.lseek(fd, stream.pos, os.SEEK_SET)
+                rest = _Stream(fd, (0, 0), stream.pos, self._max_line)
+                rest.lines = stream.lines  # the same byte stream: an unfinished line goes on
+                self._read(rest, out, min(size - stream.pos, self._max_poll_bytes))
+                return copy
+            except OSError:
+                continue
+            finally:
+                _close(fd)
+        return None
 
     def _drain_retired(self, out: list[LogItem], budget: int) -> int:
         for stream in list(self._retired):
@@ -456,6 +461,42 @@ def _resume_offset(fd: int, size: int, max_line: int) -> int:
     if offset is not None:
         return offset
     return 0 if floor == 0 else size
+
+
+def _copy_candidates(path: str, ident: tuple[int, int], pos: int) -> list[str]:
+    """The files beside ``path`` that may be its copytruncate copy, newest first (at most
+    ``MAX_COPY_CANDIDATES``): regular files longer than ``pos`` whose name starts with the
+    file's name less its extension. That covers every rotator's naming: logrotate's ``app.log.1``
+    and dateext ``app.log-20261130`` (or ``app-20261130.log`` with ``extension .log``),
+    pm2-logrotate's ``app-out__2026-11-30_14-52-00.log``, numbered ``app1.log``, trayapp's own
+    ``NAME.log.1``. Which of them is the copy is told by its bytes, not its name.
+
+    Compressed copies (``app.log.1.gz``) are left out: telling them by their bytes means
+    inflating everything up to our offset, and logrotate's ``compress`` writes the ``.gz`` while
+    we would read it; with ``delaycompress`` the newest copy stays plain and is found. A copy
+    moved to another folder (logrotate's ``olddir``) is not looked for.
+    """
+    folder, name = os.path.split(path)
+    stem = os.path.splitext(name)[0] or name
+    found: list[tuple[float, str]] = []
+    try:
+        with os.scandir(folder or ".") as entries:
+            for entry in entries:
+                if entry.name == name or not entry.name.startswith(stem):
+                    continue
+                if entry.name.lower().endswith(COMPRESSED):
+                    log.debug("%s: not looking in compressed %s for the copy", path, entry.name)
+                    continue
+                try:
+                    st = entry.stat()
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode) and st.st_size > pos and (st.st_dev, st.st_ino) != ident:
+                    found.append((st.st_mtime, entry.path))
+    except OSError:
+        return []
+    found.sort(reverse=True)
+    return [candidate for _, candidate in found[:MAX_COPY_CANDIDATES]]
 
 
 def _holds_tail(fd: int, stream: _Stream) -> bool:
