@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pymongo.errors
 import pytest
 
-from tests.kit.servers import free_port, make_tls_files
+from tests.kit.servers import free_port, make_tls_files, start_node_https
 from tests.kit.services import http_service, mongo_service, tcp_service
 from trayapp.checks.checker import Checker
 from trayapp.checks.probes import classify_mongo_error
@@ -178,6 +178,18 @@ def test_http_against_an_https_server_says_the_port_speaks_tls(backend, tls_file
         f"backend: port {server.port} speaks TLS (HTTPS), not plain HTTP: "
         f"use https://127.0.0.1:{server.port}/api/health as its url."
     )
+
+
+def test_a_real_node_https_server_is_told_apart_and_trusted_through_tls_ca_file(tls_files) -> None:
+    server = start_node_https(tls_files)
+    try:
+        plain = check(http_service(f"http://127.0.0.1:{server.port}/api/health"))
+        assert (plain.state, plain.reason) == (State.DOWN, Reason.TLS)
+        assert f"port {server.port} speaks TLS (HTTPS), not plain HTTP: use https://127.0.0.1:" in plain.detail
+        trusted = check(http_service(f"https://127.0.0.1:{server.port}/api/health", tls_ca_file=str(tls_files.ca)))
+        assert (trusted.state, trusted.reason) == (State.UP, Reason.OK)
+    finally:
+        server.kill()
 
 
 def test_https_against_a_plain_http_server_says_the_port_speaks_plain_http(backend) -> None:

@@ -318,3 +318,49 @@ def _wait_a_little(proc: subprocess.Popen[bytes], seconds: float) -> None:
         proc.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
         pass
+
+
+_NODE_HTTPS = r"""
+const https = require("https");
+const fs = require("fs");
+const [cert, key] = process.argv.slice(1);
+const server = https.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, (req, res) => {
+  res.setHeader("Content-Type", "application/json");
+  res.end(JSON.stringify({ status: "ok" }));
+});
+server.listen(0, "127.0.0.1", () => console.log(`LISTENING 127.0.0.1 ${server.address().port}`));
+"""
+
+
+@dataclass
+class NodeHttps:
+    """A real Node ``https.createServer`` (what ``vite --https`` and mkcert setups run) on 127.0.0.1."""
+
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def start_node_https(tls: TlsFiles, timeout: float = 15.0) -> NodeHttps:
+    """Start Node's HTTPS server with ``tls``'s certificate; wait (bounded) until it listens."""
+    proc = subprocess.Popen(
+        ["node", "-e", _NODE_HTTPS, str(tls.cert), str(tls.key)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    server = NodeHttps(port=0, proc=proc)
+    try:
+        [line] = [x for x in _read_lines_until(proc, "LISTENING", timeout) if x.startswith("LISTENING")]
+    except ServerStartError:
+        server.kill()
+        raise
+    server.port = int(line.rsplit(" ", 1)[1])
+    return server
