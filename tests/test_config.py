@@ -175,3 +175,27 @@ def test_tls_keys_only_apply_to_an_https_url(tmp_path, tls_files, key: str) -> N
     config.write_text(f'[[service]]\nname = "db"\nkind = "tcp"\nport = 1\n{key}\n')
     with pytest.raises(ConfigError, match="is not a known key for kind tcp"):
         load_config(config)
+
+
+@pytest.mark.parametrize(
+    ("uri", "words"),
+    [
+        ("mongodb://user@corp:pw@127.0.0.1/app", "must be escaped"),
+        ("mongodb://user:p%zzpw@127.0.0.1/app", "must be escaped"),
+        ("mongodb://user:pw@127.0.0.1/my app", "Bad database name"),
+        ("mongodb://user:pw@127.0.0.1:27o17/app", "out of range"),
+    ],
+)
+def test_a_malformed_mongo_uri_is_a_sentence_without_the_password(uri: str, words: str) -> None:
+    text = f'[[service]]\nname = "db"\nkind = "mongo"\nuri = "{uri}"'
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "trayapp.toml")
+    assert (caught.value.service, caught.value.field) == ("db", "uri")
+    assert words in str(caught.value)
+    assert "pw" not in str(caught.value)
+
+
+def test_a_well_formed_mongo_uri_with_escaped_credentials_and_a_collection_is_accepted() -> None:
+    text = '[[service]]\nname = "db"\nkind = "mongo"\nuri = "mongodb://us%40er:p%2Fw@[::1]:27018/app.users"'
+    service = parse_config(text, "trayapp.toml").services[0]
+    assert (service.host, service.port) == ("::1", 27018)

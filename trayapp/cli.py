@@ -13,22 +13,21 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import platformdirs
 
-from trayapp import __version__
-from trayapp.checks.checker import check_once
-from trayapp.checks.ports import describe_owner, listeners
+from trayapp import package_version
 from trayapp.config.load import Config, ConfigError, ServiceConfig, load_config
-from trayapp.control import TrayUnavailable, ask_tray
-from trayapp.logs.tail import LogItem, LogLine, LogTailer, last_lines
 from trayapp.model import CheckResult, Listener, State, Transition, overall_state
-from trayapp.monitor.scheduler import CheckEvent, Event, Monitor
-from trayapp.paths import service_log_dir
-from trayapp.supervise.kill import KillPlan, execute_kill, plan_kill
-from trayapp.supervise.supervisor import Supervisor
 from trayapp.text import format_cmdline, humanize_age
+
+# Each command imports what it needs when it runs (issue #12): `trayapp ports` must not pay
+# for httpx, pymongo or the supervisor, and no command but the tray pays for Qt.
+if TYPE_CHECKING:
+    from trayapp.logs.tail import LogItem
+    from trayapp.monitor.scheduler import Event
+    from trayapp.supervise.kill import KillPlan
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -53,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch a local web stack and say what is wrong and who is to blame.",
         parents=[common],
     )
-    parser.add_argument("--version", action="version", version=f"trayapp {__version__}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show program's version number and exit")
     # No set_defaults(config=...) here: the parent's actions are shared with every sub-command,
     # and a default on them would make the sub-command overwrite `trayapp --config F status`.
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", description="without a command: the tray app")
@@ -90,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines, across rotation")
     p.add_argument("-n", "--lines", type=int, default=20, metavar="N", help="how many lines to print first (20)")
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, with the version looked up only when asked (importlib.metadata is slow to load)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"trayapp {package_version()}")
+        parser.exit()
 
 
 def _port_arg(text: str) -> int:
@@ -166,6 +173,8 @@ def cmd_tray(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from trayapp.checks.checker import check_once
+
     config = load_config(args.config)
     results = check_once(config.services)
     overall = overall_state([r.state for r in results])
@@ -207,6 +216,7 @@ def _painter(out: TextIO) -> Callable[[State, str], str]:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     from trayapp.monitor.notifier import Notifier
+    from trayapp.monitor.scheduler import Monitor
     from trayapp.power.events import PowerEvent, PowerEventKind, PowerMonitor
     from trayapp.power.sources import sleep_sources
     from trayapp.power.wake import WakeCoordinator, WakeEvent
@@ -276,6 +286,8 @@ class _HumanPrinter:
         self._last: dict[str, tuple[str, str]] = {}
 
     def __call__(self, event: Event) -> None:
+        from trayapp.monitor.scheduler import CheckEvent
+
         stamp = time.strftime("%H:%M:%S", time.localtime(event.t if isinstance(event, Transition) else event.result.t))
         if isinstance(event, Transition):
             line = f"{stamp} {event.service}: {event.old} -> {self._paint(event.new, str(event.new))}  {event.detail}"
@@ -295,6 +307,8 @@ class _HumanPrinter:
 
 
 def cmd_ports(args: argparse.Namespace) -> int:
+    from trayapp.checks.ports import listeners
+
     config = load_config(args.config)
     watched = config.watched_ports()
     wanted: set[int] | None = None if args.all else set(args.ports or watched)
@@ -317,6 +331,8 @@ def _port_row(listener: Listener, names: tuple[str, ...]) -> dict[str, object]:
 def _print_ports_table(
     found: list[Listener], watched: dict[int, tuple[str, ...]], missing: list[int], out: TextIO
 ) -> None:
+    from trayapp.checks.ports import describe_owner
+
     now = time.time()
     rows = [("PORT", "ADDRESS", "PID", "SERVICE", "OWNER", "COMMAND")]
     for x in sorted(found, key=lambda x: (x.port not in watched, x.port, x.address)):
@@ -335,6 +351,8 @@ def _print_ports_table(
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
+    from trayapp.supervise.kill import execute_kill, plan_kill
+
     plan = plan_kill(args.port)
     if plan.problem is not None:
         report = execute_kill(plan, grace=args.grace)  # reports the problem without signalling
@@ -378,6 +396,9 @@ def _print_kill(data: dict[str, object], detail: str, as_json: bool) -> None:
 
 def cmd_service_action(args: argparse.Namespace) -> int:
     """start / stop / restart NAME: through the running tray if there is one, else directly."""
+    from trayapp.control import TrayUnavailable, ask_tray
+    from trayapp.supervise.supervisor import Supervisor
+
     config = load_config(args.config)
     service = config.service(args.name)
     managed = service.managed
@@ -422,6 +443,10 @@ def _confirm_foreign_holder(config: Config, service: ServiceConfig) -> bool | No
     Returns whether to kill it (False when nothing foreign holds the port), or None when
     the answer is no or there is no terminal to ask on.
     """
+    from trayapp.checks.ports import listeners
+    from trayapp.supervise.kill import plan_kill
+    from trayapp.supervise.supervisor import Supervisor
+
     if service.port is None or not listeners([service.port]):
         return False
     plan = plan_kill(service.port)
@@ -451,6 +476,9 @@ def _confirm_foreign_holder(config: Config, service: ServiceConfig) -> bool | No
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    from trayapp.logs.tail import LogLine, LogTailer, last_lines
+    from trayapp.paths import service_log_dir
+
     config = load_config(args.config)
     service = config.service(args.name)
     sources = list(service.logs)

@@ -16,14 +16,15 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpcore
 import httpx
-import pymongo
-import pymongo.errors
 
-from trayapp import __version__
+if TYPE_CHECKING:
+    import pymongo
+
+from trayapp import package_version
 from trayapp.checks.health import HealthReport, body_excerpt, read_health_body
 from trayapp.config.load import ServiceConfig
 from trayapp.config.redact import mongo_hosts, scrub
@@ -208,7 +209,7 @@ class HttpProbe:
             trust_env=not is_loopback(self._service.host or ""),
             follow_redirects=False,
             headers={
-                "User-Agent": f"trayapp/{__version__}",
+                "User-Agent": f"trayapp/{package_version()}",
                 "Accept": "application/health+json, application/json;q=0.9, */*;q=0.5",
             },
         )
@@ -553,6 +554,8 @@ class MongoProbe:
 
     def _get_client(self) -> pymongo.MongoClient[dict[str, object]]:
         if self._client is None:
+            import pymongo  # only a configuration with a Mongo service pays for the driver
+
             ms = int(self._service.timeout * 1000)
             self._client = pymongo.MongoClient(
                 self._service.target,
@@ -595,6 +598,8 @@ class MongoProbe:
             if reason is Reason.REFUSED:
                 return ProbeOutcome(reason, detail, _ms(start), addresses=addresses)
         deadline = start + service.timeout
+        import pymongo  # a no-op after the first check; imported here, not at module level (issue #12)
+
         while True:
             try:
                 client = self._get_client()
@@ -618,6 +623,8 @@ _AUTH_CODES = {18, 13}  # AuthenticationFailed, Unauthorized
 
 def classify_mongo_error(exc: BaseException, timeout: float) -> tuple[Reason, str]:
     """Turn a pymongo exception into a reason and a fragment of specifics."""
+    import pymongo.errors
+
     text = str(exc)
     lowered = text.lower()
     if isinstance(exc, pymongo.errors.OperationFailure):

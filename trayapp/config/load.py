@@ -14,11 +14,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import platformdirs
-from pymongo.errors import ConfigurationError, InvalidURI
-from pymongo.uri_parser import parse_uri
 
 from trayapp.config.redact import mongo_hosts, redact_uri, scrub, uri_secrets
 from trayapp.model import Kind
@@ -392,16 +390,64 @@ def _mongo_target(raw: dict[str, Any], source: str, label: str) -> tuple[str, st
     host, port = hosts[0]
     if port is not None and not 1 <= port <= 65535:
         raise ConfigError(source, f"{redact_uri(uri)!r} has a port out of range (1-65535)", label, "uri")
-    if uri.startswith("mongodb://"):
-        try:  # no DNS for mongodb:// (only +srv resolves), so this is safe to call here
-            parse_uri(uri, warn=False)
-        except (InvalidURI, ConfigurationError, ValueError) as exc:
-            raise ConfigError(source, scrub(str(exc), secrets), label, "uri") from None
+    problem = _mongo_uri_problem(uri)
+    if problem is not None:
+        raise ConfigError(source, scrub(problem, secrets), label, "uri")
     if uri.startswith("mongodb+srv://"):
         port = None  # the real port comes from DNS SRV records
     elif port is None:
         port = 27017
     return uri, host, port, secrets
+
+
+#: characters MongoDB does not allow in a database name (the URI's path)
+_BAD_DB_CHARS = frozenset('/\\ "$')
+
+
+def _mongo_uri_problem(uri: str) -> str | None:
+    """What is wrong with a MongoDB URI's shape, or None; plain string handling, no DNS.
+
+    The user info must be percent-escaped (RFC 3986, as the driver requires) and the
+    database name must be one MongoDB accepts. URI options are validated by pymongo's own
+    parser, imported only for a URI that has options, so that a configuration without them
+    (the common local ``mongodb://127.0.0.1:27017``) does not load the driver for commands
+    such as ``trayapp ports`` (issue #12). Only ``mongodb://``: parsing ``mongodb+srv://``
+    looks up DNS records, and the probe reports those failures as ``dns``.
+    """
+    if not uri.startswith("mongodb://"):
+        return None
+    remainder = uri.removeprefix("mongodb://")
+    at = remainder.rfind("@")
+    userinfo, rest = (remainder[:at], remainder[at + 1 :]) if at >= 0 else ("", remainder)
+    for part in userinfo.split(":", 1):
+        unescaped = [ch for ch in ":/?#[]@" if ch in part]
+        if unescaped or _bad_percent(part):
+            return "Username and password must be escaped according to RFC 3986, use urllib.parse.quote_plus"
+    slash = rest.find("/")
+    path, _, query = rest[slash + 1 :].partition("?") if slash >= 0 else ("", "", rest.partition("?")[2])
+    database = unquote(path.partition("#")[0])
+    if _BAD_DB_CHARS.intersection(database.partition(".")[0]):  # "db.collection" names a database too
+        return "Bad database name"
+    if query.strip("&"):
+        from pymongo.errors import ConfigurationError, InvalidURI
+        from pymongo.uri_parser import parse_uri
+
+        try:
+            parse_uri(uri, warn=False)
+        except (InvalidURI, ConfigurationError, ValueError) as exc:
+            return str(exc)
+    return None
+
+
+def _bad_percent(text: str) -> bool:
+    """Whether ``text`` has a '%' that does not start a two-digit hex escape."""
+    pos = text.find("%")
+    while pos >= 0:
+        escape = text[pos + 1 : pos + 3]
+        if len(escape) < 2 or any(ch not in "0123456789abcdefABCDEF" for ch in escape):
+            return True
+        pos = text.find("%", pos + 3)
+    return False
 
 
 def _port(value: object, source: str, label: str) -> int:
