@@ -18,7 +18,8 @@ from tests.kit.wait import wait_until
 from trayapp.checks.ports import listeners
 from trayapp.config.load import Config, parse_config
 from trayapp.logs.tail import last_lines
-from trayapp.supervise.supervisor import ChildState, Supervisor, SupervisorEvent, backoff_delay, stopping_text
+from trayapp.supervise.crashes import backoff_delay
+from trayapp.supervise.supervisor import ChildState, Supervisor, SupervisorEvent, stopping_text
 
 CRASHER = Path(__file__).parent / "kit" / "crasher.py"
 

@@ -6,6 +6,11 @@ by ``trayapp restart`` outlives the command). Each child is recorded in a small 
 (pid, process group, start time), so a later trayapp adopts it instead of starting a
 second copy; identity is always checked by start time before signalling.
 
+Its parts: :mod:`~trayapp.supervise.groups` (process groups per OS),
+:mod:`~trayapp.supervise.records` (child records on disk, adoption),
+:mod:`~trayapp.supervise.crashes` (crash loops and backoff), :mod:`~trayapp.supervise.output`
+(the captured-output file and its rotation).
+
 The operations (:meth:`Supervisor.start`, :meth:`~Supervisor.stop`,
 :meth:`~Supervisor.restart`) block until done, bounded by the service's timeouts: run them
 off the GUI thread. Events go to subscribers on the thread that produced them.
@@ -13,19 +18,15 @@ off the GUI thread. Events go to subscribers on the thread that produced them.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shlex
-import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -41,18 +42,22 @@ from trayapp.model import CheckResult, Reason, State
 from trayapp.monitor.notifier import Announcement, Severity
 from trayapp.monitor.scheduler import Monitor
 from trayapp.paths import captured_output, children_dir, service_log_dir
+from trayapp.supervise.crashes import (
+    BACKOFF_RESET_AFTER,
+    CRASH_LOOP_EXITS,
+    CRASH_LOOP_WINDOW,
+    backoff_delay,
+    describe_exit,
+)
+from trayapp.supervise.groups import group_alive, group_of, signal_group, spawn_options
 from trayapp.supervise.kill import KillPlan, execute_kill, plan_kill
+from trayapp.supervise.output import LOG_CHECK_S, LOG_MAX_BYTES, OutputRotator, open_for_child, write_header
+from trayapp.supervise.records import ChildRecord, RecordStore, is_running
 from trayapp.text import humanize_age
 
 log = logging.getLogger(__name__)
 
-CRASH_LOOP_EXITS = 5  # exits within CRASH_LOOP_WINDOW that make a crash loop
-CRASH_LOOP_WINDOW = 60.0
-BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_RESET_AFTER = 1.0, 30.0, 30.0
 PORT_FREE_TIMEOUT = 5.0
-LOG_MAX_BYTES = 5 * 1024 * 1024  # a captured-output file is rotated past this size ...
-LOG_BACKUPS = 3  # ... keeping name.log.1 to name.log.3
-LOG_CHECK_S = 2.0  # how often a running child's output file is measured
 POLL = 0.05  # seconds between looks at a process group or a port while waiting
 
 Confirm = Callable[[KillPlan], bool]
@@ -65,18 +70,6 @@ class ChildState(StrEnum):
     STOPPING = "stopping"
     BACKOFF = "backoff"  # crashed; autorestart waits before the next start
     CRASH_LOOP = "crash_loop"  # crashed too often; not restarted any more
-
-
-@dataclass(frozen=True)
-class ChildRecord:
-    """What is remembered of a running child (also on disk, for adoption)."""
-
-    service: str
-    pid: int
-    pgid: int
-    started: float  # psutil create_time, the identity guard
-    command: tuple[str, ...]
-    log: str
 
 
 @dataclass(frozen=True)
@@ -112,22 +105,6 @@ class ActionResult:
         return {"ok": self.ok, "detail": self.detail, "elapsed_s": round(self.elapsed_s, 3)}
 
 
-def backoff_delay(restarts: int) -> float:
-    """Seconds before the next automatic restart: 1 s doubling to 30 s."""
-    return min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, restarts))
-
-
-def describe_exit(code: int | None) -> str:
-    if code is None:
-        return "exited"
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
-
-
 class _ManagedChild:
     """Book-keeping for one managed service (guarded by the supervisor's lock)."""
 
@@ -161,13 +138,12 @@ class Supervisor:
     ) -> None:
         self.monitor = monitor
         self.log_max_bytes = log_max_bytes
-        self._log_check_interval = log_check_interval
         self._rotating = threading.Lock()  # one rotation at a time (the watcher's, or a start's)
-        self._rotator: threading.Thread | None = None
         self._backoff = backoff
         self._auto = threading.local()  # set while an automatic restart runs on this thread
         self.log_dir = log_dir or service_log_dir()
         self.state_dir = state_dir or children_dir()
+        self._records = RecordStore(self.state_dir)
         self._lock = threading.Lock()
         self._subscribers: list[Callable[[SupervisorEvent], None]] = []
         self._services = {
@@ -179,6 +155,9 @@ class Supervisor:
             for service in self._services.values():
                 monitor.set_logs(service.config.name, log_sources(service.config, self.log_dir))
         self._closed = threading.Event()
+        self._rotator = OutputRotator(
+            self._running_outputs, self._rotating, self._closed, max_bytes=log_max_bytes, interval=log_check_interval
+        )
         for service in self._services.values():
             self._adopt(service)
 
@@ -323,15 +302,8 @@ class Supervisor:
         argv = list(managed.command)
         if managed.shell:  # the user's own command line from their config, run by their shell
             argv = ["cmd", "/c", argv[0]] if sys.platform == "win32" else [env.get("SHELL", "/bin/sh"), "-c", argv[0]]
-        with self._rotating:
-            if _size(service.log_path) >= self.log_max_bytes:
-                rotate_log_file(service.log_path, live=False)
-        service.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(service.log_path, "ab") as out:  # O_APPEND, so a copytruncate rotation leaves no hole
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            out.write(f"[trayapp {stamp}] starting {config.name}: {shlex.join(argv)} (in {managed.cwd})\n".encode())
-            out.flush()
-            windows = sys.platform == "win32"
+        with open_for_child(service.log_path, self.log_max_bytes, self._rotating) as out:
+            write_header(out, config.name, argv, managed.cwd)
             proc = subprocess.Popen(  # argv from the user's own config; a shell only with shell = true
                 argv,
                 cwd=managed.cwd,
@@ -341,21 +313,20 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 # Own session / process group, so a stop reaches every process it spawned
                 # (and on Windows, so CTRL_BREAK can be sent to it alone).
-                start_new_session=not windows,
-                creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0) if windows else 0,
+                **spawn_options(),
             )
         try:
             started = psutil.Process(proc.pid).create_time()
         except psutil.Error:
             started = time.time()
-        record = ChildRecord(config.name, proc.pid, _pgid(proc.pid), started, tuple(argv), str(service.log_path))
+        record = ChildRecord(config.name, proc.pid, group_of(proc.pid), started, tuple(argv), str(service.log_path))
         with self._lock:
             service.proc, service.record = proc, record
             service.state = ChildState.STARTING
             service.stopping = False
             service.force.clear()
-        self._save(record)
-        self._watch_log_sizes()
+        self._records.save(record)
+        self._rotator.ensure_started()
         threading.Thread(
             target=self._watch_child, args=(service, proc), name=f"trayapp-child-{config.name}", daemon=True
         ).start()
@@ -428,7 +399,7 @@ class Supervisor:
             service.stopping_since = time.monotonic()
             service.force.clear()
         sig_name = managed.stop_signal
-        self._signal_group(record, sig_name, soft=True)
+        signal_group(record.pid, record.pgid, sig_name, soft=True, label=name)
         self._event(service, "stop_sent", f"{sig_name} sent to {name} (pid {record.pid})")
         if self.monitor is not None:
             waiting = (
@@ -478,15 +449,15 @@ class Supervisor:
         """Wait ``grace`` (or until Force) for the group to exit, then SIGKILL it and wait a little
         more. Returns (whether it was killed, whether it is still alive)."""
         deadline = time.monotonic() + grace
-        while self._group_alive(record, proc) and time.monotonic() < deadline and not service.force.is_set():
+        while group_alive(record.pid, record.pgid, proc) and time.monotonic() < deadline and not service.force.is_set():
             service.force.wait(POLL)
-        forced = self._group_alive(record, proc)
+        forced = group_alive(record.pid, record.pgid, proc)
         if forced:
-            self._signal_group(record, "SIGKILL", soft=False)
+            signal_group(record.pid, record.pgid, "SIGKILL", soft=False, label=record.service)
             end = time.monotonic() + 5.0
-            while self._group_alive(record, proc) and time.monotonic() < end:
+            while group_alive(record.pid, record.pgid, proc) and time.monotonic() < end:
                 time.sleep(POLL)
-        return forced, self._group_alive(record, proc)
+        return forced, group_alive(record.pid, record.pgid, proc)
 
     def _wait_port_free(self, service: _ManagedChild) -> str | None:
         port = service.config.port
@@ -498,45 +469,6 @@ class Supervisor:
                 return None
             time.sleep(POLL)
         return f"port {port} is still held by another process"
-
-    def _signal_group(self, record: ChildRecord, sig_name: str, *, soft: bool) -> None:
-        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-            try:
-                if soft:
-                    os.kill(record.pid, signal.CTRL_BREAK_EVENT)
-                else:
-                    psutil.Process(record.pid).kill()
-            except (OSError, psutil.Error):
-                pass
-            return
-        try:
-            os.killpg(record.pgid, getattr(signal, sig_name))
-            if soft:  # as systemd does: a stopped process (Ctrl-Z, SIGSTOP) can only act on its stop signal awake
-                os.killpg(record.pgid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            log.warning("not allowed to signal process group %d of %s", record.pgid, record.service)
-
-    def _group_alive(self, record: ChildRecord, proc: subprocess.Popen[bytes] | None) -> bool:
-        """Whether any live (non-zombie) process is left in the child's process group."""
-        if proc is not None:
-            proc.poll()  # reap our own child so it does not linger as a zombie
-        if sys.platform == "win32":  # pragma: no cover
-            return psutil.pid_exists(record.pid)
-        try:
-            os.killpg(record.pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        for p in psutil.process_iter(["status"]):
-            try:
-                if os.getpgid(p.pid) == record.pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
-                    return True
-            except (OSError, psutil.Error):
-                continue
-        return False
 
     # -- crashes -----------------------------------------------------------------------
 
@@ -618,40 +550,20 @@ class Supervisor:
 
     # -- adoption and records --------------------------------------------------------------
 
-    def _record_path(self, name: str) -> Path:
-        return self.state_dir / f"{name}.json"
-
-    def _save(self, record: ChildRecord) -> None:
-        try:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            self._record_path(record.service).write_text(json.dumps(asdict(record)))
-        except OSError:
-            log.warning("cannot record child of %s", record.service, exc_info=True)
-
     def _forget(self, service: _ManagedChild) -> None:
         """The child is gone: drop its record, in memory and on disk."""
         with self._lock:
             service.record = None
-        self._record_path(service.config.name).unlink(missing_ok=True)
+        self._records.forget(service.config.name)
 
     def _adopt(self, service: _ManagedChild) -> None:
         """Take over a child recorded by an earlier trayapp, if it is still that process."""
-        path = self._record_path(service.config.name)
-        try:
-            data = json.loads(path.read_text())
-            record = ChildRecord(**{**data, "command": tuple(data["command"])})
-        except (OSError, ValueError, TypeError, KeyError):
-            return
-        try:
-            alive = abs(psutil.Process(record.pid).create_time() - record.started) < 1.0
-        except psutil.Error:
-            alive = False
-        if not alive:
-            path.unlink(missing_ok=True)
+        record = self._records.load(service.config.name)
+        if record is None:
             return
         service.record = record
         service.state = ChildState.RUNNING
-        self._watch_log_sizes()
+        self._rotator.ensure_started()
         threading.Thread(
             target=self._watch_adopted, args=(service, record), daemon=True, name=f"trayapp-adopted-{record.service}"
         ).start()
@@ -661,12 +573,7 @@ class Supervisor:
         while not self._closed.is_set():
             if service.record is not record:
                 return
-            try:
-                gone = abs(psutil.Process(record.pid).create_time() - record.started) >= 1.0
-                gone = gone or psutil.Process(record.pid).status() == psutil.STATUS_ZOMBIE
-            except psutil.Error:
-                gone = True
-            if gone:
+            if not is_running(record):
                 self._on_exit(service, None, None)
                 return
             self._closed.wait(0.5)
@@ -677,11 +584,7 @@ class Supervisor:
             return False
         if service.proc is not None and service.proc.pid == record.pid:
             return service.proc.poll() is None
-        try:
-            process = psutil.Process(record.pid)
-            return abs(process.create_time() - record.started) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
-        except psutil.Error:
-            return False
+        return is_running(record)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -723,66 +626,10 @@ class Supervisor:
 
     # -- captured output --------------------------------------------------------------------
 
-    def _watch_log_sizes(self) -> None:
-        """Start the thread that keeps running children's output files under ``log_max_bytes``."""
+    def _running_outputs(self) -> list[tuple[str, Path]]:
+        """(name, output file) of every child that runs now (for the rotator's thread)."""
         with self._lock:
-            if self._rotator is None:
-                self._rotator = threading.Thread(target=self._rotate_loop, name="trayapp-logrotate", daemon=True)
-                self._rotator.start()
-
-    def _rotate_loop(self) -> None:
-        while not self._closed.wait(self._log_check_interval):
-            for service in list(self._services.values()):
-                if service.record is None or _size(service.log_path) < self.log_max_bytes:
-                    continue
-                with self._rotating:
-                    if service.record is not None:  # still running: it holds the file open
-                        moved = rotate_log_file(service.log_path, live=True)
-                        log.info("%s: rotated %d bytes of output to %s.1", service.config.name, moved,
-                                 service.log_path.name)  # fmt: skip
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def rotate_log_file(path: Path, *, live: bool, backups: int = LOG_BACKUPS) -> int:
-    """Move ``path``'s content to ``path.1`` (``.1`` to ``.2`` and so on, the oldest dropped);
-    returns the bytes moved.
-
-    A file nobody writes is renamed. A file a running child writes to (``live``) is copied
-    and then truncated, as logrotate's copytruncate does: the child keeps its descriptor and,
-    opened with O_APPEND, writes its next line at the new start. Whatever it writes between
-    the end of the copy and the truncation (microseconds) is lost; a note at the top of the
-    new file says where the earlier output went. Followers see a truncation and start again.
-    """
-    for index in range(backups - 1, 0, -1):
-        older = path.with_name(f"{path.name}.{index}")
-        if older.exists():
-            older.replace(path.with_name(f"{path.name}.{index + 1}"))
-    first = path.with_name(f"{path.name}.1")
-    if not live:
-        moved = _size(path)
-        path.replace(first)
-        return moved
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    with open(path, "rb") as source, open(first, "wb") as copy, open(path, "ab", buffering=0) as out:
-        shutil.copyfileobj(source, copy)  # to the end, including what was appended during the copy
-        moved = copy.tell()
-        os.ftruncate(out.fileno(), 0)
-        note = f"[trayapp {stamp}] rotated: the {moved:,} bytes before this line went to {first.name}"
-        out.write(f"{note} (older files moved one number up)\n".encode())
-    return moved
-
-
-def _pgid(pid: int) -> int:
-    try:
-        return os.getpgid(pid) if hasattr(os, "getpgid") else pid
-    except OSError:
-        return pid
+            return [(s.config.name, s.log_path) for s in self._services.values() if s.record is not None]
 
 
 def stopping_text(status: ChildStatus, now: float | None = None) -> str:
