@@ -18,7 +18,6 @@ from tests.kit.wait import wait_until
 from trayapp.checks.ports import listeners
 from trayapp.config.load import Config, parse_config
 from trayapp.logs.tail import last_lines
-from trayapp.supervise.crashes import backoff_delay
 from trayapp.supervise.supervisor import ChildState, Supervisor, SupervisorEvent, stopping_text
 
 CRASHER = Path(__file__).parent / "kit" / "crasher.py"
@@ -222,10 +221,6 @@ def test_autorestart_backs_off_and_names_a_crash_loop(tmp_path, supervisors) -> 
     assert loop.detail.endswith("MongoServerSelectionError: connect ECONNREFUSED 127.0.0.1:27017")
     assert supervisor.status("backend").state is ChildState.CRASH_LOOP
     assert sum(e.kind == "backoff" for e in events) == 4  # restarted four times, then gave up
-
-
-def test_backoff_doubles_from_one_second_to_thirty() -> None:
-    assert [backoff_delay(n) for n in range(7)] == [1, 2, 4, 8, 16, 30, 30]
 
 
 def test_a_later_supervisor_adopts_the_running_child(tmp_path, supervisors) -> None:

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,6 +34,7 @@ from dotenv import dotenv_values
 
 from trayapp.checks.checker import Checker, log_sources
 from trayapp.checks.ports import describe_owner, listeners
+from trayapp.clock import Clock, SystemClock
 from trayapp.config.load import Config, ServiceConfig
 from trayapp.logs.format import first_error_line
 from trayapp.logs.tail import last_lines
@@ -42,13 +42,7 @@ from trayapp.model import CheckResult, Reason, State
 from trayapp.monitor.notifier import Announcement, Severity
 from trayapp.monitor.scheduler import Monitor
 from trayapp.paths import captured_output, children_dir, service_log_dir
-from trayapp.supervise.crashes import (
-    BACKOFF_RESET_AFTER,
-    CRASH_LOOP_EXITS,
-    CRASH_LOOP_WINDOW,
-    backoff_delay,
-    describe_exit,
-)
+from trayapp.supervise.crashes import CRASH_LOOP_WINDOW, CrashPolicy, backoff_delay, describe_exit
 from trayapp.supervise.groups import group_alive, group_of, signal_group, spawn_options
 from trayapp.supervise.kill import KillPlan, execute_kill, plan_kill
 from trayapp.supervise.output import LOG_CHECK_S, LOG_MAX_BYTES, OutputRotator, open_for_child, write_header
@@ -108,7 +102,7 @@ class ActionResult:
 class _ManagedChild:
     """Book-keeping for one managed service (guarded by the supervisor's lock)."""
 
-    def __init__(self, config: ServiceConfig, log_path: Path) -> None:
+    def __init__(self, config: ServiceConfig, log_path: Path, crashes: CrashPolicy) -> None:
         self.config = config
         self.log_path = log_path
         self.state = ChildState.STOPPED
@@ -118,8 +112,7 @@ class _ManagedChild:
         self.stopping = False  # a deliberate stop is under way: its exit is not a crash
         self.force = threading.Event()
         self.busy = threading.Lock()  # one start/stop/restart at a time
-        self.exits: deque[tuple[float, str | None]] = deque()  # (monotonic, first error line)
-        self.restarts = 0
+        self.crashes = crashes
         self.last_exit: str | None = None
         self.autorestart_timer: threading.Timer | None = None
 
@@ -135,19 +128,24 @@ class Supervisor:
         backoff: Callable[[int], float] = backoff_delay,
         log_max_bytes: int = LOG_MAX_BYTES,
         log_check_interval: float = LOG_CHECK_S,
+        clock: Clock | None = None,
     ) -> None:
         self.monitor = monitor
         self.log_max_bytes = log_max_bytes
         self._rotating = threading.Lock()  # one rotation at a time (the watcher's, or a start's)
-        self._backoff = backoff
         self._auto = threading.local()  # set while an automatic restart runs on this thread
         self.log_dir = log_dir or service_log_dir()
         self.state_dir = state_dir or children_dir()
         self._records = RecordStore(self.state_dir)
         self._lock = threading.Lock()
         self._subscribers: list[Callable[[SupervisorEvent], None]] = []
+        self._clock = clock or SystemClock()
         self._services = {
-            s.name: _ManagedChild(s, captured_output(s.name, self.log_dir))
+            s.name: _ManagedChild(
+                s,
+                captured_output(s.name, self.log_dir),
+                CrashPolicy(self._clock, autorestart=s.managed.autorestart, backoff=backoff),
+            )
             for s in config.services
             if s.managed is not None
         }
@@ -488,31 +486,23 @@ class Supervisor:
         lines = last_lines(service.log_path, 40)
         error = first_error_line(lines)
         sentence = f"{name} {describe_exit(code)}" + (f": {error}" if error else "")
-        now = time.monotonic()
         with self._lock:
-            service.exits.append((now, error))
-            while service.exits and service.exits[0][0] < now - CRASH_LOOP_WINDOW:
-                service.exits.popleft()
-            crash_loop = len(service.exits) >= CRASH_LOOP_EXITS
+            uptime = self._clock.wall() - started if started else 0.0
+            verdict = service.crashes.exited(error, uptime)
             service.last_exit = sentence
-            uptime = time.time() - started if started else 0.0
-            if uptime >= BACKOFF_RESET_AFTER:
-                service.restarts = 0
-            service.state = ChildState.CRASH_LOOP if crash_loop else ChildState.STOPPED
+            service.state = ChildState.CRASH_LOOP if verdict.crash_loop else ChildState.STOPPED
         self._forget(service)
-        if crash_loop:
-            repeated = Counter(e for _, e in service.exits if e).most_common(1)
-            why = repeated[0][0] if repeated else describe_exit(code)
-            detail = f"{name} is in a crash loop ({len(service.exits)} exits in {CRASH_LOOP_WINDOW:g} s): {why}"
+        if verdict.crash_loop:
+            why = verdict.repeated or describe_exit(code)
+            detail = f"{name} is in a crash loop ({verdict.exits} exits in {CRASH_LOOP_WINDOW:g} s): {why}"
             self._report_down(service, Reason.CRASH_LOOP, detail)
             self._event(service, "crash_loop", detail, ok=False)
             return
         self._report_down(service, Reason.EXITED, sentence + self._exit_hint(code, error, lines))
         if not starting:
             self._event(service, "exited", sentence, ok=False)
-        if managed.autorestart and not self._closed.is_set():
-            delay = self._backoff(service.restarts)
-            service.restarts += 1
+        if verdict.restart_in is not None and not self._closed.is_set():
+            delay = verdict.restart_in
             with self._lock:
                 service.state = ChildState.BACKOFF
             self._event(service, "backoff", f"{name} will be restarted in {delay:g} s")
