@@ -5,11 +5,14 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shutil
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -133,8 +136,6 @@ def test_stop_kills_the_whole_group_including_a_forked_child_holding_the_port(tm
 
 
 def test_force_skips_the_rest_of_the_grace(tmp_path, supervisors) -> None:
-    import threading
-
     port = free_port()
     supervisor = supervisors(managed_config(tmp_path, port, backend_argv(port, "--ignore-term"), stop_timeout=60))
     assert supervisor.start("backend").ok
@@ -291,3 +292,116 @@ def test_a_running_childs_output_is_rotated_by_size_without_a_hole(tmp_path, sup
     # copytruncate loses only what is written between the copy and the truncation
     lost = [b[0] - a[-1] - 1 for a, b in itertools.pairwise(run for run in runs if run)]
     print(f"lines lost at each rotation: {lost}")
+
+
+def test_a_stop_that_comes_as_the_child_crashes_wins_over_autorestart(tmp_path, supervisors) -> None:
+    # Stop pressed at the moment the backend dies: the crash is being handled when the stop
+    # arrives. The user's stop must win; the automatic restart must not bring it back.
+    port = free_port()
+    config = managed_config(tmp_path, port, backend_argv(port), autorestart=True)
+    supervisor = supervisors(config, backoff=lambda n: 0.5)
+    stops: list = []
+    watchers: list[threading.Thread] = []
+
+    def stop_on_exit(event: SupervisorEvent) -> None:
+        if event.kind == "exited" and not stops:
+            watchers.append(threading.current_thread())  # the thread that saw the exit
+            stops.append(supervisor.stop("backend"))
+
+    supervisor.subscribe(stop_on_exit)
+    assert supervisor.start("backend").ok
+    os.kill(supervisor.status("backend").pid, signal.SIGKILL)
+    wait_until(lambda: watchers and not watchers[0].is_alive(), what="the exit to be handled")
+    assert stops[0].ok, stops[0].detail
+    status = supervisor.status("backend")
+    assert (status.state, status.pid) == (ChildState.STOPPED, None)
+    assert listeners([port]) == []
+
+
+def test_a_crash_is_seen_even_when_its_output_file_is_gone(tmp_path, supervisors) -> None:
+    port = free_port()
+    supervisor = supervisors(managed_config(tmp_path, port, backend_argv(port)))
+    events = events_of(supervisor)
+    assert supervisor.start("backend").ok
+    (tmp_path / "logs" / "backend.log").unlink()  # someone cleaned up the log directory
+    os.kill(supervisor.status("backend").pid, signal.SIGKILL)
+    wait_until(lambda: any(e.kind == "exited" for e in events), what="the exit to be noticed")
+    assert supervisor.status("backend").state is ChildState.STOPPED
+    assert supervisor.status("backend").last_exit == "backend was killed by SIGKILL"
+
+
+def test_output_rotation_goes_on_after_a_rotation_fails(tmp_path, supervisors, caplog) -> None:
+    port = free_port()
+    script = tmp_path / "chatty.py"
+    script.write_text(CHATTY)
+    config = parse_config(
+        f'[[service]]\nname = "backend"\nkind = "tcp"\nhost = "127.0.0.1"\nport = {port}\n'
+        f"start = {toml_list([sys.executable, str(script), str(port)])}\n",
+        str(tmp_path / "t.toml"),
+    )
+    logs = tmp_path / "logs"
+    (logs / "backend.log.3" / "keep").mkdir(parents=True)  # a backup name taken by a full directory:
+    (logs / "backend.log.2").mkdir()  # moving .2 up to .3 fails
+    supervisor = supervisors(config, log_max_bytes=64 * 1024, log_check_interval=0.05)
+    assert supervisor.start("backend").ok
+    wait_until(lambda: any("cannot rotate" in r.getMessage() for r in caplog.records), what="a failed rotation")
+    [failed, *_] = [r for r in caplog.records if "cannot rotate" in r.getMessage()]
+    assert failed.exc_info is not None  # logged with its traceback
+    shutil.rmtree(logs / "backend.log.3")
+    shutil.rmtree(logs / "backend.log.2")
+    wait_until(lambda: (logs / "backend.log.1").is_file() and numbers_in(logs / "backend.log.1"), timeout=30,
+               what="the next rotation")  # fmt: skip
+    assert supervisor.stop("backend").ok
+
+
+WATCHER = Path(__file__).parent / "kit" / "watcher.py"
+CRASH_LINE = "[nodemon] app crashed - waiting for file changes before starting..."
+
+
+def set_mode(port: int, mode: str) -> None:
+    httpx.post(f"http://127.0.0.1:{port}/_control/mode/{mode}", timeout=5).raise_for_status()
+
+
+def test_a_start_that_never_gets_healthy_stops_what_it_started_and_the_next_start_fails_too(
+    tmp_path, supervisors
+) -> None:
+    port = free_port()
+    config = managed_config(tmp_path, port, backend_argv(port, "--mode", "status_500"), start_timeout=1)
+    supervisor = supervisors(config)
+    first = supervisor.start("backend")
+    assert not first.ok
+    assert first.detail.startswith("backend failed to start: not healthy within 1 s; last check: ")
+    assert first.detail.endswith("; trayapp stopped it (SIGTERM).")
+    assert listeners([port]) == []  # nothing left running
+    assert supervisor.status("backend").state is ChildState.STOPPED
+
+    second = supervisor.start("backend")
+    assert not second.ok and second.detail.startswith("backend failed to start: not healthy within 1 s")
+
+
+def test_a_start_of_a_running_service_that_is_not_healthy_fails_and_says_why(tmp_path, supervisors) -> None:
+    port = free_port()
+    supervisor = supervisors(managed_config(tmp_path, port, backend_argv(port)))
+    assert supervisor.start("backend").ok
+    pid = supervisor.status("backend").pid
+    set_mode(port, "status_500")  # it runs, but its health check fails now
+    again = supervisor.start("backend")
+    assert not again.ok
+    assert again.detail.startswith(f"backend is running (pid {pid}) but not healthy: ")
+    assert again.detail.endswith("; `trayapp restart backend` starts it afresh")
+
+
+def test_under_a_watcher_a_start_fails_at_its_crash_line_and_quotes_it(tmp_path, supervisors) -> None:
+    # nodemon stays up when the app dies at start: no exit to see, nothing on the port. The
+    # start must not wait out its start_timeout (100 s here) but fail at nodemon's line.
+    port = free_port()
+    argv = [sys.executable, str(WATCHER), "--", sys.executable, str(CRASHER)]
+    supervisor = supervisors(managed_config(tmp_path, port, argv, start_timeout=100))
+    events = events_of(supervisor)
+    result = supervisor.start("backend")
+    assert not result.ok
+    assert result.detail.startswith(f"backend failed to start: its watcher says: {CRASH_LINE}")
+    assert "Error: listen EADDRINUSE: address already in use :::5000" in result.detail  # what the app said
+    assert result.detail.endswith("; trayapp stopped it (SIGTERM).")
+    watcher = [e for e in events if e.kind == "starting"][0].detail.split("pid ")[1].rstrip(")")
+    assert not psutil.pid_exists(int(watcher)) or psutil.Process(int(watcher)).status() == psutil.STATUS_ZOMBIE

@@ -485,3 +485,18 @@ def _error_score(raw: str) -> tuple[int, str]:
     if _FRAME.match(text) or any(word in text for word in _CRASH_WORDS):
         return (1, text)
     return (2, text)
+
+
+# -- a file watcher giving up on its app -----------------------------------------------------
+
+# What a watcher prints when the app it runs died and it waits for a file change instead of
+# exiting: nodemon 3 (lib/monitor/run.js, "app crashed - waiting for file changes before
+# starting..."), and Node's own `node --watch` (lib/internal/main/watch_mode.js, "Failed running
+# 'server.js'"). The process trayapp started lives on; nothing listens.
+_WATCHER_CRASH = re.compile(r"\[nodemon\] app crashed\b|^Failed running '")
+
+
+def watcher_crash_line(text: str) -> str | None:
+    """``text`` without colours if it is a file watcher's "the app crashed, waiting for changes" line."""
+    plain = _ANSI.sub("", text) if "\x1b" in text else text
+    return plain.strip() if _WATCHER_CRASH.search(plain) else None

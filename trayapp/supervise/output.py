@@ -70,11 +70,32 @@ class OutputRotator:
                 self._thread.start()
 
     def _loop(self) -> None:
+        """The rotator's thread. It never dies of an error: each is logged with its traceback
+        (once while it repeats) and the file is tried again at the next interval."""
+        failing: dict[str, str] = {}  # service -> the error its last rotation failed with
         while not self._closed.wait(self._interval):
-            for name, path in self._running():
-                if file_size(path) < self.max_bytes:
-                    continue
-                with self._rotating:
-                    if (name, path) in self._running():  # still running: it holds the file open
-                        moved = rotate_log_file(path, live=True)
-                        log.info("%s: rotated %d bytes of output to %s.1", name, moved, path.name)
+            try:
+                running = self._running()
+            except Exception:
+                log.exception("cannot tell which children run; trying again")
+                continue
+            for name, path in running:
+                try:
+                    self._rotate_if_big(name, path)
+                except Exception as exc:  # noqa: BLE001 - logged; a full disk must not end rotation for good
+                    said = f"{type(exc).__name__}: {exc}"
+                    if failing.get(name) != said:
+                        log.exception("%s: cannot rotate its output %s; trying again every %g s", name, path,
+                                      self._interval)  # fmt: skip
+                    failing[name] = said
+                else:
+                    if failing.pop(name, None) is not None:
+                        log.info("%s: its output can be rotated again", name)
+
+    def _rotate_if_big(self, name: str, path: Path) -> None:
+        if file_size(path) < self.max_bytes:
+            return
+        with self._rotating:
+            if (name, path) in self._running():  # still running: it holds the file open
+                moved = rotate_log_file(path, live=True)
+                log.info("%s: rotated %d bytes of output to %s.1", name, moved, path.name)

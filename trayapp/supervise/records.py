@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,33 +44,54 @@ def is_running(record: ChildRecord) -> bool:
 
 
 class RecordStore:
-    """The records in one directory (``children_dir()``; tests pass their own)."""
+    """The records in one directory (``children_dir()``; tests pass their own).
+
+    Writes are atomic (a temporary file renamed over the record), and :meth:`forget` removes
+    a record only if it is still the one given: the exit of an old child never deletes the
+    record of the new one that took its place.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._lock = threading.Lock()  # a compare-and-remove is not interleaved with a save
 
     def path(self, name: str) -> Path:
         return self.directory / f"{name}.json"
 
     def save(self, record: ChildRecord) -> None:
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self.path(record.service).write_text(json.dumps(asdict(record)))
-        except OSError:
-            log.warning("cannot record child of %s", record.service, exc_info=True)
+        path = self.path(record.service)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with self._lock:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                temporary.write_text(json.dumps(asdict(record)))
+                temporary.replace(path)
+            except OSError:
+                log.warning("cannot record child of %s", record.service, exc_info=True)
 
-    def forget(self, name: str) -> None:
-        self.path(name).unlink(missing_ok=True)
+    def forget(self, name: str, record: ChildRecord | None = None) -> None:
+        """Remove ``name``'s record (only if it is ``record``, when given)."""
+        with self._lock:
+            if record is not None and self._read(name) not in (record, None):
+                return  # a newer child's record
+            try:
+                self.path(name).unlink(missing_ok=True)
+            except OSError:
+                log.warning("cannot remove the record of %s", name, exc_info=True)
 
     def load(self, name: str) -> ChildRecord | None:
         """The record of ``name`` if its process still runs; a stale or unreadable record is dropped."""
-        path = self.path(name)
-        try:
-            data = json.loads(path.read_text())
-            record = ChildRecord(**{**data, "command": tuple(data["command"])})
-        except (OSError, ValueError, TypeError, KeyError):
+        record = self._read(name)
+        if record is None:
             return None
         if not is_running(record):
-            path.unlink(missing_ok=True)
+            self.forget(name, record)
             return None
         return record
+
+    def _read(self, name: str) -> ChildRecord | None:
+        try:
+            data = json.loads(self.path(name).read_text())
+            return ChildRecord(**{**data, "command": tuple(data["command"])})
+        except (OSError, ValueError, TypeError, KeyError):
+            return None

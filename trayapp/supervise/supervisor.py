@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -36,8 +37,8 @@ from trayapp.checks.checker import Checker, log_sources
 from trayapp.checks.ports import describe_owner, listeners
 from trayapp.clock import Clock, SystemClock
 from trayapp.config.load import Config, ServiceConfig
-from trayapp.logs.format import first_error_line
-from trayapp.logs.tail import last_lines
+from trayapp.logs.format import first_error_line, watcher_crash_line
+from trayapp.logs.tail import FileFollower, LogLine, last_lines
 from trayapp.model import CheckResult, Reason, State
 from trayapp.monitor.notifier import Announcement, Severity
 from trayapp.monitor.scheduler import Monitor
@@ -52,7 +53,12 @@ from trayapp.text import humanize_age
 log = logging.getLogger(__name__)
 
 PORT_FREE_TIMEOUT = 5.0
-POLL = 0.05  # seconds between looks at a process group or a port while waiting
+POLL = 0.05  # seconds between looks at a process group, a port or a starting child's output
+CHECK_PAUSE = 0.2  # seconds between health checks of a starting service
+KILL_WAIT = 5.0  # seconds to wait for a group to go after SIGKILL
+ADOPTED_POLL = 0.5  # seconds between looks at an adopted child (no exit code to wait for)
+OPERATION_WAIT = 120.0  # seconds a queued operation waits for the one in progress
+EXIT_HANDLED_WAIT = 5.0  # seconds a failed start waits for its exit watcher's verdict
 
 Confirm = Callable[[KillPlan], bool]
 
@@ -99,22 +105,52 @@ class ActionResult:
         return {"ok": self.ok, "detail": self.detail, "elapsed_s": round(self.elapsed_s, 3)}
 
 
+class _Run:
+    """One child process: the one trayapp started (``proc``), or one adopted from an earlier
+    trayapp (``proc`` None: there is no exit code to wait for)."""
+
+    def __init__(self, record: ChildRecord, proc: subprocess.Popen[bytes] | None) -> None:
+        self.record = record
+        self.proc = proc
+        #: until the start that made it has ended, healthy or not (guarded by the supervisor's lock)
+        self.starting = proc is not None
+        self.handled = threading.Event()  # set once its exit has been dealt with
+        self.crash_loop = False  # its exit made a crash loop (written before ``handled`` is set)
+
+    def alive(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is None
+        return is_running(self.record)
+
+    def group_alive(self) -> bool:
+        return group_alive(self.record.pid, self.record.pgid, self.proc)
+
+
 class _ManagedChild:
-    """Book-keeping for one managed service (guarded by the supervisor's lock)."""
+    """Book-keeping for one managed service.
+
+    The lock rule: every field below except ``config``, ``log_path``, ``force`` and ``busy``
+    is read and written only with the supervisor's ``_lock`` held, and a change of state is
+    made in one critical section together with the fields it depends on. The lock is never
+    held while waiting, signalling, checking health or calling subscribers.
+    """
 
     def __init__(self, config: ServiceConfig, log_path: Path, crashes: CrashPolicy) -> None:
         self.config = config
         self.log_path = log_path
+        self.force = threading.Event()  # Force: skip the rest of a stop's grace period
+        self.busy = threading.Lock()  # one start/stop/restart at a time
         self.state = ChildState.STOPPED
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.record: ChildRecord | None = None
+        self.run: _Run | None = None  # the child that runs (or starts, or stops) now
         self.stopping_since: float | None = None
         self.stopping = False  # a deliberate stop is under way: its exit is not a crash
-        self.force = threading.Event()
-        self.busy = threading.Lock()  # one start/stop/restart at a time
         self.crashes = crashes
         self.last_exit: str | None = None
         self.autorestart_timer: threading.Timer | None = None
+        #: bumped by each start, stop or restart the user asks for: an automatic restart
+        #: scheduled before it is void, so a Stop wins over a pending autorestart
+        self.intent = 0
+        self.auto_busy = False  # ``busy`` is held by an automatic restart (a user's stop waits for it)
 
 
 class Supervisor:
@@ -173,7 +209,7 @@ class Supervisor:
         if service is None:
             return None
         with self._lock:
-            record = service.record
+            record = service.run.record if service.run else None
             return ChildStatus(
                 state=service.state,
                 pid=record.pid if record else None,
@@ -186,7 +222,7 @@ class Supervisor:
     def is_ours(self, pid: int) -> bool:
         """Whether ``pid`` belongs to the process group of a child we started."""
         with self._lock:
-            groups = {s.record.pgid for s in self._services.values() if s.record is not None}
+            groups = {s.run.record.pgid for s in self._services.values() if s.run is not None}
         try:
             return os.getpgid(pid) in groups if hasattr(os, "getpgid") else False
         except OSError:
@@ -199,7 +235,7 @@ class Supervisor:
 
     def start(self, name: str, confirm: Confirm | None = None) -> ActionResult:
         service = self._get(name)
-        if not service.busy.acquire(blocking=False):
+        if not self._acquire(service):
             return ActionResult(False, f"{name} is already being started or stopped", 0.0)
         try:
             return self._start(service, confirm, time.monotonic(), "started")
@@ -208,7 +244,7 @@ class Supervisor:
 
     def stop(self, name: str) -> ActionResult:
         service = self._get(name)
-        if not service.busy.acquire(blocking=False):
+        if not self._acquire(service):
             return ActionResult(False, f"{name} is already being started or stopped", 0.0)
         try:
             return self._stop(service, time.monotonic(), announce=True)
@@ -218,18 +254,10 @@ class Supervisor:
     def restart(self, name: str, confirm: Confirm | None = None, *, queue: bool = False) -> ActionResult:
         """Stop (if running) and start. ``queue`` waits for an operation in progress instead of refusing."""
         service = self._get(name)
-        acquired = service.busy.acquire(timeout=120) if queue else service.busy.acquire(blocking=False)
-        if not acquired:
+        if not self._acquire(service, queue=queue):
             return ActionResult(False, f"{name} is already being started or stopped", 0.0)
         try:
-            began = time.monotonic()
-            if self._alive(service):
-                stopped = self._stop(service, began, announce=False)
-                if not stopped.ok:
-                    return self._announce(
-                        service, False, f"{name} could not be stopped: {stopped.detail}", began, "start_failed"
-                    )
-            return self._start(service, confirm, began, "restarted")
+            return self._restart(service, confirm)
         finally:
             service.busy.release()
 
@@ -240,9 +268,37 @@ class Supervisor:
     def close(self) -> None:
         """Stop watching (children keep running and are adopted next time)."""
         self._closed.set()
-        for service in self._services.values():
+        with self._lock:
+            for service in self._services.values():
+                if service.autorestart_timer is not None:
+                    service.autorestart_timer.cancel()
+                    service.autorestart_timer = None
+
+    def _acquire(self, service: _ManagedChild, *, queue: bool = False) -> bool:
+        """Take ``busy`` for something the user asked for, voiding any pending automatic restart.
+
+        An automatic restart in progress is waited for (bounded), so the user's Stop comes
+        after it and wins; another operation of the user's is refused unless ``queue``.
+        """
+        with self._lock:
+            service.intent += 1
             if service.autorestart_timer is not None:
                 service.autorestart_timer.cancel()
+                service.autorestart_timer = None
+            wait = queue or service.auto_busy
+        if service.busy.acquire(blocking=False):
+            return True
+        return wait and service.busy.acquire(timeout=OPERATION_WAIT)
+
+    def _restart(self, service: _ManagedChild, confirm: Confirm | None) -> ActionResult:
+        name = service.config.name
+        began = time.monotonic()
+        if self._current_alive(service) is not None:
+            stopped = self._stop(service, began, announce=False)
+            if not stopped.ok:
+                why = f"{name} could not be stopped: {stopped.detail}"
+                return self._announce(service, False, why, began, "start_failed")
+        return self._start(service, confirm, began, "restarted")
 
     # -- starting ----------------------------------------------------------------------
 
@@ -250,27 +306,46 @@ class Supervisor:
         name, config = service.config.name, service.config
         managed = config.managed
         assert managed is not None
-        if self._alive(service):
-            return ActionResult(
-                True,
-                f"{name} is already running (pid {service.record.pid if service.record else '?'})",
-                time.monotonic() - began,
-            )
+        running = self._current_alive(service)
+        if running is not None:
+            return self._already_running(service, running, began)
         freed = self._free_port(service, confirm)
         if freed is not None:
             return self._announce(service, False, f"{name} was not started: {freed}", began, "start_failed")
         try:
-            proc = self._spawn(service)
+            run, output = self._spawn(service)
         except OSError as exc:
             return self._announce(
                 service, False, f"{name} failed to start: {exc.strerror or exc}", began, "start_failed"
             )
-        self._event(service, "starting", f"{name} is starting (pid {proc.pid})")
-        if self.monitor is not None:
-            self.monitor.mark_starting(
-                name, managed.start_timeout, self._result(service, State.STARTING, Reason.OK, "starting…")
-            )
-        return self._wait_healthy(service, proc, began, kind)
+        try:
+            self._event(service, "starting", f"{name} is starting (pid {run.record.pid})")
+            if self.monitor is not None:
+                self.monitor.mark_starting(
+                    name, managed.start_timeout, self._result(service, State.STARTING, Reason.OK, "starting…")
+                )
+            return self._wait_healthy(service, run, output, began, kind)
+        finally:
+            output.close()
+            with self._lock:
+                run.starting = False
+
+    def _already_running(self, service: _ManagedChild, run: _Run, began: float) -> ActionResult:
+        """``start`` of a service whose child runs: a success only if it is healthy now (one check)."""
+        name = service.config.name
+        checker = Checker(service.config, logs=log_sources(service.config, self.log_dir))
+        try:
+            result = checker.check()
+        finally:
+            checker.close()
+        if result.state is State.UP:
+            return ActionResult(True, f"{name} is already running (pid {run.record.pid})", time.monotonic() - began)
+        return ActionResult(
+            False,
+            f"{name} is running (pid {run.record.pid}) but not healthy: {result.detail.rstrip('.')}; "
+            f"`trayapp restart {name}` starts it afresh",
+            time.monotonic() - began,
+        )
 
     def _free_port(self, service: _ManagedChild, confirm: Confirm | None) -> str | None:
         """Make sure nothing else holds the service's port; a sentence when it cannot."""
@@ -288,7 +363,8 @@ class Supervisor:
             return report.detail
         return None
 
-    def _spawn(self, service: _ManagedChild) -> subprocess.Popen[bytes]:
+    def _spawn(self, service: _ManagedChild) -> tuple[_Run, FileFollower]:
+        """Start the child; returns its run and a follower of its output from the first line it writes."""
         config, managed = service.config, service.config.managed
         assert managed is not None
         env = dict(os.environ)
@@ -302,70 +378,128 @@ class Supervisor:
             argv = ["cmd", "/c", argv[0]] if sys.platform == "win32" else [env.get("SHELL", "/bin/sh"), "-c", argv[0]]
         with open_for_child(service.log_path, self.log_max_bytes, self._rotating) as out:
             write_header(out, config.name, argv, managed.cwd)
-            proc = subprocess.Popen(  # argv from the user's own config; a shell only with shell = true
-                argv,
-                cwd=managed.cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                # Own session / process group, so a stop reaches every process it spawned
-                # (and on Windows, so CTRL_BREAK can be sent to it alone).
-                **spawn_options(),
-            )
+            output = FileFollower(service.log_path, config.name)  # from here: what this run writes
+            try:
+                proc = subprocess.Popen(  # argv from the user's own config; a shell only with shell = true
+                    argv,
+                    cwd=managed.cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    # Own session / process group, so a stop reaches every process it spawned
+                    # (and on Windows, so CTRL_BREAK can be sent to it alone).
+                    **spawn_options(),
+                )
+            except BaseException:
+                output.close()
+                raise
         try:
             started = psutil.Process(proc.pid).create_time()
         except psutil.Error:
             started = time.time()
         record = ChildRecord(config.name, proc.pid, group_of(proc.pid), started, tuple(argv), str(service.log_path))
+        run = _Run(record, proc)
         with self._lock:
-            service.proc, service.record = proc, record
+            service.run = run
             service.state = ChildState.STARTING
             service.stopping = False
             service.force.clear()
         self._records.save(record)
         self._rotator.ensure_started()
         threading.Thread(
-            target=self._watch_child, args=(service, proc), name=f"trayapp-child-{config.name}", daemon=True
+            target=self._watch_child, args=(service, run), name=f"trayapp-child-{config.name}", daemon=True
         ).start()
-        return proc
+        return run, output
 
     def _wait_healthy(
-        self, service: _ManagedChild, proc: subprocess.Popen[bytes], began: float, kind: str
+        self, service: _ManagedChild, run: _Run, output: FileFollower, began: float, kind: str
     ) -> ActionResult:
+        """Until the first healthy check, the child's exit, a watcher's crash line, or ``start_timeout``.
+
+        Checks run on a helper thread so that the exit and the output are looked at every
+        ``POLL`` seconds even while a check waits for its timeout.
+        """
         name, managed = service.config.name, service.config.managed
         assert managed is not None
         checker = Checker(service.config, logs=log_sources(service.config, self.log_dir))
         deadline = time.monotonic() + managed.start_timeout
+        written: list[str] = []  # what the child wrote since it started
         last: CheckResult | None = None
-        try:
-            while True:
-                if proc.poll() is not None or service.state is not ChildState.STARTING:
-                    why = self._exit_sentence(service, proc.returncode)
-                    return self._announce(service, False, f"{name} failed to start: {why}", began, "start_failed")
-                last = checker.check()
-                if last.state is State.UP:
-                    break
-                if time.monotonic() >= deadline:
-                    tail = first_error_line(last_lines(service.log_path, 50))
-                    hint = f"; its output says: {tail}" if tail else f"; last check: {last.detail}"
-                    return self._announce(
-                        service,
-                        False,
-                        f"{name} failed to start: not healthy within {managed.start_timeout:g} s{hint}",
-                        began,
-                        "start_failed",
-                    )
-                time.sleep(0.2)  # between health checks of a starting service
-        finally:
-            checker.close()
+        pending: Future[CheckResult] | None = None
+        next_check = 0.0
+        with ThreadPoolExecutor(1, thread_name_prefix=f"trayapp-startcheck-{name}") as pool:
+            try:
+                while True:
+                    if not run.alive():
+                        return self._exited_at_start(service, run, began)
+                    fresh = [item.text for item in output.poll() if isinstance(item, LogLine)]
+                    written += fresh
+                    crash = next((c for c in map(watcher_crash_line, fresh) if c), None)
+                    if crash is not None:
+                        error = first_error_line(written)
+                        said = f"its watcher says: {crash}" + (f"; the app's output says: {error}" if error else "")
+                        return self._fail_start(service, run, f"{name} failed to start: {said}", began, Reason.EXITED)
+                    if pending is None and time.monotonic() >= next_check:
+                        pending = pool.submit(checker.check)
+                    if pending is not None and pending.done():
+                        last, pending = pending.result(), None
+                        if last.state is State.UP:
+                            break
+                        next_check = time.monotonic() + CHECK_PAUSE
+                    if time.monotonic() >= deadline:
+                        error = first_error_line(written)
+                        if error:
+                            hint = f"; its output says: {error}"
+                        else:
+                            hint = f"; last check: {last.detail.rstrip('.')}" if last else ""
+                        why = f"{name} failed to start: not healthy within {managed.start_timeout:g} s{hint}"
+                        return self._fail_start(service, run, why, began, Reason.START_TIMEOUT)
+                    self._closed.wait(POLL)
+            finally:
+                pool.submit(checker.close)
         with self._lock:
-            if service.state is ChildState.STARTING:
+            if service.run is run and service.state is ChildState.STARTING:
                 service.state = ChildState.RUNNING
         if self.monitor is not None:
             self.monitor.check_now([name])
         elapsed = time.monotonic() - began
         return self._announce(service, True, f"{name} {kind} in {elapsed:.1f} s", began, kind)
+
+    def _exited_at_start(self, service: _ManagedChild, run: _Run, began: float) -> ActionResult:
+        """The child died before it was healthy: its exit watcher counts the crash; this says why."""
+        run.handled.wait(EXIT_HANDLED_WAIT)  # the exit watcher's verdict first (a crash loop, a restart)
+        code = run.proc.returncode if run.proc is not None else None
+        why = f"{service.config.name} failed to start: " + self._exit_sentence(service, code)
+        if not run.crash_loop:
+            self._report_down(service, Reason.EXITED, why)
+        self._event(service, "start_failed", why, ok=False)
+        return ActionResult(False, why, time.monotonic() - began, "start_failed")
+
+    def _fail_start(self, service: _ManagedChild, run: _Run, why: str, began: float, reason: Reason) -> ActionResult:
+        """A child that runs but did not become healthy: stop it (as systemd does after
+        TimeoutStartSec), so a later ``start`` starts afresh instead of finding it running."""
+        managed = service.config.managed
+        assert managed is not None
+        with self._lock:
+            if service.run is not run:  # a user's stop came first (Force from the window)
+                return self._announce(service, False, why, began, "start_failed")
+            service.stopping = True
+            service.state = ChildState.STOPPING
+            service.stopping_since = time.monotonic()
+        forced, still = self._end_group(service, run, managed.stop_signal, managed.stop_timeout)
+        if still:
+            with self._lock:
+                service.stopping_since = None
+                service.state = ChildState.RUNNING
+            why += f"; it is still running (pid {run.record.pid}) after SIGKILL."
+        else:
+            self._forget(service, run, ChildState.STOPPED)
+            how = f"it ignored {managed.stop_signal} for {managed.stop_timeout:g} s and was killed" if forced else None
+            why += f"; trayapp stopped it ({how or managed.stop_signal})."
+        self._report_down(service, reason, why)
+        self._event(service, "start_failed", why, ok=False)
+        return ActionResult(False, why, time.monotonic() - began, "start_failed")
 
     # -- stopping ----------------------------------------------------------------------
 
@@ -373,14 +507,9 @@ class Supervisor:
         name, managed = service.config.name, service.config.managed
         assert managed is not None
         with self._lock:
-            record, proc = service.record, service.proc
-            if service.autorestart_timer is not None:
-                service.autorestart_timer.cancel()
-                service.autorestart_timer = None
-        if record is None or not self._alive(service):
-            with self._lock:
-                service.state = ChildState.STOPPED
-            self._forget(service)
+            run = service.run
+        if run is None or not run.alive():
+            self._forget(service, run, ChildState.STOPPED)
             port = service.config.port
             holders = listeners([port]) if port is not None else []
             if holders:
@@ -391,14 +520,12 @@ class Supervisor:
                     time.monotonic() - began,
                 )
             return ActionResult(True, f"{name} is not running", time.monotonic() - began)
+        record = run.record
         with self._lock:
             service.stopping = True
             service.state = ChildState.STOPPING
             service.stopping_since = time.monotonic()
-            service.force.clear()
         sig_name = managed.stop_signal
-        signal_group(record.pid, record.pgid, sig_name, soft=True, label=name)
-        self._event(service, "stop_sent", f"{sig_name} sent to {name} (pid {record.pid})")
         if self.monitor is not None:
             waiting = (
                 f"{sig_name} sent to {name} (pid {record.pid}); SIGKILL follows if it is still running "
@@ -406,18 +533,22 @@ class Supervisor:
             )
             self.monitor.mark_stopping(name, self._result(service, State.STOPPING, Reason.OK, waiting))
         try:
-            forced, still = self._await_exit(service, record, proc, managed.stop_timeout)
+            forced, still = self._end_group(service, run, sig_name, managed.stop_timeout, announce=True)
         except Exception as exc:  # never leave the service shown as "stopping" for good
+            with self._lock:
+                service.stopping_since = None
+                if service.state is ChildState.STOPPING:
+                    service.state = ChildState.RUNNING if run.alive() else ChildState.STOPPED
             self._end_stopping(service, f"stopping {name} failed: {exc}")
             raise
-        with self._lock:
-            service.stopping_since = None
-            service.state = ChildState.RUNNING if still else ChildState.STOPPED
         if still:
+            with self._lock:
+                service.stopping_since = None
+                service.state = ChildState.RUNNING
             detail = f"{name} (pid {record.pid}) is still running after SIGKILL"
             self._end_stopping(service, detail + ".")
             return self._announce(service, False, detail, began, "stopped")
-        self._forget(service)
+        self._forget(service, run, ChildState.STOPPED)
         waited = time.monotonic() - began
         how = (
             f"ignored {sig_name} for {managed.stop_timeout:g} s and was killed"
@@ -435,27 +566,32 @@ class Supervisor:
             self._event(service, "stopped", detail)
         return result
 
+    def _end_group(
+        self, service: _ManagedChild, run: _Run, sig_name: str, grace: float, *, announce: bool = False
+    ) -> tuple[bool, bool]:
+        """Send the stop signal to the group, wait ``grace`` (or until Force), then SIGKILL it and
+        wait a little more. Returns (whether it was killed, whether it is still alive)."""
+        record = run.record
+        service.force.clear()
+        signal_group(record.pid, record.pgid, sig_name, soft=True, label=record.service)
+        if announce:
+            self._event(service, "stop_sent", f"{sig_name} sent to {record.service} (pid {record.pid})")
+        deadline = time.monotonic() + grace
+        while run.group_alive() and time.monotonic() < deadline and not service.force.is_set():
+            service.force.wait(POLL)
+        forced = run.group_alive()
+        if forced:
+            signal_group(record.pid, record.pgid, "SIGKILL", soft=False, label=record.service)
+            end = time.monotonic() + KILL_WAIT
+            while run.group_alive() and time.monotonic() < end:
+                self._closed.wait(POLL)
+        return forced, run.group_alive()
+
     def _end_stopping(self, service: _ManagedChild, why: str) -> None:
         """A stop that did not end the process: leave "stopping" and let the next check say what it is."""
         if self.monitor is not None:
             self.monitor.report(self._result(service, State.UNKNOWN, Reason.ERROR, why))
             self.monitor.check_now([service.config.name])
-
-    def _await_exit(
-        self, service: _ManagedChild, record: ChildRecord, proc: subprocess.Popen[bytes] | None, grace: float
-    ) -> tuple[bool, bool]:
-        """Wait ``grace`` (or until Force) for the group to exit, then SIGKILL it and wait a little
-        more. Returns (whether it was killed, whether it is still alive)."""
-        deadline = time.monotonic() + grace
-        while group_alive(record.pid, record.pgid, proc) and time.monotonic() < deadline and not service.force.is_set():
-            service.force.wait(POLL)
-        forced = group_alive(record.pid, record.pgid, proc)
-        if forced:
-            signal_group(record.pid, record.pgid, "SIGKILL", soft=False, label=record.service)
-            end = time.monotonic() + 5.0
-            while group_alive(record.pid, record.pgid, proc) and time.monotonic() < end:
-                time.sleep(POLL)
-        return forced, group_alive(record.pid, record.pgid, proc)
 
     def _wait_port_free(self, service: _ManagedChild) -> str | None:
         port = service.config.port
@@ -465,63 +601,113 @@ class Supervisor:
         while time.monotonic() < end:
             if not listeners([port]):
                 return None
-            time.sleep(POLL)
+            self._closed.wait(POLL)
         return f"port {port} is still held by another process"
 
     # -- crashes -----------------------------------------------------------------------
 
-    def _watch_child(self, service: _ManagedChild, proc: subprocess.Popen[bytes]) -> None:
+    def _watch_child(self, service: _ManagedChild, run: _Run) -> None:
         """Waits for our child to exit (its own thread): a crash is seen at once."""
-        code = proc.wait()
-        self._on_exit(service, code, proc)
+        assert run.proc is not None
+        try:
+            code = run.proc.wait()
+            self._on_exit(service, run, code)
+        except Exception:
+            log.exception("watching %s (pid %d) failed", service.config.name, run.record.pid)
+        finally:
+            run.handled.set()
 
-    def _on_exit(self, service: _ManagedChild, code: int | None, proc: subprocess.Popen[bytes] | None) -> None:
-        name, managed = service.config.name, service.config.managed
-        assert managed is not None
+    def _watch_adopted(self, service: _ManagedChild, run: _Run) -> None:
+        """A child we did not start in this process: poll its identity (no exit code to wait for)."""
+        try:
+            while not self._closed.is_set():
+                with self._lock:
+                    current = service.run is run
+                if not current:
+                    return
+                if not is_running(run.record):
+                    self._on_exit(service, run, None)
+                    return
+                self._closed.wait(ADOPTED_POLL)
+        except Exception:
+            log.exception("watching adopted %s (pid %d) failed", service.config.name, run.record.pid)
+        finally:
+            run.handled.set()
+
+    def _on_exit(self, service: _ManagedChild, run: _Run, code: int | None) -> None:
+        """The child exited: unless a deliberate stop ended it, count the crash, report it, and
+        schedule the automatic restart; all decided in one critical section with the run still current."""
+        name = service.config.name
         with self._lock:
-            if service.proc is not proc or service.stopping or self._closed.is_set():
+            if service.run is not run or service.stopping or self._closed.is_set():
                 return  # a deliberate stop, or an older child
-            started = service.record.started if service.record else None
-            starting = service.state is ChildState.STARTING
-        lines = last_lines(service.log_path, 40)
+        lines = self._output_tail(service)
         error = first_error_line(lines)
         sentence = f"{name} {describe_exit(code)}" + (f": {error}" if error else "")
+        timer: threading.Timer | None = None
         with self._lock:
-            uptime = self._clock.wall() - started if started else 0.0
+            if service.run is not run or service.stopping or self._closed.is_set():
+                return  # a stop came in meanwhile: it wins
+            service.run = None
+            uptime = self._clock.wall() - run.record.started
             verdict = service.crashes.exited(error, uptime)
+            run.crash_loop = verdict.crash_loop
             service.last_exit = sentence
-            service.state = ChildState.CRASH_LOOP if verdict.crash_loop else ChildState.STOPPED
-        self._forget(service)
+            service.state = ChildState.STOPPED
+            if verdict.crash_loop:
+                service.state = ChildState.CRASH_LOOP
+            elif verdict.restart_in is not None:
+                service.state = ChildState.BACKOFF
+                timer = threading.Timer(verdict.restart_in, self._autorestart, args=(service, service.intent))
+                timer.daemon = True
+                service.autorestart_timer = timer
+                timer.start()
+            starting = run.starting
+        self._records.forget(name, run.record)
         if verdict.crash_loop:
             why = verdict.repeated or describe_exit(code)
             detail = f"{name} is in a crash loop ({verdict.exits} exits in {CRASH_LOOP_WINDOW:g} s): {why}"
             self._report_down(service, Reason.CRASH_LOOP, detail)
             self._event(service, "crash_loop", detail, ok=False)
             return
-        self._report_down(service, Reason.EXITED, sentence + self._exit_hint(code, error, lines))
-        if not starting:
+        if not starting:  # a start that fails says it itself
+            self._report_down(service, Reason.EXITED, sentence + self._exit_hint(code, error, lines))
             self._event(service, "exited", sentence, ok=False)
-        if verdict.restart_in is not None and not self._closed.is_set():
-            delay = verdict.restart_in
-            with self._lock:
-                service.state = ChildState.BACKOFF
-            self._event(service, "backoff", f"{name} will be restarted in {delay:g} s")
-            timer = threading.Timer(delay, self._autorestart, args=(service,))
-            timer.daemon = True
-            service.autorestart_timer = timer
-            timer.start()
+        if timer is not None:
+            self._event(service, "backoff", f"{name} will be restarted in {verdict.restart_in:g} s")
 
-    def _autorestart(self, service: _ManagedChild) -> None:
-        if self._closed.is_set() or service.state is not ChildState.BACKOFF:
-            return
-        self._auto.active = True
+    def _autorestart(self, service: _ManagedChild, intent: int) -> None:
+        """The backoff timer's thread: restart, unless the user asked for anything since it was set."""
         try:
-            self.restart(service.config.name, confirm=None, queue=True)
-        finally:
-            self._auto.active = False
+            if not service.busy.acquire(timeout=OPERATION_WAIT):
+                log.warning("automatic restart of %s skipped: another operation held it too long", service.config.name)
+                return
+            try:
+                with self._lock:
+                    if self._closed.is_set() or service.intent != intent or service.state is not ChildState.BACKOFF:
+                        return  # the user stopped (or started) it meanwhile: their word wins
+                    service.autorestart_timer = None
+                    service.auto_busy = True
+                self._auto.active = True
+                self._restart(service, None)
+            finally:
+                self._auto.active = False
+                with self._lock:
+                    service.auto_busy = False
+                service.busy.release()
+        except Exception:
+            log.exception("automatic restart of %s failed", service.config.name)
+
+    def _output_tail(self, service: _ManagedChild, n: int = 40) -> list[str]:
+        """The last lines of the captured output; none when it cannot be read (deleted, no permission)."""
+        try:
+            return last_lines(service.log_path, n)
+        except OSError as exc:
+            log.warning("cannot read the output of %s: %s", service.config.name, exc.strerror or exc)
+            return []
 
     def _exit_sentence(self, service: _ManagedChild, code: int | None) -> str:
-        error = first_error_line(last_lines(service.log_path, 40))
+        error = first_error_line(self._output_tail(service))
         return f"{describe_exit(code)}" + (f": {error}" if error else " (no error in its output)")
 
     @staticmethod
@@ -540,41 +726,36 @@ class Supervisor:
 
     # -- adoption and records --------------------------------------------------------------
 
-    def _forget(self, service: _ManagedChild) -> None:
-        """The child is gone: drop its record, in memory and on disk."""
+    def _forget(self, service: _ManagedChild, run: _Run | None, state: ChildState) -> None:
+        """``run`` is gone: leave it behind, in memory and on disk (unless a newer run took its place)."""
         with self._lock:
-            service.record = None
-        self._records.forget(service.config.name)
+            if service.run is not run:
+                return
+            service.run = None
+            service.state = state
+            service.stopping_since = None
+        if run is not None:
+            self._records.forget(service.config.name, run.record)
 
     def _adopt(self, service: _ManagedChild) -> None:
         """Take over a child recorded by an earlier trayapp, if it is still that process."""
         record = self._records.load(service.config.name)
         if record is None:
             return
-        service.record = record
-        service.state = ChildState.RUNNING
+        run = _Run(record, None)
+        with self._lock:
+            service.run = run
+            service.state = ChildState.RUNNING
         self._rotator.ensure_started()
         threading.Thread(
-            target=self._watch_adopted, args=(service, record), daemon=True, name=f"trayapp-adopted-{record.service}"
+            target=self._watch_adopted, args=(service, run), daemon=True, name=f"trayapp-adopted-{record.service}"
         ).start()
 
-    def _watch_adopted(self, service: _ManagedChild, record: ChildRecord) -> None:
-        """A child we did not start in this process: poll its identity (no exit code to wait for)."""
-        while not self._closed.is_set():
-            if service.record is not record:
-                return
-            if not is_running(record):
-                self._on_exit(service, None, None)
-                return
-            self._closed.wait(0.5)
-
-    def _alive(self, service: _ManagedChild) -> bool:
-        record = service.record
-        if record is None:
-            return False
-        if service.proc is not None and service.proc.pid == record.pid:
-            return service.proc.poll() is None
-        return is_running(record)
+    def _current_alive(self, service: _ManagedChild) -> _Run | None:
+        """The current run if its process is alive."""
+        with self._lock:
+            run = service.run
+        return run if run is not None and run.alive() else None
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -592,14 +773,7 @@ class Supervisor:
 
     def _announce(self, service: _ManagedChild, ok: bool, detail: str, began: float, kind: str) -> ActionResult:
         if not ok and kind == "start_failed":
-            with self._lock:
-                if service.state is ChildState.STARTING:
-                    service.state = ChildState.STOPPED
-            self._report_down(
-                service,
-                Reason.EXITED if service.proc and service.proc.poll() is not None else Reason.START_TIMEOUT,
-                detail,
-            )
+            self._report_down(service, Reason.START_TIMEOUT, detail)
         self._event(service, kind, detail, ok=ok)
         return ActionResult(ok, detail, time.monotonic() - began, kind)
 
@@ -619,7 +793,7 @@ class Supervisor:
     def _running_outputs(self) -> list[tuple[str, Path]]:
         """(name, output file) of every child that runs now (for the rotator's thread)."""
         with self._lock:
-            return [(s.config.name, s.log_path) for s in self._services.values() if s.record is not None]
+            return [(s.config.name, s.log_path) for s in self._services.values() if s.run is not None]
 
 
 def stopping_text(status: ChildStatus, now: float | None = None) -> str:
