@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trayapp.config.redact import mongo_hosts, redact_uri, scrub, uri_secrets
+from trayapp.config.redact import mongo_hosts, redact_command, redact_text, redact_uri, scrub, uri_secrets
 
 
 @pytest.mark.parametrize(
@@ -44,3 +44,12 @@ def test_secrets_are_scrubbed_from_driver_messages() -> None:
 def test_mongo_hosts_are_read_without_dns() -> None:
     hosts, _ = mongo_hosts("mongodb://u:p@a.local:27018,[::1]:27019,b/db")
     assert hosts == [("a.local", 27018), ("::1", 27019), ("b", None)]
+
+
+def test_uris_inside_a_command_line_are_redacted() -> None:
+    assert redact_command(
+        ["node", "server.js", "--db=mongodb://app:pw@db:27017/x", "postgres://u:p@h/d", "--port", "5000"]
+    ) == ("node", "server.js", "--db=mongodb://***@db:27017/x", "postgres://***@h/d", "--port", "5000")
+    shell = "MONGO_URL='mongodb://u:p@ss@h/db?proxyPassword=x1' API=http://h:1/ node app.js"
+    assert redact_text(shell) == "MONGO_URL='mongodb://***@h/db?proxyPassword=***' API=http://h:1/ node app.js"
+    assert redact_text("no uri here: a://") == "no uri here: a://"

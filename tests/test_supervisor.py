@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import sys
@@ -405,3 +407,24 @@ def test_under_a_watcher_a_start_fails_at_its_crash_line_and_quotes_it(tmp_path,
     assert result.detail.endswith("; trayapp stopped it (SIGTERM).")
     watcher = [e for e in events if e.kind == "starting"][0].detail.split("pid ")[1].rstrip(")")
     assert not psutil.pid_exists(int(watcher)) or psutil.Process(int(watcher)).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_password_in_the_start_command_is_hidden_in_the_output_header_and_the_record(tmp_path, supervisors) -> None:
+    port = free_port()
+    command = (
+        "DATABASE_URL=mongodb://app:s3cret-pw@127.0.0.1:27017/app?proxyPassword=pr0xy-pw "
+        + shlex.join(backend_argv(port))
+    )
+    path = tmp_path / "trayapp.toml"
+    path.write_text(
+        f'[[service]]\nname = "backend"\nkind = "http"\nurl = "http://127.0.0.1:{port}/api/health"\n'
+        f"start = {json.dumps(command)}\nshell = true\n"
+    )
+    supervisor = supervisors(parse_config(path.read_text(), str(path)))
+    assert supervisor.start("backend").ok
+    header = (tmp_path / "logs" / "backend.log").read_text().splitlines()[0]
+    assert "DATABASE_URL=mongodb://***@127.0.0.1:27017/app?proxyPassword=***" in header
+    record = (tmp_path / "state" / "backend.json").read_text()
+    assert "mongodb://***@127.0.0.1:27017/app?proxyPassword=***" in record
+    for text in (header, record):
+        assert "s3cret-pw" not in text and "pr0xy-pw" not in text

@@ -6,6 +6,8 @@ lookups for ``mongodb+srv://`` URIs, and a password may hold an unencoded ``@``.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from urllib.parse import unquote
 
 MASK = "***"
@@ -60,6 +62,34 @@ def redact_uri(uri: str) -> str:
         key, eq, _value = option.partition("=")
         options.append(f"{key}={MASK}" if eq and key.lower() in SECRET_OPTIONS else option)
     return shown + path + "?" + "&".join(options) + fragment
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_URI_END = re.compile(r"[\s'\"]")
+
+
+def redact_text(text: str) -> str:
+    """``text`` (a command line, a message) with every URI in it redacted as :func:`redact_uri` does.
+
+    A URI runs from its scheme to the next whitespace or quote: ``MONGO_URL=mongodb://u:pw@h/db``
+    becomes ``MONGO_URL=mongodb://***@h/db``.
+    """
+    if "://" not in text:
+        return text
+    parts, pos = [], 0
+    for match in _SCHEME.finditer(text):
+        if match.start() < pos:
+            continue  # inside the URI just redacted
+        end_match = _URI_END.search(text, match.end())
+        end = end_match.start() if end_match else len(text)
+        parts += [text[pos : match.start()], redact_uri(text[match.start() : end])]
+        pos = end
+    return "".join(parts) + text[pos:]
+
+
+def redact_command(argv: Iterable[str]) -> tuple[str, ...]:
+    """A command line to show or store: each argument through :func:`redact_text`."""
+    return tuple(redact_text(arg) for arg in argv)
 
 
 def uri_secrets(uri: str) -> tuple[str, ...]:

@@ -37,6 +37,7 @@ from trayapp.checks.checker import Checker, log_sources
 from trayapp.checks.ports import describe_owner, listeners
 from trayapp.clock import Clock, SystemClock
 from trayapp.config.load import Config, ServiceConfig
+from trayapp.config.redact import redact_command, redact_text, scrub
 from trayapp.logs.format import first_error_line, watcher_crash_line
 from trayapp.logs.tail import FileFollower, LogLine, last_lines
 from trayapp.model import CheckResult, Reason, State
@@ -376,8 +377,9 @@ class Supervisor:
         argv = list(managed.command)
         if managed.shell:  # the user's own command line from their config, run by their shell
             argv = ["cmd", "/c", argv[0]] if sys.platform == "win32" else [env.get("SHELL", "/bin/sh"), "-c", argv[0]]
+        shown = tuple(scrub(arg, config.secrets) for arg in redact_command(argv))  # never a password on disk
         with open_for_child(service.log_path, self.log_max_bytes, self._rotating) as out:
-            write_header(out, config.name, argv, managed.cwd)
+            write_header(out, config.name, shown, managed.cwd)
             output = FileFollower(service.log_path, config.name)  # from here: what this run writes
             try:
                 proc = subprocess.Popen(  # argv from the user's own config; a shell only with shell = true
@@ -398,7 +400,7 @@ class Supervisor:
             started = psutil.Process(proc.pid).create_time()
         except psutil.Error:
             started = time.time()
-        record = ChildRecord(config.name, proc.pid, group_of(proc.pid), started, tuple(argv), str(service.log_path))
+        record = ChildRecord(config.name, proc.pid, group_of(proc.pid), started, shown, str(service.log_path))
         run = _Run(record, proc)
         with self._lock:
             service.run = run
@@ -435,9 +437,9 @@ class Supervisor:
                         return self._exited_at_start(service, run, began)
                     fresh = [item.text for item in output.poll() if isinstance(item, LogLine)]
                     written += fresh
-                    crash = next((c for c in map(watcher_crash_line, fresh) if c), None)
+                    crash = next((redact_text(c) for c in map(watcher_crash_line, fresh) if c), None)
                     if crash is not None:
-                        error = first_error_line(written)
+                        error = _error_in(written, service)
                         said = f"its watcher says: {crash}" + (f"; the app's output says: {error}" if error else "")
                         return self._fail_start(service, run, f"{name} failed to start: {said}", began, Reason.EXITED)
                     if pending is None and time.monotonic() >= next_check:
@@ -448,7 +450,7 @@ class Supervisor:
                             break
                         next_check = time.monotonic() + CHECK_PAUSE
                     if time.monotonic() >= deadline:
-                        error = first_error_line(written)
+                        error = _error_in(written, service)
                         if error:
                             hint = f"; its output says: {error}"
                         else:
@@ -642,7 +644,7 @@ class Supervisor:
             if service.run is not run or service.stopping or self._closed.is_set():
                 return  # a deliberate stop, or an older child
         lines = self._output_tail(service)
-        error = first_error_line(lines)
+        error = _error_in(lines, service)
         sentence = f"{name} {describe_exit(code)}" + (f": {error}" if error else "")
         timer: threading.Timer | None = None
         with self._lock:
@@ -707,7 +709,7 @@ class Supervisor:
             return []
 
     def _exit_sentence(self, service: _ManagedChild, code: int | None) -> str:
-        error = first_error_line(self._output_tail(service))
+        error = _error_in(self._output_tail(service), service)
         return f"{describe_exit(code)}" + (f": {error}" if error else " (no error in its output)")
 
     @staticmethod
@@ -794,6 +796,12 @@ class Supervisor:
         """(name, output file) of every child that runs now (for the rotator's thread)."""
         with self._lock:
             return [(s.config.name, s.log_path) for s in self._services.values() if s.run is not None]
+
+
+def _error_in(lines: list[str], service: _ManagedChild) -> str | None:
+    """The line of a child's output that says what went wrong, with any credentials in it hidden."""
+    error = first_error_line(lines)
+    return None if error is None else scrub(redact_text(error), service.config.secrets)
 
 
 def stopping_text(status: ChildStatus, now: float | None = None) -> str:
