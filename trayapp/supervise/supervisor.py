@@ -45,7 +45,7 @@ from trayapp.monitor.notifier import Announcement, Severity
 from trayapp.monitor.scheduler import Monitor
 from trayapp.paths import captured_output, children_dir, service_log_dir
 from trayapp.supervise.crashes import CRASH_LOOP_WINDOW, CrashPolicy, backoff_delay, describe_exit
-from trayapp.supervise.groups import group_alive, group_of, signal_group, spawn_options
+from trayapp.supervise.groups import ProcessGroup, adopt, attach, group_alive, release, signal_group, spawn_options
 from trayapp.supervise.kill import KillPlan, execute_kill, plan_kill
 from trayapp.supervise.output import LOG_CHECK_S, LOG_MAX_BYTES, OutputRotator, open_for_child, write_header
 from trayapp.supervise.records import ChildRecord, RecordStore, is_running
@@ -110,9 +110,10 @@ class _Run:
     """One child process: the one trayapp started (``proc``), or one adopted from an earlier
     trayapp (``proc`` None: there is no exit code to wait for)."""
 
-    def __init__(self, record: ChildRecord, proc: subprocess.Popen[bytes] | None) -> None:
+    def __init__(self, record: ChildRecord, proc: subprocess.Popen[bytes] | None, group: ProcessGroup) -> None:
         self.record = record
         self.proc = proc
+        self.group = group
         #: until the start that made it has ended, healthy or not (guarded by the supervisor's lock)
         self.starting = proc is not None
         self.handled = threading.Event()  # set once its exit has been dealt with
@@ -124,7 +125,7 @@ class _Run:
         return is_running(self.record)
 
     def group_alive(self) -> bool:
-        return group_alive(self.record.pid, self.record.pgid, self.proc)
+        return group_alive(self.group, self.proc)
 
 
 class _ManagedChild:
@@ -223,7 +224,7 @@ class Supervisor:
     def is_ours(self, pid: int) -> bool:
         """Whether ``pid`` belongs to the process group of a child we started."""
         with self._lock:
-            groups = {s.run.record.pgid for s in self._services.values() if s.run is not None}
+            groups = {s.run.group.pgid for s in self._services.values() if s.run is not None}
         try:
             return os.getpgid(pid) in groups if hasattr(os, "getpgid") else False
         except OSError:
@@ -393,6 +394,7 @@ class Supervisor:
                     # (and on Windows, so CTRL_BREAK can be sent to it alone).
                     **spawn_options(),
                 )
+                group = attach(proc)
             except BaseException:
                 output.close()
                 raise
@@ -400,8 +402,8 @@ class Supervisor:
             started = psutil.Process(proc.pid).create_time()
         except psutil.Error:
             started = time.time()
-        record = ChildRecord(config.name, proc.pid, group_of(proc.pid), started, shown, str(service.log_path))
-        run = _Run(record, proc)
+        record = ChildRecord(config.name, proc.pid, group.pgid, started, shown, str(service.log_path))
+        run = _Run(record, proc, group)
         with self._lock:
             service.run = run
             service.state = ChildState.STARTING
@@ -575,7 +577,7 @@ class Supervisor:
         wait a little more. Returns (whether it was killed, whether it is still alive)."""
         record = run.record
         service.force.clear()
-        signal_group(record.pid, record.pgid, sig_name, soft=True, label=record.service)
+        signal_group(run.group, sig_name, soft=True, label=record.service)
         if announce:
             self._event(service, "stop_sent", f"{sig_name} sent to {record.service} (pid {record.pid})")
         deadline = time.monotonic() + grace
@@ -583,7 +585,7 @@ class Supervisor:
             service.force.wait(POLL)
         forced = run.group_alive()
         if forced:
-            signal_group(record.pid, record.pgid, "SIGKILL", soft=False, label=record.service)
+            signal_group(run.group, "SIGKILL", soft=False, label=record.service)
             end = time.monotonic() + KILL_WAIT
             while run.group_alive() and time.monotonic() < end:
                 self._closed.wait(POLL)
@@ -665,6 +667,7 @@ class Supervisor:
                 service.autorestart_timer = timer
                 timer.start()
             starting = run.starting
+        release(run.group)
         self._records.forget(name, run.record)
         if verdict.crash_loop:
             why = verdict.repeated or describe_exit(code)
@@ -737,6 +740,7 @@ class Supervisor:
             service.state = state
             service.stopping_since = None
         if run is not None:
+            release(run.group)
             self._records.forget(service.config.name, run.record)
 
     def _adopt(self, service: _ManagedChild) -> None:
@@ -744,7 +748,7 @@ class Supervisor:
         record = self._records.load(service.config.name)
         if record is None:
             return
-        run = _Run(record, None)
+        run = _Run(record, None, adopt(record.pid, record.pgid))
         with self._lock:
             service.run = run
             service.state = ChildState.RUNNING
