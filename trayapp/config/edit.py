@@ -19,8 +19,8 @@ def save_service_settings(config: Config, name: str, **values: float) -> Config:
     validated before it replaces the file (atomically), so a bad value never lands.
     Returns the config as re-read from the new text.
     """
-    path = config.path or user_config_path()
-    text = path.read_text(encoding="utf-8") if config.path is not None else DEFAULT_TOML
+    path = config.path or (Path(config.save_path) if config.save_path else user_config_path())
+    text = path.read_text(encoding="utf-8") if config.path is not None else (config.text or DEFAULT_TOML)
     try:
         document = tomlkit.parse(text)
     except TOMLKitError as exc:
@@ -28,6 +28,10 @@ def save_service_settings(config: Config, name: str, **values: float) -> Config:
     services = document.get("service")
     table = next((s for s in services or [] if s.get("name") == name), None)
     if table is None:
+        if any(s.name == name and s.source == "discovered" for s in config.services):
+            raise ConfigError(
+                str(path), "is discovered from a [[project]] folder, so it has no table here to save to", name
+            )
         raise ConfigError(str(path), "is not in this file any more", name)
     for key, value in values.items():
         table[key] = round(float(value), 3)

@@ -11,7 +11,7 @@ import os
 import shlex
 import ssl
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -75,6 +75,28 @@ class ManagedConfig:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """Where a discovered setting came from: ``where`` is ``file:line`` relative to the project
+    (``server/.env:1``) or ``""`` for what was learnt otherwise (a health path that answered);
+    ``said`` is what it says there, redacted (``PORT=3001``); ``key`` the setting it decided."""
+
+    key: str
+    where: str
+    said: str
+
+    def __str__(self) -> str:
+        return f"{self.where} {self.said}" if self.where else self.said
+
+
+@dataclass(frozen=True)
+class ProjectRef:
+    """A ``[[project]]`` entry: a folder whose services are discovered at load."""
+
+    path: str  # absolute, ~ expanded
+    name: str  # prefix of its services' names (default: the folder's name)
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     name: str
     kind: Kind
@@ -98,21 +120,44 @@ class ServiceConfig:
     tls_ca_file: str | None = None
     #: https:// only: False accepts any certificate (a self-signed dev certificate)
     tls_verify: bool = True
+    #: "config" (a config file), "default" (the built-in default) or "discovered" (from a project's files)
+    source: str = "config"
+    #: for a discovered service, the files and lines each setting came from
+    origin: tuple[Provenance, ...] = ()
 
     @property
     def display_target(self) -> str:
         return redact_uri(self.target)
 
+    @property
+    def source_text(self) -> str:
+        """Where it came from, for people: ``discovered: server/.env:1 PORT=3001; …``, or the config file or default."""
+        if self.source == "discovered":
+            return "discovered: " + "; ".join(str(p) for p in self.origin)
+        return "from the built-in default" if self.source == "default" else "from the config file"
+
 
 @dataclass(frozen=True)
 class Config:
     services: tuple[ServiceConfig, ...]
-    #: where it came from: a path, or "<built-in default>"
+    #: where it came from: a path, "<built-in default>" or "<discovered in DIR>"
     source: str
+    #: ``[[project]]`` folders whose services are discovered at load (trayapp.project adds them)
+    projects: tuple[ProjectRef, ...] = ()
+    #: the TOML a config that is not (yet) a file was made from (the built-in default, a discovery)
+    text: str | None = field(default=None, repr=False)
+    #: where saving a setting of such a config writes it (None: the user's config dir)
+    save_path: str | None = None
 
     @property
     def path(self) -> Path | None:
-        return None if self.source == BUILTIN else Path(self.source)
+        return None if self.source.startswith("<") else Path(self.source)
+
+    def source_of(self, service: ServiceConfig) -> str | list[str]:
+        """``"config"``, ``"default"``, or the ``file:line`` list of a discovered service (JSON ``source``)."""
+        if service.source == "discovered":
+            return [p.where for p in service.origin if p.where]
+        return service.source
 
     def watched_ports(self) -> dict[int, tuple[str, ...]]:
         """Each port a service checks, with every service that checks it, in config order
@@ -189,29 +234,59 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     return parse_config(text, str(path))
 
 
-def parse_config(text: str, source: str) -> Config:
+def parse_config(text: str, source: str, base: Path | None = None) -> Config:
+    """Validate ``text``; relative paths in it are taken from ``base`` (default: the folder of
+    ``source``, or the current folder for a source that is not a file)."""
+    if base is None:
+        base = Path(source).parent if not source.startswith("<") else Path.cwd()
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, f"is not valid TOML: {exc}") from None
-    _reject_unknown(data, {"service"}, source, None, hint="top-level key")
+    _reject_unknown(data, {"service", "project"}, source, None, hint="top-level key")
     raw_services = data.get("service", [])
     if not isinstance(raw_services, list) or not all(isinstance(s, dict) for s in raw_services):
         raise ConfigError(source, "'service' must be written as [[service]] tables", field="service")
-    if not raw_services:
-        raise ConfigError(source, "defines no [[service]]; add at least one")
+    projects = _projects(data.get("project", []), source, base)
+    if not raw_services and not projects:
+        raise ConfigError(source, "defines no [[service]] and no [[project]]; add at least one")
     services: list[ServiceConfig] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_services, start=1):
-        service = _parse_service(raw, index, source)
+        service = _parse_service(raw, index, source, base)
         if service.name in seen:
             raise ConfigError(source, "is defined twice; names must be unique", service.name, "name")
         seen.add(service.name)
         services.append(service)
-    return Config(tuple(services), source)
+    if source == BUILTIN:
+        services = [replace(s, source="default") for s in services]
+    return Config(tuple(services), source, projects=projects, text=text if source.startswith("<") else None)
 
 
-def _parse_service(raw: dict[str, Any], index: int, source: str) -> ServiceConfig:
+def _projects(raw: object, source: str, base: Path) -> tuple[ProjectRef, ...]:
+    """``[[project]] path = "~/code/app"`` (and an optional ``name``), relative to the config file."""
+    if not isinstance(raw, list) or not all(isinstance(p, dict) for p in raw):
+        raise ConfigError(source, "'project' must be written as [[project]] tables", field="project")
+    found: list[ProjectRef] = []
+    for index, entry in enumerate(raw, start=1):
+        label = f"project #{index}"
+        _reject_unknown(entry, {"path", "name"}, source, None, hint=f"key of [[project]] #{index}")
+        path = entry.get("path")
+        if not isinstance(path, str) or not path.strip():
+            raise ConfigError(source, f"{label}: field 'path': is required (a folder, e.g. \"~/code/app\")")
+        folder = (base / Path(path).expanduser()).resolve()
+        if not folder.is_dir():
+            raise ConfigError(source, f"{label}: field 'path': {path!r} is not a folder")
+        name = entry.get("name", folder.name)
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(source, f"{label}: field 'name': must be a non-empty string")
+        if any(p.name == name for p in found):
+            raise ConfigError(source, f"{label}: field 'name': {name!r} is used twice; give each project its own name")
+        found.append(ProjectRef(str(folder), name))
+    return tuple(found)
+
+
+def _parse_service(raw: dict[str, Any], index: int, source: str, base: Path) -> ServiceConfig:
     name = raw.get("name")
     label = name if isinstance(name, str) and name else f"#{index}"
     if not isinstance(name, str) or not name.strip():
@@ -251,7 +326,6 @@ def _parse_service(raw: dict[str, Any], index: int, source: str) -> ServiceConfi
         target = f"{host}:{port}"
     if kind is Kind.HTTP:
         secrets = uri_secrets(target)
-    base = Path(source).parent if source != BUILTIN else Path.cwd()
     tls_ca_file, tls_verify = _tls(raw, target, source, label, base) if kind is Kind.HTTP else (None, True)
     return ServiceConfig(
         tls_ca_file=tls_ca_file,

@@ -144,3 +144,21 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         text = text.replace(secret, MASK)
     return text
+
+
+def strip_credentials(uri: str) -> str:
+    """The URI without user info and without secret options: what may be written to a config
+    file that could be shared (the password stays where the project keeps it)."""
+    parts = _split(uri)
+    if parts is None:
+        return uri
+    scheme, _userinfo, hosts, rest = parts
+    path, qmark, query = rest.partition("?")
+    if not qmark:
+        return scheme + hosts + rest
+    fragment = ""
+    if "#" in query:
+        query, fragment = query.split("#", 1)
+        fragment = "#" + fragment
+    kept = [o for o in query.split("&") if o and o.partition("=")[0].lower() not in SECRET_OPTIONS]
+    return scheme + hosts + path + ("?" + "&".join(kept) if kept else "") + fragment
