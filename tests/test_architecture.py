@@ -22,6 +22,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("trayapp.config",),
     ("trayapp.logs",),
     ("trayapp.checks",),
+    # Discovery and the doctor: above checks, whose bounded probes, health-body reader and port
+    # owners they use; below everything that runs a stack, which loads one through them.
+    ("trayapp.project",),
     ("trayapp.monitor",),
     ("trayapp.supervise",),
     ("trayapp.power",),
@@ -117,4 +120,3 @@ def _is_module_attribute(name: str) -> bool:
     """``trayapp.text.humanize_age`` (a name from ``from trayapp.text import ...``), not a module."""
     parts = name.split(".")
     return len(parts) > 1 and not (REPO.joinpath(*parts).with_suffix(".py").exists() or REPO.joinpath(*parts).is_dir())
-

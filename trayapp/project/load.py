@@ -1,0 +1,151 @@
+"""Which stack trayapp watches: a config file, a discovered project, or the built-in default.
+
+Lookup (:func:`load_stack`): ``--config FILE``, else ``$TRAYAPP_CONFIG``, else
+``./trayapp.toml``; else, when the current folder is inside a JavaScript project, that
+project's ``trayapp.toml`` if its root has one, or else its discovered stack; else the user's
+config file; else the built-in default. A config's ``[[project]]`` folders are discovered at
+load and their services added, named ``<project>-<service>``. :class:`Rediscovery` tells
+when a discovered project's files changed, so a long-running monitor can reload.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from trayapp.config.load import (
+    CONFIG_NAME,
+    ENV_CONFIG,
+    Config,
+    ConfigError,
+    ServiceConfig,
+    load_config,
+    parse_config,
+)
+from trayapp.project.discover import Discovery, discover, fingerprint, input_files
+from trayapp.project.init import render
+from trayapp.project.packagejson import find_root
+from trayapp.text import shorten_home
+
+log = logging.getLogger(__name__)
+
+
+def load_stack(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Config:
+    """The config to watch (see the module docstring). Raises ConfigError with a sentence."""
+    here = (cwd or Path.cwd()).resolve()
+    if explicit or os.environ.get(ENV_CONFIG) or (here / CONFIG_NAME).is_file():
+        return expand_projects(load_config(explicit if explicit else None))
+    root = find_root(here)
+    if root is not None:
+        if (root / CONFIG_NAME).is_file():
+            return expand_projects(load_config(root / CONFIG_NAME))
+        discovery = discover(root)
+        if discovery.services:
+            return discovered_config(discovery)
+        log.info("discovery in %s found no service; using the usual lookup", root)
+    return expand_projects(load_config(None))
+
+
+def discovered_config(discovery: Discovery) -> Config:
+    """The config a discovery amounts to: the text ``trayapp init`` would write, parsed by the
+    same validator, each service marked discovered with where its values came from."""
+    text = render(discovery)
+    source = f"<discovered in {shorten_home(str(discovery.root))}>"
+    config = parse_config(text, source, base=discovery.root)
+    origins = {s.name: s.origin for s in discovery.services}
+    services = tuple(replace(s, source="discovered", origin=origins.get(s.name, ())) for s in config.services)
+    return replace(config, services=services, text=text, save_path=str(discovery.root / CONFIG_NAME))
+
+
+def expand_projects(config: Config) -> Config:
+    """``config`` with the services of its ``[[project]]`` folders added (named ``<project>-<name>``)."""
+    if not config.projects:
+        return config
+    services = list(config.services)
+    taken = {s.name for s in services}
+    for project in config.projects:
+        discovery = discover(Path(project.path))
+        if not discovery.services:
+            raise ConfigError(
+                config.source,
+                f"[[project]] {project.path!r}: trayapp found no service there (no package depends on express, "
+                "fastify, koa, @nestjs/core, hapi or vite)",
+            )
+        for service in discovered_config(discovery).services:
+            named = _prefixed(service, project.name)
+            if named.name in taken:
+                raise ConfigError(
+                    config.source, f"[[project]] {project.path!r}: service {named.name!r} is defined twice", "name"
+                )
+            taken.add(named.name)
+            services.append(named)
+    return replace(config, services=tuple(services))
+
+
+def _prefixed(service: ServiceConfig, prefix: str) -> ServiceConfig:
+    return replace(service, name=f"{prefix}-{service.name}")
+
+
+def project_roots(config: Config) -> list[Path]:
+    """The folders ``config``'s discovered services come from."""
+    roots = [Path(p.path) for p in config.projects]
+    if config.source.startswith("<discovered in ") and config.save_path:
+        roots.append(Path(config.save_path).parent)
+    return roots
+
+
+def project_inputs(config: Config) -> tuple[str, ...]:
+    """The files whose change makes ``config``'s discovered services out of date (and each
+    root's trayapp.toml: a ``trayapp init`` there changes what is loaded)."""
+    inputs: list[str] = []
+    for root in project_roots(config):
+        inputs += list(input_files(root))
+        inputs.append(str(root / CONFIG_NAME))
+    return tuple(inputs)
+
+
+def reload_stack(config: Config) -> Config:
+    """``config`` loaded again the way it was found: its file, or its project's root."""
+    if config.path is not None:
+        return load_stack(config.path)
+    roots = project_roots(config)
+    return load_stack(None, cwd=roots[0]) if roots else config
+
+
+class Rediscovery:
+    """Notices when a discovered project's files change and loads the stack again.
+
+    The first ``check()`` takes stock of the project's input files; each later one stats them
+    (a few dozen ``stat`` calls) and, when one changed, appeared or vanished, returns the
+    re-loaded config; else None. Run it on a worker thread: a reload reads files and may run
+    Node for the Vite config. Raises ConfigError when the changed files make a bad config
+    (the change is then not retried until the files change again).
+    """
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._inputs: tuple[str, ...] | None = None
+        self._marks: tuple[tuple[str, int, int], ...] = ()
+
+    @property
+    def watching(self) -> bool:
+        return bool(self._config.projects) or self._config.source.startswith("<discovered in ")
+
+    def check(self) -> Config | None:
+        if not self.watching:
+            return None
+        if self._inputs is None:
+            self._inputs = project_inputs(self._config)
+            self._marks = fingerprint(self._inputs)
+            return None
+        marks = fingerprint(self._inputs)
+        if marks == self._marks:
+            return None
+        self._marks = marks
+        config = reload_stack(self._config)
+        self._config = config
+        self._inputs = project_inputs(config)
+        self._marks = fingerprint(self._inputs)
+        return config
