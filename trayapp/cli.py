@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 import platformdirs
 
 from trayapp import package_version
-from trayapp.config.load import Config, ConfigError, ServiceConfig, load_config
+from trayapp.config.load import Config, ConfigError, ServiceConfig
 from trayapp.model import CheckResult, Listener, State, Transition, overall_state
 from trayapp.text import format_cmdline, humanize_age
 
@@ -83,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name", metavar="NAME", help="the service's name in the config")
         p.add_argument("--yes", action="store_true", help="kill a process trayapp did not start without asking")
         p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("init", parents=[common], help="write DIR/trayapp.toml from what the project's files say")
+    p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project folder (default: here)")
+    p.add_argument("--print", action="store_true", dest="print_only", help="print it instead of writing it")
+    p.add_argument("--force", action="store_true", help="overwrite an existing trayapp.toml")
+
+    p = sub.add_parser("doctor", parents=[common], help="check a project before running it: env, proxy, ports, db")
+    p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project folder (default: here)")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("logs", parents=[common], help="print (and follow) a service's logs")
     p.add_argument("name", metavar="NAME")
@@ -174,12 +183,16 @@ def cmd_tray(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from trayapp.checks.checker import check_once
+    from trayapp.project.load import load_stack
 
-    config = load_config(args.config)
+    config = load_stack(args.config)
     results = check_once(config.services)
     overall = overall_state([r.state for r in results])
     if getattr(args, "json", False):
-        print(json.dumps({"overall": str(overall), "services": [r.to_json() for r in results]}, indent=2))
+        services = [
+            dict(r.to_json(), source=config.source_of(s)) for r, s in zip(results, config.services, strict=True)
+        ]
+        print(json.dumps({"overall": str(overall), "services": services}, indent=2))
     else:
         _print_status_table(results, overall, config, sys.stdout)
     return EXIT_OK if overall is State.UP else EXIT_PROBLEM
@@ -192,7 +205,14 @@ def _print_status_table(results: list[CheckResult], overall: State, config: Conf
         latency = "" if r.latency_ms is None else f"{r.latency_ms:.0f} ms"
         state = paint(r.state, f"{r.state:<8}")
         print(f"{r.service:<{width}}  {state}  {latency:>8}  {r.detail}", file=out)
+    discovered = [s for s in config.services if s.source == "discovered"]
+    if discovered:
+        print("", file=out)
+        for service in discovered:
+            print(f"{service.name:<{width}}  {service.source_text}", file=out)
     print(f"\noverall: {paint(overall, str(overall))}   (config: {config.source})", file=out)
+    if config.source.startswith("<discovered"):
+        print("no trayapp.toml here: `trayapp init` writes this stack to one, `trayapp doctor` checks it", file=out)
 
 
 _COLOURS = {
@@ -220,8 +240,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from trayapp.power.events import PowerEvent, PowerEventKind, PowerMonitor
     from trayapp.power.sources import sleep_sources
     from trayapp.power.wake import WakeCoordinator, WakeEvent
+    from trayapp.project.load import load_stack
 
-    config = load_config(args.config)
+    config = load_stack(args.config)
     monitor = Monitor(config.services)
     printer = _JsonPrinter() if args.json else _HumanPrinter(_painter(sys.stdout))
     monitor.subscribe(printer)
@@ -308,8 +329,9 @@ class _HumanPrinter:
 
 def cmd_ports(args: argparse.Namespace) -> int:
     from trayapp.checks.ports import listeners
+    from trayapp.project.load import load_stack
 
-    config = load_config(args.config)
+    config = load_stack(args.config)
     watched = config.watched_ports()
     wanted: set[int] | None = None if args.all else set(args.ports or watched)
     found = listeners(wanted)
@@ -397,9 +419,10 @@ def _print_kill(data: dict[str, object], detail: str, as_json: bool) -> None:
 def cmd_service_action(args: argparse.Namespace) -> int:
     """start / stop / restart NAME: through the running tray if there is one, else directly."""
     from trayapp.control import TrayUnavailable, ask_tray
+    from trayapp.project.load import load_stack
     from trayapp.supervise.supervisor import Supervisor
 
-    config = load_config(args.config)
+    config = load_stack(args.config)
     service = config.service(args.name)
     managed = service.managed
     if managed is None:
@@ -478,8 +501,9 @@ def _confirm_foreign_holder(config: Config, service: ServiceConfig) -> bool | No
 def cmd_logs(args: argparse.Namespace) -> int:
     from trayapp.logs.tail import LogLine, LogTailer, last_lines
     from trayapp.paths import service_log_dir
+    from trayapp.project.load import load_stack
 
-    config = load_config(args.config)
+    config = load_stack(args.config)
     service = config.service(args.name)
     sources = list(service.logs)
     if service.managed is not None:
@@ -529,6 +553,75 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- init / doctor -----------------------------------------------------------------------
+
+
+def _project_dir(text: str) -> Path | None:
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        print(f"trayapp: {text}: no such folder", file=sys.stderr)
+        return None
+    return folder.resolve()
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from trayapp.project.discover import discover
+    from trayapp.project.init import InitError, render, write
+    from trayapp.project.packagejson import is_project
+
+    folder = _project_dir(args.dir)
+    if folder is None:
+        return EXIT_USAGE
+    if not is_project(folder):
+        print(
+            f"trayapp: {folder} is not a JavaScript project (no package.json there or in server/, client/, "
+            "frontend/, backend/, api/, web/, apps/*)",
+            file=sys.stderr,
+        )
+        return EXIT_PROBLEM
+    discovery = discover(folder)
+    if args.print_only:
+        sys.stdout.write(render(discovery))
+        return EXIT_OK
+    try:
+        path = write(discovery, folder, force=args.force)
+    except InitError as exc:
+        print(f"trayapp: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+    names = ", ".join(s.name for s in discovery.services) or "no service"
+    print(f"wrote {path} ({names}); `trayapp status` there now uses it")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from trayapp.project.doctor import Severity, doctor, summary
+    from trayapp.project.packagejson import is_project
+
+    folder = _project_dir(args.dir)
+    if folder is None:
+        return EXIT_USAGE
+    if not is_project(folder):
+        print(
+            f"trayapp: {folder} is not a JavaScript project (no package.json there or in its usual folders)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    findings = doctor(folder)
+    errors = sum(f.severity is Severity.ERROR for f in findings)
+    if args.json:
+        print(
+            json.dumps({"root": str(folder), "errors": errors, "findings": [f.to_json() for f in findings]}, indent=2)
+        )
+    else:
+        for finding in findings:
+            where = f"{finding.where}  " if finding.where else ""
+            print(f"{finding.severity:<8} {where}{finding.message}")
+            if finding.fix:
+                print(f"{'':<8} fix: {finding.fix}")
+        print(f"\n{summary(findings)} in {folder}" if findings else f"no findings in {folder}")
+    return EXIT_PROBLEM if errors else EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": cmd_status,
     "watch": cmd_watch,
@@ -538,6 +631,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "stop": cmd_service_action,
     "restart": cmd_service_action,
     "logs": cmd_logs,
+    "init": cmd_init,
+    "doctor": cmd_doctor,
 }
 
 

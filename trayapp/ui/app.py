@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 from trayapp.checks.ports import listeners
 from trayapp.clock import Clock, SystemClock
 from trayapp.config.edit import save_service_settings
-from trayapp.config.load import Config, ConfigError, load_config
+from trayapp.config.load import Config, ConfigError
 from trayapp.logs.store import LogStore
 from trayapp.logs.tail import LogTailer
 from trayapp.model import Kind, Listener, State, Transition
@@ -30,6 +30,7 @@ from trayapp.paths import control_socket, runtime_dir
 from trayapp.power.events import PowerEvent, PowerMonitor
 from trayapp.power.sources import sleep_sources
 from trayapp.power.wake import WakeCoordinator, WakeSummary
+from trayapp.project.load import Rediscovery, load_stack
 from trayapp.supervise.kill import KillPlan, KillReport, execute_kill, plan_kill
 from trayapp.supervise.supervisor import ActionResult, Supervisor, SupervisorEvent, announcement_for
 from trayapp.ui.bridge import MonitorBridge, SupervisorBridge
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 #: how long to wait for a system tray to appear (a tray starts after us at login)
 TRAY_WAIT_S = 5.0
 PORTS_REFRESH_MS = 3000
+#: how often a discovered project's files are looked at for changes (a few dozen stat calls, off the GUI thread)
+REDISCOVER_MS = 2000
 #: re-checks after a network change: now, then after these seconds (no grace: the machine did not sleep)
 NETWORK_BURST = (0.5, 1.0, 2.0, 4.0)
 
@@ -116,6 +119,11 @@ class TrayApp(QObject):
         self._ports_timer.timeout.connect(self.refresh_ports)
         self._ports_busy = False
         self._closed = False
+        # A discovered project (issue #10): re-discovered when its files change.
+        self._rediscovery = Rediscovery(config)
+        self._rediscover_timer = QTimer(self, interval=REDISCOVER_MS)
+        self._rediscover_timer.timeout.connect(self._rediscover)
+        self._rediscover_busy = False
 
         tray = self.tray
         tray.open_window.connect(self.open_window)
@@ -148,12 +156,15 @@ class TrayApp(QObject):
         self.power.start()
         self.network.start()
         self._ages_timer.start()
+        if self._rediscovery.watching:
+            self._rediscover_timer.start()
+            self._rediscover()
         self.tray.refresh()
 
     def shutdown(self) -> None:
         """Stop timers, the engine's threads and background tasks (each wait bounded)."""
         self._closed = True
-        for timer in (self._notify_timer, self._ages_timer, self._ports_timer):
+        for timer in (self._notify_timer, self._ages_timer, self._ports_timer, self._rediscover_timer):
             timer.stop()
         self.tray.hide()
         self.supervisor.close()  # managed children keep running; the next start adopts them
@@ -528,6 +539,29 @@ class TrayApp(QObject):
             return  # a background result that arrived after Quit
         self.window.services_tab.settings_note.setText(f"Not saved: {message}")
 
+    @Slot()
+    def _rediscover(self) -> None:
+        if self._rediscover_busy or self._closed:
+            return
+        self._rediscover_busy = True
+        task = Task(self._rediscovery.check, self)
+        task.done.connect(self._on_rediscovered)
+        task.failed.connect(self._on_rediscover_failed)
+        task.start()
+
+    @Slot(object)
+    def _on_rediscovered(self, config: Config | None) -> None:
+        self._rediscover_busy = False
+        if config is not None and not self._closed:
+            log.info("the project's files changed; watching %s", ", ".join(s.name for s in config.services))
+            self.apply_config(config)
+
+    @Slot(str)
+    def _on_rediscover_failed(self, message: str) -> None:
+        self._rediscover_busy = False
+        if not self._closed:
+            self.window.show_banner(f"The project's files changed, but trayapp cannot use them: {message}")
+
     def apply_config(self, config: Config) -> None:
         """Restart monitoring with a new config, keeping each service's history."""
         current = self.window.services_tab.current_name()
@@ -691,7 +725,7 @@ def run(config_path: str | None, argv: Sequence[str] | None = None) -> int:
         print("trayapp is already running; asked it to show its window.", file=sys.stderr)
         return 0
     try:
-        config = load_config(config_path)
+        config = load_stack(config_path)
     except ConfigError as exc:
         print(f"trayapp: {exc}", file=sys.stderr)
         box = QMessageBox(QMessageBox.Icon.Critical, "trayapp: bad config", "")

@@ -298,7 +298,8 @@ class ServicesTab(QWidget):
 def service_report(view: Timeline) -> str:
     """The plain-text report shown for one service (and copied by "Copy diagnosis")."""
     service, last = view.service, view.last
-    lines = [f"{service.name} ({service.kind}) — {view.state}", f"target: {service.display_target}", ""]
+    lines = [f"{service.name} ({service.kind}) — {view.state}", f"target: {service.display_target}"]
+    lines += [service.source_text, ""]
     lines.append(view.detail)
     if last is not None:
         when = time.strftime("%H:%M:%S", time.localtime(last.t))
