@@ -25,7 +25,8 @@ MongoFactory = Callable[[], Mongo]
 @pytest.fixture
 def backend() -> Iterator[BackendFactory]:
     """``backend(mode="healthy", host="127.0.0.1", delay=None, ignore_term=False, fork_child=False, tls=None,
-    plain_on_tls="close")``; with ``tls`` (see the ``tls_files`` fixture) it speaks HTTPS only.
+    plain_on_tls="close", port=0, only_path=None, cwd=None)``; with ``tls`` (see the ``tls_files`` fixture) it
+    speaks HTTPS only.
 
     Every backend started is SIGKILLed (whole process group) at teardown.
     """
@@ -39,6 +40,7 @@ def backend() -> Iterator[BackendFactory]:
         fork_child: bool = False,
         tls: TlsFiles | None = None,
         plain_on_tls: str = "close",
+        **more: object,
     ) -> Backend:
         server = start_backend(
             mode=mode,
@@ -48,6 +50,7 @@ def backend() -> Iterator[BackendFactory]:
             fork_child=fork_child,
             tls=tls,
             plain_on_tls=plain_on_tls,
+            **more,  # type: ignore[arg-type]
         )
         started.append(server)
         return server

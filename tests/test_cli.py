@@ -20,6 +20,7 @@ from tests.kit.services import service_toml
 from tests.kit.wait import wait_until
 
 SERVICE_KEYS = {
+    "source",
     "name",
     "kind",
     "target",
@@ -72,6 +73,7 @@ def test_status_json_contract_and_exit_code(tmp_path, backend, mongo) -> None:
     for service in data["services"]:
         assert set(service) == SERVICE_KEYS
         assert service["state"] == "up" and service["reason"] == "ok"
+        assert service["source"] == "config"
     backend_json = data["services"][0]
     assert backend_json["http_status"] == 200 and backend_json["port"] == api.port
     [listener] = backend_json["listeners"]

@@ -5,7 +5,7 @@ parser, every answer with ``Connection: close``) so that socket-level misbehavio
 hanging, resetting, closing without an answer, talking another protocol -- is possible.
 
     python tests/kit/backend.py --mode MODE [--host 127.0.0.1] [--port 0] [--delay S]
-                                [--ignore-term] [--fork-child]
+                                [--ignore-term] [--fork-child] [--only-path PATH]
                                 [--tls-cert PEM --tls-key PEM [--plain-on-tls close|nginx]]
 
 With ``--tls-cert``/``--tls-key`` it speaks HTTPS only, like Node's ``https.createServer`` or
@@ -166,6 +166,9 @@ REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+#: with --only-path: the one path answered in the current mode (every other path gets 404)
+ONLY_PATH: str | None = None
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024
@@ -380,6 +383,10 @@ def handle(
             handle_control(conn, shared, method, path)
             return
         shared.hit()
+        if ONLY_PATH is not None and path != ONLY_PATH:  # like a real app: one route, 404 elsewhere
+            log(f"{method} {target} -> 404 (only {ONLY_PATH})")
+            respond(conn, *CANNED["not_found"])
+            return
         mode = shared.mode
         log(f"{method} {target} -> {mode}")
         serve_mode(conn, mode, delay)
@@ -429,7 +436,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tls-cert", help="PEM certificate chain: speak HTTPS only")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     parser.add_argument("--plain-on-tls", choices=("close", "nginx"), default="close")
+    parser.add_argument("--only-path", help="answer in MODE on this path only, 404 on every other path")
     args = parser.parse_args(argv)
+    global ONLY_PATH
+    ONLY_PATH = args.only_path
     tls = None
     if args.tls_cert:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -31,11 +31,12 @@ def trayapp_command(*args: str | os.PathLike[str]) -> list[str]:
 
 
 def run_cli(
-    *args: str | os.PathLike[str], home: Path, timeout: float = 30, stdin: str | None = None
+    *args: str | os.PathLike[str], home: Path, timeout: float = 30, stdin: str | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """Run ``trayapp ARGS`` with a private ``home``, in ``cwd`` (default: ``home``)."""
     return subprocess.run(
         trayapp_command(*args),
-        cwd=home,
+        cwd=cwd or home,
         env=cli_env(home),
         input=stdin,
         stdin=None if stdin is not None else subprocess.DEVNULL,

@@ -166,12 +166,17 @@ def start_backend(
     timeout: float = 10.0,
     tls: TlsFiles | None = None,
     plain_on_tls: str = "close",
+    only_path: str | None = None,
+    cwd: Path | None = None,
 ) -> Backend:
-    """Start the backend and wait (bounded) for its ``LISTENING`` line. With ``tls`` it speaks HTTPS only,
-    and answers plain HTTP as Node does (``plain_on_tls="close"``) or as nginx does (``"nginx"``)."""
+    """Start the backend (in ``cwd``, default this process's) and wait (bounded) for its ``LISTENING`` line.
+    With ``tls`` it speaks HTTPS only, and answers plain HTTP as Node does (``plain_on_tls="close"``) or as
+    nginx does (``"nginx"``); with ``only_path`` it answers on that path only, 404 elsewhere."""
     cmd = [sys.executable, str(BACKEND_SCRIPT), "--mode", mode, "--host", host, "--port", str(port)]
     if tls is not None:
         cmd += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key), "--plain-on-tls", plain_on_tls]
+    if only_path is not None:
+        cmd += ["--only-path", only_path]
     if delay is not None:
         cmd += ["--delay", str(delay)]
     if ignore_term:
@@ -180,7 +185,7 @@ def start_backend(
         cmd.append("--fork-child")
     stderr_file = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_file, start_new_session=True
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_file, start_new_session=True, cwd=cwd
     )
     backend = Backend(host=host, port=0, pid=proc.pid, proc=proc, stderr_file=stderr_file, tls=tls)
     try:

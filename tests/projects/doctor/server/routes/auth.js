@@ -1,0 +1,4 @@
+module.exports = (secret) => (req, _res, next) => {
+  req.secret = secret || process.env.FALLBACK_SECRET;
+  next();
+};
