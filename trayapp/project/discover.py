@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
-
 from trayapp import __version__
 from trayapp.checks.health import read_health_body
 from trayapp.checks.probes import ResolveError, connect_any, is_loopback, resolve
@@ -416,6 +414,8 @@ def find_health(host: str, port: int, parsed: list[jscode.Source], root: Path) -
     reason, _detail = connect_any(addresses, port, time.perf_counter() + 0.5, 0.5)
     if reason.value != "ok":
         return None
+    import httpx  # only here: a command on a config file never loads it (issue #12)
+
     tried: list[str] = []
     with httpx.Client(
         trust_env=not is_loopback(host),

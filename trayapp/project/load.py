@@ -14,6 +14,7 @@ import logging
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trayapp.config.load import (
     CONFIG_NAME,
@@ -24,10 +25,12 @@ from trayapp.config.load import (
     load_config,
     parse_config,
 )
-from trayapp.project.discover import Discovery, discover, fingerprint, input_files
-from trayapp.project.init import render
-from trayapp.project.packagejson import find_root
 from trayapp.text import shorten_home
+
+# Discovery (tree-sitter, PyYAML, httpx) is imported only when a project is discovered, so a
+# command run on a config file pays nothing for it (issue #12).
+if TYPE_CHECKING:
+    from trayapp.project.discover import Discovery
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,9 @@ def load_stack(explicit: str | os.PathLike[str] | None = None, cwd: Path | None 
     here = (cwd or Path.cwd()).resolve()
     if explicit or os.environ.get(ENV_CONFIG) or (here / CONFIG_NAME).is_file():
         return expand_projects(load_config(explicit if explicit else None))
+    from trayapp.project.discover import discover
+    from trayapp.project.packagejson import find_root
+
     root = find_root(here)
     if root is not None:
         if (root / CONFIG_NAME).is_file():
@@ -51,6 +57,8 @@ def load_stack(explicit: str | os.PathLike[str] | None = None, cwd: Path | None 
 def discovered_config(discovery: Discovery) -> Config:
     """The config a discovery amounts to: the text ``trayapp init`` would write, parsed by the
     same validator, each service marked discovered with where its values came from."""
+    from trayapp.project.init import render
+
     text = render(discovery)
     source = f"<discovered in {shorten_home(str(discovery.root))}>"
     config = parse_config(text, source, base=discovery.root)
@@ -63,6 +71,8 @@ def expand_projects(config: Config) -> Config:
     """``config`` with the services of its ``[[project]]`` folders added (named ``<project>-<name>``)."""
     if not config.projects:
         return config
+    from trayapp.project.discover import discover
+
     services = list(config.services)
     taken = {s.name for s in services}
     for project in config.projects:
@@ -99,6 +109,8 @@ def project_roots(config: Config) -> list[Path]:
 def project_inputs(config: Config) -> tuple[str, ...]:
     """The files whose change makes ``config``'s discovered services out of date (and each
     root's trayapp.toml: a ``trayapp init`` there changes what is loaded)."""
+    from trayapp.project.discover import input_files
+
     inputs: list[str] = []
     for root in project_roots(config):
         inputs += list(input_files(root))
@@ -134,6 +146,8 @@ class Rediscovery:
         return bool(self._config.projects) or self._config.source.startswith("<discovered in ")
 
     def check(self) -> Config | None:
+        from trayapp.project.discover import fingerprint
+
         if not self.watching:
             return None
         if self._inputs is None:
