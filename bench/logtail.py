@@ -6,7 +6,8 @@ Latency: a writer process appends lines at a modest rate, each stamped with
 ``time.monotonic_ns()`` just before its write+flush; ``LogTailer``'s ``on_batch`` notes when
 each line arrives. (The monotonic clock is system-wide on Linux, macOS and Windows, so the
 two processes' stamps compare.) Throughput: the writer appends ``--burst-rate`` lines/s for
-``--seconds``. Also: the tailer's CPU when idle on 20 files, and raw catch-up speed of a
+``--seconds``. Also: the latency of lines that come after a quiet spell (the tailer polls less while a
+file is quiet), the tailer's CPU when idle with nothing and with 20 files, and raw catch-up speed of a
 follower reading a big file from its start. Numbers, not assertions.
 """
 
@@ -92,6 +93,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--burst-rate", type=float, default=20000)
     parser.add_argument("--seconds", type=float, default=3)
+    parser.add_argument("--quiet", type=float, default=3.0, help="seconds between lines of the quiet-spell case")
+    parser.add_argument("--quiet-lines", type=int, default=5)
     parser.add_argument("--write", nargs=3, metavar=("PATH", "RATE", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.write:
@@ -116,6 +119,21 @@ def main() -> None:
         print(f"  latency {summary(arrivals.latencies_ms)}")
         print(f"  tailer CPU {cpu / wall:.1%} of one core")
 
+        sparse = max(2, args.quiet_lines)
+        arrivals, _, _ = run_writer(work, 1 / args.quiet, sparse, 0.1)
+        print(
+            f"after a quiet spell: {sparse} lines {args.quiet:g} s apart (the tailer backs off while idle):"
+            f"\n  {summary(arrivals.latencies_ms)}"
+        )
+
+        idle = LogTailer(lambda items: None, interval=0.1)
+        idle.start()
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        threading.Event().wait(2.0)  # let the idle tailer run for a while
+        cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+        idle.stop()
+        print(f"idle: nothing to follow: tailer CPU {cpu / wall:.3%} of one core")
+
         paths = [work / f"idle{i}.log" for i in range(20)]
         for path in paths:
             path.write_bytes(b"quiet\n")
@@ -127,7 +145,7 @@ def main() -> None:
         threading.Event().wait(2.0)  # let the idle tailer run for a while
         cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
         tailer.stop()
-        print(f"idle: 20 quiet files at interval 0.1 s: tailer CPU {cpu / wall:.2%} of one core")
+        print(f"idle: 20 quiet files at interval 0.1 s: tailer CPU {cpu / wall:.3%} of one core")
 
         big = work / "big.log"
         with big.open("w", encoding="utf-8") as fh:

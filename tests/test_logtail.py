@@ -477,6 +477,50 @@ def test_tailer_follows_twenty_files_and_stops_following_a_removed_one(tmp_path:
     assert threads == {"trayapp-logtail"}
 
 
+def test_a_tailer_with_nothing_to_follow_sleeps_until_a_file_is_added(tmp_path: Path) -> None:
+    # With no followers the thread waits for add() (up to a minute), not a poll period:
+    # the line must still come within the wait below, so add() is what woke it.
+    delivered: list[LogItem] = []
+    tailer = LogTailer(delivered.extend, interval=0.01)
+    tailer.start()
+    try:
+        path = tmp_path / "late.log"
+        path.write_bytes(b"")
+        tailer.add(path, "late")
+        append(path, b"first line\n")
+        wait_until(lambda: texts(list(delivered)) == ["first line"], timeout=20, what="the line of a file added later")
+    finally:
+        tailer.stop()
+
+
+def test_a_quiet_file_is_polled_less_and_less_yet_its_next_line_still_comes(tmp_path: Path) -> None:
+    path = tmp_path / "quiet.log"
+    path.write_bytes(b"")
+    delivered: list[LogItem] = []
+    passes: list[bool] = []
+    tailer = LogTailer(delivered.extend, interval=0.005, idle_interval=0.05)
+    real_pass = tailer._pass
+
+    def counted() -> tuple[bool, bool]:
+        result = real_pass()
+        passes.append(result[1])
+        return result
+
+    tailer._pass = counted  # type: ignore[method-assign]
+    tailer.add(path, "quiet")
+    tailer.start()
+    try:
+        append(path, b"one\n")
+        wait_until(lambda: texts(list(delivered)) == ["one"], what="the first line")
+        quiet_from = len(passes)
+        wait_until(lambda: len(passes) >= quiet_from + 12, what="a quiet spell of a dozen passes")
+        append(path, b"two\n")
+        wait_until(lambda: texts(list(delivered)) == ["one", "two"], what="the line after the quiet spell")
+    finally:
+        tailer.stop()
+    assert not any(passes[quiet_from : quiet_from + 12])  # the quiet spell really delivered nothing
+
+
 def test_tailer_stop_is_bounded_even_with_a_stuck_subscriber(tmp_path: Path) -> None:
     path = tmp_path / "app.log"
     path.write_bytes(b"")
