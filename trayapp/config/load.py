@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import os
 import shlex
-import ssl
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -441,6 +440,8 @@ def _tls(raw: dict[str, Any], url: str, source: str, label: str, base: Path) -> 
     path = paths[0]
     if not Path(path).is_file():
         raise ConfigError(source, f"{path!r}: no such file", label, "tls_ca_file")
+    import ssl  # only a config with a CA file pays for it (issue #12: commands start at once)
+
     try:
         ssl.create_default_context().load_verify_locations(cafile=path)
     except ssl.SSLError:
