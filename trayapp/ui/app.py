@@ -187,7 +187,7 @@ class TrayApp(QObject):
             return
         view.add_check(event.result, event.service_state)
         self.services_model.service_changed(view.service.name)
-        self.tray.refresh()
+        self.tray.refresh(view)
 
     @Slot(object)
     def on_transitioned(self, transition: Transition) -> None:
@@ -196,7 +196,7 @@ class TrayApp(QObject):
             return
         view.add_transition(transition)
         self.services_model.service_changed(view.service.name)
-        self.tray.refresh()
+        self.tray.refresh(view)
         self.notifier.feed(transition)
         self._schedule_announcements()
         bad = transition.new in (State.DOWN, State.DEGRADED)
@@ -574,6 +574,7 @@ class TrayApp(QObject):
             view.service = service
             self.views[service.name] = view
         self.services_model.set_views(list(self.views.values()))
+        self.tray.refresh()
         self.ports_model.set_watched(self._watched_ports())
         self.monitor = Monitor(config.services, clock=self.clock)
         self._bridge = MonitorBridge(self.monitor, self)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal, Slot
 
 from trayapp.checks.ports import describe_owner
 from trayapp.model import Listener, Reason, State
@@ -50,18 +50,35 @@ class _RowsModel(QAbstractTableModel):
         return None
 
 
+#: updates are coalesced: the views hear of changed rows at most once per this many ms
+REFRESH_MS = 100
+
+
 class ServicesModel(_RowsModel):
+    """One row per service. The work per check is O(1) (issue #12): a changed service marks its
+    row, and at most once per ``REFRESH_MS`` one ``dataChanged`` per marked row goes out."""
+
     NAME, STATE, DETAIL, LATENCY, HISTORY, CHANGED = range(6)
     HEADERS = ("Service", "State", "Diagnosis", "Latency", "Last minutes", "Last change")
+
+    #: a row's service changed, at once (the table's ``dataChanged`` follows within REFRESH_MS):
+    #: for what shows one service's details
+    row_updated = Signal(int)
 
     def __init__(self, views: Sequence[Timeline], parent: Any = None) -> None:
         super().__init__(parent)
         self._views = list(views)
+        self._rows = {view.service.name: row for row, view in enumerate(self._views)}
+        self._dirty: set[int] = set()
         self._paused = False
+        self._flush_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
+        self._flush_timer.timeout.connect(self.flush)
 
     def set_views(self, views: Sequence[Timeline]) -> None:
         self.beginResetModel()
         self._views = list(views)
+        self._rows = {view.service.name: row for row, view in enumerate(self._views)}
+        self._dirty.clear()
         self.endResetModel()
 
     def set_paused(self, paused: bool) -> None:
@@ -69,18 +86,30 @@ class ServicesModel(_RowsModel):
         self._changed_all()
 
     def row_of(self, name: str) -> int:
-        for row, view in enumerate(self._views):
-            if view.service.name == name:
-                return row
-        return -1
+        return self._rows.get(name, -1)
 
     def view(self, row: int) -> Timeline:
         return self._views[row]
 
     def service_changed(self, name: str) -> None:
+        """The service's row is out of date; the views hear of it within ``REFRESH_MS``."""
         row = self.row_of(name)
-        if row >= 0:
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.HEADERS) - 1))
+        if row < 0:
+            return
+        self._dirty.add(row)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+        self.row_updated.emit(row)
+
+    @Slot()
+    def flush(self) -> None:
+        """Tell the views about every row changed since the last flush (GUI thread)."""
+        self._flush_timer.stop()
+        dirty, self._dirty = sorted(self._dirty), set()
+        last = len(self.HEADERS) - 1
+        for row in dirty:
+            if row < len(self._views):
+                self.dataChanged.emit(self.index(row, 0), self.index(row, last))
 
     def refresh_ages(self) -> None:
         """Repaint the "Last change" column (ages move on without new data)."""

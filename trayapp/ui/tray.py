@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from trayapp.model import Kind, Reason, State, overall_state
+from trayapp.model import Kind, Reason, State
 from trayapp.monitor.history import Timeline
 from trayapp.monitor.notifier import Announcement, Severity
 from trayapp.supervise.supervisor import ChildState, ChildStatus, stopping_text
@@ -44,8 +45,19 @@ def latency_text(view: Timeline) -> str:
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
 
 
+def tooltip_line(view: Timeline) -> str:
+    reason = short_reason(view)
+    return f"{view.service.name}: {view.state}" + (f" ({reason})" if reason else "")
+
+
 class Tray(QObject):
-    """Owns the QSystemTrayIcon. Reads the views it is given; asks for actions by signal."""
+    """Owns the QSystemTrayIcon. Reads the views it is given; asks for actions by signal.
+
+    Per check the work is O(1) (issue #12): :meth:`refresh` with the service that changed
+    updates that service's tooltip line and a count of services per state (the overall state
+    is the worst state with a count), and hands the tooltip to the platform only when its
+    text changed. Without a service (start, pause, a new config) it looks at all of them.
+    """
 
     open_window = Signal(object)  # service name or None
     check_now = Signal(object)  # service name or None (all)
@@ -72,6 +84,11 @@ class Tray(QObject):
         self._dnd = False
         self._icon_key: tuple[State, bool] | None = None
         self._clicked_service: str | None = None
+        self._states: dict[str, State] = {}  # each service's state as last seen here
+        self._counts: Counter[State] = Counter()  # how many services are in each state
+        self._lines: dict[str, str] = {}  # each service's tooltip line, in config order
+        self._tooltip = ""
+        self._head = ""
         self.icon = QSystemTrayIcon(self)
         self.menu = QMenu()
         self.menu.aboutToShow.connect(self._rebuild_menu)
@@ -87,7 +104,9 @@ class Tray(QObject):
 
     @property
     def overall(self) -> State:
-        return overall_state([v.state for v in self._views()])
+        """The worst state of all services (unknown without any), from the counts: O(states)."""
+        present = [state for state, count in self._counts.items() if count > 0]
+        return max(present, key=lambda s: s.severity) if present else State.UNKNOWN
 
     def show(self) -> None:
         self.icon.show()
@@ -102,20 +121,44 @@ class Tray(QObject):
     def set_dnd(self, dnd: bool) -> None:
         self._dnd = dnd
 
-    def refresh(self) -> None:
-        """Icon (only when the overall state changes) and tooltip."""
-        key = (self.overall, self._paused)
+    def refresh(self, view: Timeline | None = None) -> None:
+        """Icon (only when the overall state changes) and tooltip (only when its text changes).
+
+        ``view``: the one service that changed, O(1); None: look at every service again.
+        """
+        if view is None:
+            views = self._views()
+            self._states = {v.service.name: v.state for v in views}
+            self._counts = Counter(self._states.values())
+            self._lines = {v.service.name: tooltip_line(v) for v in views}
+            lines_changed = True
+        else:
+            name = view.service.name
+            old = self._states.get(name)
+            if old is not view.state:
+                if old is not None:
+                    self._counts[old] -= 1
+                self._counts[view.state] += 1
+                self._states[name] = view.state
+            line = tooltip_line(view)
+            lines_changed = self._lines.get(name) != line
+            self._lines[name] = line
+        overall = self.overall
+        key = (overall, self._paused)
         if key != self._icon_key:
             self._icon_key = key
             self.icon.setIcon(state_icon(*key))
-        self.icon.setToolTip(self.tooltip())
+        head = "trayapp — paused" if self._paused else f"trayapp — {overall}"
+        if lines_changed or head != self._head:  # joining the lines is O(services): only on news
+            self._head = head
+            text = "\n".join([head, *self._lines.values()])
+            if text != self._tooltip:
+                self._tooltip = text
+                self.icon.setToolTip(text)
 
     def tooltip(self) -> str:
-        lines = ["trayapp — paused" if self._paused else f"trayapp — {self.overall}"]
-        for view in self._views():
-            reason = short_reason(view)
-            lines.append(f"{view.service.name}: {view.state}" + (f" ({reason})" if reason else ""))
-        return "\n".join(lines)
+        """The tooltip's text as last handed to the platform."""
+        return self._tooltip
 
     def icon_name(self) -> str:
         """The icon showing now ("up", "down", "paused", …); for the tests and the log."""

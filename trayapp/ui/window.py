@@ -105,6 +105,12 @@ class ButtonDelegate(QStyledItemDelegate):
         return super().editorEvent(event, model, option, index)
 
 
+#: columns sized to their contents (when the services are set, then widened by changed rows)
+FITTED_COLUMNS = (ServicesModel.NAME, ServicesModel.STATE, ServicesModel.LATENCY, ServicesModel.CHANGED)
+#: a change of more rows than this at once widens nothing (the ages' repaint of every row)
+GROW_ROWS = 8
+
+
 class ServicesTab(QWidget):
     """The services table, the selected service's full diagnosis, and its check settings."""
 
@@ -126,10 +132,14 @@ class ServicesTab(QWidget):
         self._history = HistoryDelegate(self.table)
         self.table.setItemDelegateForColumn(ServicesModel.HISTORY, self._history)
         header = self.table.horizontalHeader()
+        # Not ResizeToContents: that re-measures every row on every change, so each check cost
+        # O(services) on the GUI thread, window shown or not (issue #12). The columns are
+        # measured when the services are set and only widen, by the rows that changed.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(ServicesModel.DETAIL, QHeaderView.ResizeMode.Stretch)
-        for column in (ServicesModel.NAME, ServicesModel.STATE, ServicesModel.LATENCY, ServicesModel.CHANGED):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.resizeSection(ServicesModel.HISTORY, 160)
+        self._fit_columns()
+        model.modelReset.connect(self._fit_columns)
 
         self.detail = QPlainTextEdit()
         self.detail.setReadOnly(True)
@@ -192,6 +202,7 @@ class ServicesTab(QWidget):
         self._set_settings_enabled(False)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         model.dataChanged.connect(self._on_data_changed)
+        model.row_updated.connect(self._on_row_updated)
         self.save_button.clicked.connect(self._on_save)
         self.check_button.clicked.connect(self._on_check)
         self.log_button.clicked.connect(self._on_log)
@@ -211,11 +222,39 @@ class ServicesTab(QWidget):
         if current.isValid():
             self._show(current.row(), load_settings=True)
 
+    @Slot(int)
+    def _on_row_updated(self, row: int) -> None:
+        """The selected service's report follows its checks at once; the table within REFRESH_MS."""
+        current = self.table.currentIndex()
+        if current.isValid() and current.row() == row:
+            self._show(row)
+
     @Slot(QModelIndex, QModelIndex)
     def _on_data_changed(self, top: QModelIndex, bottom: QModelIndex) -> None:
         current = self.table.currentIndex()
         if current.isValid() and top.row() <= current.row() <= bottom.row():
             self._show(current.row())
+        if bottom.row() - top.row() < GROW_ROWS:  # a row or a few; not the all-rows repaint of the ages
+            self._widen(top.row(), bottom.row(), top.column(), bottom.column())
+
+    @Slot()
+    def _fit_columns(self) -> None:
+        """Size the short columns to what they hold now: O(services), once per set of services."""
+        for column in FITTED_COLUMNS:
+            self.table.resizeColumnToContents(column)
+
+    def _widen(self, top: int, bottom: int, left: int, right: int) -> None:
+        """Widen a short column when a changed row holds more than it shows; O(rows changed)."""
+        header = self.table.horizontalHeader()
+        for column in FITTED_COLUMNS:
+            if not left <= column <= right:
+                continue
+            hints = (
+                self.table.sizeHintForIndex(self.model.index(row, column)).width() for row in range(top, bottom + 1)
+            )
+            widest = max(hints, default=0)
+            if widest > header.sectionSize(column):
+                header.resizeSection(column, widest)
 
     def show_action_result(self, service: str | None, text: str) -> None:
         """The outcome (or progress) of a start/stop/restart, shown under that service's buttons."""
