@@ -1,6 +1,7 @@
 # Sourced by scripts/run and scripts/test: installs what is missing, idempotently.
 #   ensure_debian_packages PKG...   apt-get install the ones not installed (as root or via sudo)
 #   ensure_venv EXTRAS              a .venv in the checkout with trayapp installed (editable)
+#   ensure_node_stack               npm ci in tests/stack when its lockfile (or Node) changed
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${TRAYAPP_VENV:-$ROOT/.venv}
@@ -29,4 +30,32 @@ ensure_venv() {
   if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then ensure_debian_packages python3-venv; fi
   [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT$extras"
+}
+
+# The tests' real web stack (Express + mongoose + nodemon + Vite) in tests/stack. `npm ci` runs
+# only when node_modules was not installed from this exact package-lock.json by this Node on
+# this platform: the stamp file inside node_modules holds that key, so a second run costs a
+# sha256 of one file. npm's own cache (~/.npm) makes a fresh clone's install quick too.
+NODE_STACK=$ROOT/tests/stack
+ensure_node_stack() {
+  local missing=() tool
+  for tool in node npm; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  if ((${#missing[@]})); then
+    echo "setup: ${missing[*]} not found. The tests run a real Express + Vite stack (tests/stack) and need" >&2
+    echo "setup: Node.js 20.19 or newer with npm (Vite 8 and mongoose 9 require it); install it and try again." >&2
+    exit 1
+  fi
+  if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+    echo "setup: Node.js $(node --version) is too old for tests/stack: Vite 8 and mongoose 9 need 20.19 or newer." >&2
+    exit 1
+  fi
+  local stamp=$NODE_STACK/node_modules/.trayapp-installed key
+  key="$(sha256sum "$NODE_STACK/package-lock.json" | cut -d' ' -f1) node-$(node --version) $(uname -sm)"
+  [[ -f $stamp && $(<"$stamp") == "$key" ]] && return 0
+  echo "setup: npm ci in tests/stack (node_modules missing or not from this package-lock.json)" >&2
+  if ! (cd "$NODE_STACK" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error); then
+    echo "setup: npm ci in tests/stack failed (see above); the stack tests cannot run without it." >&2
+    exit 1
+  fi
+  printf '%s\n' "$key" >"$stamp"
 }
