@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.kit.servers import Backend, Mongo, TlsFiles, free_port, make_tls_files, start_backend, start_mongo
+from tests.kit.stack import Stack
 
 __all__ = ["free_port"]
 
@@ -79,6 +80,18 @@ def mongo(tmp_path: Path) -> Iterator[MongoFactory]:
     yield factory
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """The real web stack of tests/stack (see :mod:`tests.kit.stack`): ``stack.db()``,
+    ``stack.backend(uri)``, ``stack.nodemon(uri)``, ``stack.vite(target)``, ``stack.project(name)``.
+
+    Everything started is killed (whole process groups) at teardown.
+    """
+    started = Stack(tmp_path / "stack")
+    yield started
+    started.close()
 
 
 @pytest.fixture
