@@ -388,12 +388,17 @@ def execute_kill(plan: KillPlan, grace: float = 5.0, free_timeout: float = 5.0, 
         for target, proc in live:
             try:
                 proc.terminate()
-                proc.resume()  # SIGCONT, as systemd does: a stopped process (Ctrl-Z, SIGSTOP) can only act on it awake
-                terminated.append(target.pid)
             except psutil.NoSuchProcess:
                 skipped.append(target.pid)
+                continue
             except psutil.AccessDenied:
                 denied.append(target)
+                continue
+            terminated.append(target.pid)
+            try:
+                proc.resume()  # SIGCONT, as systemd does: a stopped process (Ctrl-Z, SIGSTOP) can only act on it awake
+            except psutil.NoSuchProcess:
+                pass  # SIGTERM alone ended it, between the two signals
     if denied:
         return report(ACCESS_DENIED, not _holders(port), _denied_sentence(port, denied), terminated, (), skipped)
 
