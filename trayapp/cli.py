@@ -7,7 +7,6 @@ import json
 import logging
 import logging.handlers
 import os
-import signal
 import sys
 import threading
 import time
@@ -20,6 +19,7 @@ import platformdirs
 from trayapp import package_version
 from trayapp.config.load import Config, ConfigError, ServiceConfig
 from trayapp.model import CheckResult, Listener, State, Transition, overall_state
+from trayapp.stop_signals import StopSignals
 from trayapp.text import format_cmdline, humanize_age
 
 # Each command imports what it needs when it runs (issue #12): `trayapp ports` must not pay
@@ -269,21 +269,19 @@ def cmd_watch(args: argparse.Namespace) -> int:
         print(f"{stamp} {line}", flush=True)
 
     wake.subscribe(show_wake)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     if not args.json:
         names = ", ".join(s.name for s in config.services)
         print(f"watching {names} (config: {config.source}); Ctrl-C to stop", flush=True)
-    monitor.start()
-    wake.start()
-    power.start()
-    try:
-        stop.wait()
-    finally:
-        power.stop(timeout=0.2)
-        wake.stop(timeout=0.2)
-        monitor.stop(timeout=0.2)
+    with StopSignals() as stop:  # SIGTERM or Ctrl-C, whichever thread takes it (issue #8)
+        monitor.start()
+        wake.start()
+        power.start()
+        try:
+            stop.wait()
+        finally:
+            power.stop(timeout=0.2)
+            wake.stop(timeout=0.2)
+            monitor.stop(timeout=0.2)
     states = [s.state for s in monitor.status()]
     return EXIT_OK if overall_state(states) is State.UP else EXIT_PROBLEM
 
@@ -542,14 +540,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
     tailer = LogTailer(show)
     for path in sources:
         tailer.add(path, service.name)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    tailer.start()
-    try:
-        stop.wait()
-    finally:
-        tailer.stop()
+    with StopSignals() as stop:  # SIGTERM or Ctrl-C, whichever thread takes it (issue #8)
+        tailer.start()
+        try:
+            stop.wait()
+        finally:
+            tailer.stop()
     return EXIT_OK
 
 

@@ -28,6 +28,7 @@ import argparse
 import json
 import mmap
 import os
+import select
 import signal
 import socket
 import ssl
@@ -35,6 +36,8 @@ import struct
 import sys
 import threading
 import time
+
+from signal_wakeup import wakeup_socket  # tests/kit/signal_wakeup.py: run as a script, the kit is on sys.path
 
 MODES: tuple[str, ...] = (
     "healthy",
@@ -401,14 +404,42 @@ def serve(
     delay: float,
     tls: ssl.SSLContext | None = None,
     plain_on_tls: str = "close",
+    wake: socket.socket | None = None,
 ) -> None:
+    """Accept connections, a thread each, until a signal's number arrives on ``wake``.
+
+    The main thread waits in select() on both, so it sees a SIGTERM that a connection
+    thread took (see signal_wakeup.py). The listener is non-blocking because a forked
+    worker waits on the same socket and may take the connection first.
+    """
+    listener.setblocking(False)
+    watched = [listener] if wake is None else [listener, wake]
     while True:
+        ready, _, _ = select.select(watched, [], [])
+        if wake is not None and wake in ready:
+            try:
+                if wake.recv(64):
+                    return
+            except BlockingIOError:
+                pass
+        if listener not in ready:
+            continue
         try:
             conn, _ = listener.accept()
+        except BlockingIOError:
+            continue
         except OSError as exc:
             log(f"accept failed: {exc}")
             continue
+        conn.setblocking(True)
         threading.Thread(target=handle, args=(conn, shared, delay, tls, plain_on_tls), daemon=True).start()
+
+
+def close_and_linger(listener: socket.socket, linger: float) -> None:
+    """Like Express's server.close() on SIGTERM: no new connections, then the pool drains."""
+    listener.close()
+    log(f"SIGTERM: port closed, exiting in {linger:g} s")
+    time.sleep(linger)  # ok-sleep: the server's own shutdown time, not a test synchronisation
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -447,8 +478,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    elif args.linger:
-        signal.signal(signal.SIGTERM, _shut_down)
+    # With --linger SIGTERM wakes the main loop, which closes the port and lingers.
+    wake = wakeup_socket([signal.SIGTERM]) if args.linger and not args.ignore_term else None
     try:
         listener = bind(args.host, args.port)
     except OSError as exc:
@@ -465,7 +496,11 @@ def main(argv: list[str] | None = None) -> int:
             os.close(devnull)
             log(f"worker serving {args.host}:{port}")
             try:
-                serve(listener, shared, args.delay)
+                if wake is not None:  # a wakeup socket of its own, not the one shared with the parent
+                    wake.close()
+                    wake = wakeup_socket([signal.SIGTERM])
+                serve(listener, shared, args.delay, wake=wake)
+                close_and_linger(listener, args.linger)
             finally:
                 os._exit(0)
         print(f"CHILD {pid}", flush=True)
@@ -473,22 +508,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"LISTENING {args.host} {port}", flush=True)
     log(f"serving {args.host}:{port} in mode {args.mode}")
     try:
-        serve(listener, shared, args.delay, tls, args.plain_on_tls)
+        serve(listener, shared, args.delay, tls, args.plain_on_tls, wake)
     except KeyboardInterrupt:
         return 0
-    except ShuttingDown:  # like Express's server.close(): no new connections, then the pool drains
-        listener.close()
-        log(f"SIGTERM: port closed, exiting in {args.linger:g} s")
-        time.sleep(args.linger)  # ok-sleep: the server's own shutdown time, not a test synchronisation
+    close_and_linger(listener, args.linger)
     return 0
-
-
-class ShuttingDown(Exception):
-    pass
-
-
-def _shut_down(signum: int, frame: object) -> None:
-    raise ShuttingDown
 
 
 if __name__ == "__main__":
