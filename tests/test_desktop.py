@@ -12,6 +12,7 @@ import pytest
 
 from tests.kit.cli import cli_env, run_cli, trayapp_command
 from tests.kit.services import service_toml
+from tests.kit.sigterm import stop_term_continue, term_to_a_worker_thread
 from tests.kit.wait import wait_until
 from tests.kit.x11 import Desktop, missing_tools, x_desktop
 
@@ -106,6 +107,20 @@ def test_icon_is_embedded_in_the_tray_turns_red_and_a_popup_appears(desktop, sta
     assert width > 100 and height > 30
     assert "popup: backend is down: backend answers 500" in app.said()
     assert app.stop() == 0
+
+
+@pytest.mark.parametrize(
+    "send", [term_to_a_worker_thread, stop_term_continue], ids=["to_a_worker_thread", "while_stopped"]
+)
+def test_the_tray_app_quits_on_sigterm_whichever_thread_takes_it(desktop, start_app, backend, tmp_path, send) -> None:
+    # Issue #8: any of the tray's threads may take the signal, and the icon shows before the Qt event loop
+    # runs, when QApplication.quit() did nothing: the old tray missed the SIGTERM in most of these runs.
+    api = backend("healthy")
+    config = tmp_path / "stack.toml"
+    config.write_text(service_toml("backend", "http", url=api.url(), interval=0.2))
+    app = start_app(desktop, config)
+    wait_until(lambda: tray_icon(desktop) is not None, timeout=15, what="the icon to be embedded in trayer")
+    assert send(app.proc) == 0
 
 
 def test_a_second_start_shows_the_first_ones_window(desktop, start_app, backend, tmp_path) -> None:

@@ -6,8 +6,6 @@ import gc
 import json
 import logging
 import os
-import signal
-import socket
 import sys
 from collections.abc import Callable, Sequence
 
@@ -31,6 +29,7 @@ from trayapp.power.events import PowerEvent, PowerMonitor
 from trayapp.power.sources import sleep_sources
 from trayapp.power.wake import WakeCoordinator, WakeSummary
 from trayapp.project.load import Rediscovery, load_stack
+from trayapp.stop_signals import StopSignals
 from trayapp.supervise.kill import KillPlan, KillReport, execute_kill, plan_kill
 from trayapp.supervise.supervisor import ActionResult, Supervisor, SupervisorEvent, announcement_for
 from trayapp.ui.bridge import MonitorBridge, SupervisorBridge
@@ -673,26 +672,28 @@ class SingleInstance(QObject):
 
 
 class SignalWaker(QObject):
-    """Lets SIGINT/SIGTERM quit the Qt event loop at once (Python handlers need the loop to wake)."""
+    """Quits the Qt event loop on SIGTERM or SIGINT (GUI thread).
 
-    def __init__(self, app: QApplication) -> None:
+    The signal may be taken by any thread, and may come before the loop runs, when
+    ``QApplication.quit()`` does nothing; so the quit is made here, in a slot of the running
+    loop, when ``stop``'s wakeup socket says a signal came (issue #8).
+    """
+
+    def __init__(self, app: QApplication, stop: StopSignals) -> None:
         super().__init__(app)
-        self._read, write = socket.socketpair()
-        self._read.setblocking(False)
-        write.setblocking(False)
-        self._write = write
-        signal.set_wakeup_fd(write.fileno())
-        self._notifier = QSocketNotifier(self._read.fileno(), QSocketNotifier.Type.Read, self)
+        self._stop = stop
+        self._notifier = QSocketNotifier(stop.fileno(), QSocketNotifier.Type.Read, self)
         self._notifier.activated.connect(self._on_wake)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: QApplication.quit())
 
     @Slot()
     def _on_wake(self) -> None:
-        try:
-            self._read.recv(64)
-        except OSError:
-            pass
+        if self._stop.wait(timeout=0) is not None:
+            log.info("stop signal received; shutting down")
+            QApplication.quit()
+
+    def close(self) -> None:
+        """Stop watching the socket (before ``stop`` closes it)."""
+        self._notifier.setEnabled(False)
 
 
 def freeze_startup_objects() -> None:
@@ -735,18 +736,20 @@ def run(config_path: str | None, argv: Sequence[str] | None = None) -> int:
         box.exec()
         instance.release()
         return 2
-    SignalWaker(app)
-    power = PowerMonitor()
-    for source in [*sleep_sources(gui=True), WindowsPowerSource(app)]:
-        power.add_source(source)
-    tray_app = TrayApp(config, power=power)
-    instance.show_requested.connect(tray_app.open_window)
-    instance.control_requested.connect(tray_app.handle_control)
-    tray_app.start()
-    _show_tray_when_available(tray_app)
-    freeze_startup_objects()
-    code = app.exec()
-    tray_app.shutdown()
+    with StopSignals() as stop:
+        waker = SignalWaker(app, stop)
+        power = PowerMonitor()
+        for source in [*sleep_sources(gui=True), WindowsPowerSource(app)]:
+            power.add_source(source)
+        tray_app = TrayApp(config, power=power)
+        instance.show_requested.connect(tray_app.open_window)
+        instance.control_requested.connect(tray_app.handle_control)
+        tray_app.start()
+        _show_tray_when_available(tray_app)
+        freeze_startup_objects()
+        code = app.exec()
+        waker.close()
+        tray_app.shutdown()
     instance.release()
     return code
 
