@@ -89,8 +89,12 @@ def missing_tools() -> list[str]:
 def x_desktop(with_tray: bool = True) -> Iterator[Desktop]:
     """Xvfb on a free display, with trayer as the system tray host unless ``with_tray`` is False."""
     read, write = os.pipe()
+    # -noreset: by default an X server resets when its last client disconnects, and drops a
+    # client that connects meanwhile ("cannot open display"); the short-lived xdotool and
+    # xprop clients below disconnect all the time, so without it trayer or the app under
+    # test failed to connect in about 1 start of 20 (issue #8).
     xvfb = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1024x600x24", "-nolisten", "tcp"],
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1024x600x24", "-nolisten", "tcp", "-noreset"],
         pass_fds=(write,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
