@@ -1,4 +1,4 @@
-"""One service's check: probe, look up the port owners when they matter, diagnose."""
+"""One service's check: probe, look up the port owners when they matter, diagnose, quote the log."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from trayapp.checks.diagnosis import diagnose, needs_owners, unchecked
-from trayapp.checks.evidence import RECENT_S, FileMark, latest_error, mark, worth_evidence
+from trayapp.checks.evidence import (
+    RECENT_S,
+    FileMark,
+    LogSource,
+    latest_error,
+    mark,
+    topics_for,
+)
 from trayapp.checks.ports import listeners
 from trayapp.checks.probes import Probe, make_probe
 from trayapp.config.load import ServiceConfig
@@ -43,7 +50,7 @@ class Checker:
     """Owns a service's long-lived probe. Not for concurrent use: one check at a time.
 
     A failed check quotes the error line of the service's logs (``logs``, by default
-    :func:`log_sources`) written since it was last seen up.
+    :func:`log_sources`) that belongs to this failure (see :mod:`trayapp.checks.evidence`).
     """
 
     def __init__(
@@ -61,6 +68,12 @@ class Checker:
         self._last_up: float | None = None
         self._marks: dict[str, FileMark] = {}  # where the logs ended at the last check that was up
 
+    @property
+    def sources(self) -> tuple[LogSource, ...]:
+        """The logs, each knowing the start marker of a managed service's captured output."""
+        name = self.service.name if self.service.managed is not None else None
+        return tuple(LogSource(path, name) for path in self.logs)
+
     def probe(self) -> ProbeOutcome:
         try:
             return self._probe.check()
@@ -76,13 +89,18 @@ class Checker:
         return self.diagnose(outcome, owners)
 
     def diagnose(self, outcome: ProbeOutcome, owners: Sequence[Listener]) -> CheckResult:
-        result = diagnose(self.service, outcome, owners, self._wall())
+        service, t = self.service, self._wall()
+        sources = self.sources
+        since = self._last_up if self._last_up is not None else t - RECENT_S
+        result = diagnose(service, outcome, owners, t)
         if result.state is State.UP:
             self._last_up = result.t
             self._marks = mark(self.logs)
-        elif self.logs and worth_evidence(result):
-            since = self._last_up if self._last_up is not None else result.t - RECENT_S
-            evidence = latest_error(self.logs, since, self._marks)
+            return result
+        topics = topics_for(result)
+        if sources and topics:
+            started = [x.started for x in result.listeners if x.started is not None]
+            evidence = latest_error(sources, since, self._marks, topics=topics, not_before=max(started, default=None))
             if evidence is not None:
                 result = replace(result, detail=f"{result.detail} {evidence.sentence(result.t)}")
         return result
