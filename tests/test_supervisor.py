@@ -23,6 +23,8 @@ from tests.kit.wait import wait_until
 from trayapp.checks.ports import listeners
 from trayapp.config.load import Config, parse_config
 from trayapp.logs.tail import last_lines
+from trayapp.model import Reason, State, Transition
+from trayapp.monitor.scheduler import CheckEvent, Monitor
 from trayapp.supervise.supervisor import ChildState, Supervisor, SupervisorEvent, stopping_text
 
 CRASHER = Path(__file__).parent / "kit" / "crasher.py"
@@ -428,3 +430,130 @@ def test_a_password_in_the_start_command_is_hidden_in_the_output_header_and_the_
     assert "mongodb://***@127.0.0.1:27017/app?proxyPassword=***" in record
     for text in (header, record):
         assert "s3cret-pw" not in text and "pr0xy-pw" not in text
+
+
+# ------------------------------------------------- issue 9, section 1: the exit and start sentences quote this run only
+
+MODULE_ERROR = "Error: Cannot find module './routes/users'"
+MONGO_ERROR = "MongoServerSelectionError: connect ECONNREFUSED 127.0.0.1:27017"
+NOT_BY_TRAYAPP = "(not by trayapp: a kill from another program or a terminal, or the kernel's out-of-memory killer)"
+
+
+def sh(script: str) -> list[str]:
+    return ["/bin/sh", "-c", script]
+
+
+def serve(port: int, mode: str = "healthy") -> str:
+    """The shell words that run the test backend in place of the shell."""
+    return f"exec {shlex.quote(sys.executable)} {shlex.quote(str(BACKEND_SCRIPT))} --mode {mode} --port {port}"
+
+
+def transitions_of(monitor: Monitor) -> list[Transition]:
+    seen: list[Transition] = []
+    monitor.subscribe(lambda e: seen.append(e) if isinstance(e, Transition) else None)
+    return seen
+
+
+def test_an_outside_sigkill_is_explained_by_the_signal_not_by_a_failed_earlier_run(tmp_path, supervisors) -> None:
+    """Once failed with "Cannot find module", fixed, healthy, then SIGKILLed from outside: the
+    popup and the table say it was killed by a signal trayapp did not send, and nothing of the
+    failed run."""
+    port = free_port()
+    broken = tmp_path / "broken"
+    broken.touch()
+    script = f"if [ -e {shlex.quote(str(broken))} ]; then echo \"{MODULE_ERROR}\" >&2; exit 1; fi; {serve(port)}"
+    config = managed_config(tmp_path, port, sh(script))
+    monitor = Monitor(config.services)
+    supervisor = supervisors(config, monitor=monitor)
+    failed = supervisor.start("backend")
+    assert not failed.ok and MODULE_ERROR in failed.detail  # the failed run's own error, at its own start
+    broken.unlink()
+    assert supervisor.start("backend").ok
+    downs = transitions_of(monitor)
+    events = events_of(supervisor)
+    os.kill(supervisor.status("backend").pid, signal.SIGKILL)
+    wait_until(lambda: any(t.new is State.DOWN for t in downs), what="the exit to be reported")
+    [exited] = [e for e in events if e.kind == "exited"]
+    assert exited.detail == "backend was killed by SIGKILL"
+    [down] = [t for t in downs if t.new is State.DOWN]
+    assert (down.reason, down.detail) == (Reason.EXITED, f"backend was killed by SIGKILL {NOT_BY_TRAYAPP}")
+    [snapshot] = monitor.status()
+    assert snapshot.last is not None and "Cannot find module" not in snapshot.last.detail
+
+
+def test_a_start_that_answers_404_is_not_blamed_on_any_output_line(tmp_path, supervisors) -> None:
+    """The health path is wrong: the start fails with the last check's 404, not with the error
+    of an earlier run, nor with a line of this run that a 404 cannot be explained by."""
+    port = free_port()
+    broken = tmp_path / "broken"
+    broken.touch()
+    script = (
+        f"if [ -e {shlex.quote(str(broken))} ]; then echo \"{MODULE_ERROR}\" >&2; exit 1; fi; "
+        f"echo 'TypeError: Cannot read properties of undefined' >&2; {serve(port, 'not_found')}"
+    )
+    supervisor = supervisors(managed_config(tmp_path, port, sh(script), start_timeout=1.5))
+    assert not supervisor.start("backend").ok
+    broken.unlink()
+    result = supervisor.start("backend")
+    assert not result.ok
+    assert result.detail.startswith(
+        "backend failed to start: not healthy within 1.5 s; last check: backend answers 404 Not Found"
+    ), result.detail
+    assert "the health path is wrong or not mounted" in result.detail
+    assert "Cannot find module" not in result.detail and "TypeError" not in result.detail
+
+
+def test_a_resolved_mongo_error_is_not_the_reason_for_a_later_kill(tmp_path, supervisors) -> None:
+    """``jobs`` logged a MongoDB error at start, then that it reconnected, passed three healthy
+    checks, and was SIGKILLed: popup and table say the signal, not the Mongo error."""
+    port = free_port()
+    script = f"echo '{MONGO_ERROR}' >&2; echo 'MongoDB reconnected'; {serve(port)}"
+    config = managed_config(tmp_path, port, sh(script))
+    monitor = Monitor(config.services)
+    ups: list[CheckEvent] = []
+    monitor.subscribe(lambda e: ups.append(e) if isinstance(e, CheckEvent) and e.result.state is State.UP else None)
+    downs = transitions_of(monitor)
+    supervisor = supervisors(config, monitor=monitor)
+    assert supervisor.start("backend").ok
+    monitor.start()
+    try:
+        wait_until(lambda: len(ups) >= 3, what="three healthy checks")
+        os.kill(supervisor.status("backend").pid, signal.SIGKILL)
+        wait_until(lambda: any(t.new is State.DOWN for t in downs), what="the exit to be reported")
+    finally:
+        monitor.stop()
+    [down] = [t for t in downs if t.new is State.DOWN]
+    assert down.detail == f"backend was killed by SIGKILL {NOT_BY_TRAYAPP}"
+    [snapshot] = monitor.status()
+    assert snapshot.last is not None and "Mongo" not in snapshot.last.detail
+
+
+def test_an_exit_after_healthy_checks_quotes_only_what_came_after_them(tmp_path, supervisors) -> None:
+    """The Mongo error before the healthy checks is not quoted for a later silent exit; an
+    error written after them is."""
+    port = free_port()
+    script = (
+        f"echo '{MONGO_ERROR}' >&2; {sys.executable} {BACKEND_SCRIPT} --port {port} & app=$!; "
+        "trap 'kill $app; [ -e quiet ] || echo \"TypeError: boom\" >&2; exit 1' USR1; wait $app"
+    )
+    config = managed_config(tmp_path, port, sh(script))
+    monitor = Monitor(config.services)
+    ups: list[CheckEvent] = []
+    monitor.subscribe(lambda e: ups.append(e) if isinstance(e, CheckEvent) and e.result.state is State.UP else None)
+    supervisor = supervisors(config, monitor=monitor)
+    events = events_of(supervisor)
+    said = [(True, "backend exited with code 1"), (False, "backend exited with code 1: TypeError: boom")]
+    for runs, (quiet, expected) in enumerate(said, start=1):
+        if quiet:
+            (tmp_path / "quiet").touch()
+        else:
+            (tmp_path / "quiet").unlink()
+        ups.clear()
+        assert supervisor.start("backend").ok
+        monitor.start()
+        monitor.check_now()
+        wait_until(lambda: ups, what="a healthy check")
+        os.kill(supervisor.status("backend").pid, signal.SIGUSR1)
+        wait_until(lambda n=runs: sum(e.kind == "exited" for e in events) == n, what="the exit")
+        assert [e.detail for e in events if e.kind == "exited"][-1] == expected
+    monitor.stop()

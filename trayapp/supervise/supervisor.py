@@ -34,15 +34,28 @@ import psutil
 from dotenv import dotenv_values
 
 from trayapp.checks.checker import Checker, log_sources
+from trayapp.checks.evidence import (
+    ALL_TOPICS,
+    FileMark,
+    LogSource,
+    Topic,
+    current_run,
+    exit_topics,
+    floor_of,
+    mark,
+    run_error,
+    topics_for,
+    unresolved_error,
+)
 from trayapp.checks.ports import describe_owner, listeners
 from trayapp.clock import Clock, SystemClock
 from trayapp.config.load import Config, ServiceConfig
 from trayapp.config.redact import redact_command, redact_text, scrub
-from trayapp.logs.format import first_error_line, watcher_crash_line
+from trayapp.logs.format import watcher_crash_line
 from trayapp.logs.tail import FileFollower, LogLine, last_lines
 from trayapp.model import CheckResult, Reason, State
 from trayapp.monitor.notifier import Announcement, Severity
-from trayapp.monitor.scheduler import Monitor
+from trayapp.monitor.scheduler import CheckEvent, Event, Monitor
 from trayapp.paths import captured_output, children_dir, service_log_dir
 from trayapp.supervise.crashes import CRASH_LOOP_WINDOW, CrashPolicy, backoff_delay, describe_exit
 from trayapp.supervise.groups import ProcessGroup, adopt, attach, group_alive, release, signal_group, spawn_options
@@ -153,6 +166,9 @@ class _ManagedChild:
         #: scheduled before it is void, so a Stop wins over a pending autorestart
         self.intent = 0
         self.auto_busy = False  # ``busy`` is held by an automatic restart (a user's stop waits for it)
+        #: where the captured output ended at the last healthy check: an error line before it
+        #: was followed by a healthy check, so it does not explain a later exit
+        self.healthy_mark: FileMark | None = None
 
 
 class Supervisor:
@@ -190,6 +206,7 @@ class Supervisor:
         if monitor is not None:  # failed checks quote the captured output from where it really is
             for service in self._services.values():
                 monitor.set_logs(service.config.name, log_sources(service.config, self.log_dir))
+            monitor.subscribe(self._on_monitor_event)
         self._closed = threading.Event()
         self._rotator = OutputRotator(
             self._running_outputs, self._rotating, self._closed, max_bytes=log_max_bytes, interval=log_check_interval
@@ -408,6 +425,7 @@ class Supervisor:
             service.run = run
             service.state = ChildState.STARTING
             service.stopping = False
+            service.healthy_mark = None  # a new run: its start marker bounds what explains its exit
             service.force.clear()
         self._records.save(record)
         self._rotator.ensure_started()
@@ -441,7 +459,7 @@ class Supervisor:
                     written += fresh
                     crash = next((redact_text(c) for c in map(watcher_crash_line, fresh) if c), None)
                     if crash is not None:
-                        error = _error_in(written, service)
+                        error = _error_in(written, service, ALL_TOPICS)
                         said = f"its watcher says: {crash}" + (f"; the app's output says: {error}" if error else "")
                         return self._fail_start(service, run, f"{name} failed to start: {said}", began, Reason.EXITED)
                     if pending is None and time.monotonic() >= next_check:
@@ -452,7 +470,9 @@ class Supervisor:
                             break
                         next_check = time.monotonic() + CHECK_PAUSE
                     if time.monotonic() >= deadline:
-                        error = _error_in(written, service)
+                        # Only an error of a kind that explains the last check's failure (a
+                        # wrong health path's 404 is explained by no line of the output).
+                        error = _error_in(written, service, topics_for(last) if last else ALL_TOPICS)
                         if error:
                             hint = f"; its output says: {error}"
                         else:
@@ -465,6 +485,7 @@ class Supervisor:
         with self._lock:
             if service.run is run and service.state is ChildState.STARTING:
                 service.state = ChildState.RUNNING
+        self._note_healthy(service)
         if self.monitor is not None:
             self.monitor.check_now([name])
         elapsed = time.monotonic() - began
@@ -645,8 +666,8 @@ class Supervisor:
         with self._lock:
             if service.run is not run or service.stopping or self._closed.is_set():
                 return  # a deliberate stop, or an older child
-        lines = self._output_tail(service)
-        error = _error_in(lines, service)
+        lines = self._run_output(service)
+        error = self._exit_error(service, code)
         sentence = f"{name} {describe_exit(code)}" + (f": {error}" if error else "")
         timer: threading.Timer | None = None
         with self._lock:
@@ -703,27 +724,56 @@ class Supervisor:
         except Exception:
             log.exception("automatic restart of %s failed", service.config.name)
 
-    def _output_tail(self, service: _ManagedChild, n: int = 40) -> list[str]:
-        """The last lines of the captured output; none when it cannot be read (deleted, no permission)."""
+    def _run_output(self, service: _ManagedChild, n: int = 40) -> list[str]:
+        """The last lines of the current run's captured output written since its last healthy
+        check (after its start marker); none when it cannot be read (deleted, no permission)."""
+        path = str(service.log_path)
+        with self._lock:
+            since = service.healthy_mark
         try:
-            return last_lines(service.log_path, n)
+            lines = last_lines(path, n, floor=floor_of(path, os.stat(path), since))
         except OSError as exc:
             log.warning("cannot read the output of %s: %s", service.config.name, exc.strerror or exc)
             return []
+        return current_run(lines, LogSource(path, service.config.name))
+
+    def _exit_error(self, service: _ManagedChild, code: int | None) -> str | None:
+        """The line of the current run's output that explains this exit: none for a signal from
+        outside (SIGKILL, SIGTERM: the signal says it), none written before the last healthy
+        check, none that a later line says has passed (issue 9, section 1)."""
+        with self._lock:
+            since = service.healthy_mark
+        error = run_error(str(service.log_path), service.config.name, exit_topics(code), floor_mark=since)
+        return None if error is None else scrub(redact_text(error), service.config.secrets)
 
     def _exit_sentence(self, service: _ManagedChild, code: int | None) -> str:
-        error = _error_in(self._output_tail(service), service)
-        return f"{describe_exit(code)}" + (f": {error}" if error else " (no error in its output)")
+        error = self._exit_error(service, code)
+        if error:
+            return f"{describe_exit(code)}: {error}"
+        return f"{describe_exit(code)}" + (self._exit_hint(code, None, []) or " (no error in its output)")
 
     @staticmethod
     def _exit_hint(code: int | None, error: str | None, lines: list[str]) -> str:
-        """What to add to "backend exited …" when its output named no error."""
+        """What to add to "backend exited …" when no line of its current run explains it."""
         if error:
             return ""  # the error line says it
-        if code is not None and code < 0:  # a signal we did not send: its output will not say who
+        if code is not None and code < 0 and not exit_topics(code):  # a signal we did not send
             return " (not by trayapp: a kill from another program or a terminal, or the kernel's out-of-memory killer)"
         tail = [line for line in lines[-3:] if line.strip()]
         return (" — last output: " + " ⏎ ".join(tail)) if tail else ""
+
+    def _note_healthy(self, service: _ManagedChild) -> None:
+        """Remember where the captured output ends now, at a healthy check."""
+        ended = mark([str(service.log_path)]).get(str(service.log_path))
+        with self._lock:
+            service.healthy_mark = ended
+
+    def _on_monitor_event(self, event: Event) -> None:
+        """A healthy check of a managed service (the monitor's worker thread): note where its output ends."""
+        if isinstance(event, CheckEvent) and event.result.state is State.UP:
+            service = self._services.get(event.result.service)
+            if service is not None:
+                self._note_healthy(service)
 
     def _report_down(self, service: _ManagedChild, reason: Reason, detail: str) -> None:
         if self.monitor is not None:
@@ -802,10 +852,11 @@ class Supervisor:
             return [(s.config.name, s.log_path) for s in self._services.values() if s.run is not None]
 
 
-def _error_in(lines: list[str], service: _ManagedChild) -> str | None:
-    """The line of a child's output that says what went wrong, with any credentials in it hidden."""
-    error = first_error_line(lines)
-    return None if error is None else scrub(redact_text(error), service.config.secrets)
+def _error_in(lines: list[str], service: _ManagedChild, topics: frozenset[Topic]) -> str | None:
+    """The line of a child's output (this run's) that says what went wrong, of a kind in ``topics``
+    and not cleared by a later line, with any credentials in it hidden."""
+    found = unresolved_error(lines, topics)
+    return None if found is None else scrub(redact_text(found[0]), service.config.secrets)
 
 
 def stopping_text(status: ChildStatus, now: float | None = None) -> str:
