@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -186,3 +187,35 @@ def test_a_stop_holds_stopping_through_failed_checks_until_its_outcome(backend, 
     events.next_check()
     done = events.next_transition()
     assert (done.old, done.new, done.reason) == (State.STOPPING, State.DOWN, Reason.STOPPED)
+
+
+def test_a_subscriber_gets_each_services_events_in_the_order_they_happened(backend, run_monitor) -> None:
+    # The worker thread's check (up) is decided first, but its delivery is held up; meanwhile a
+    # managed child's exit is reported from another thread (down). The window must end on down,
+    # the state the monitor holds, not on the older up delivered last.
+    server = backend("healthy")
+    monitor = Monitor([http_service(server.url(), interval=60.0)], clock=ManualClock())
+    held, release = threading.Event(), threading.Event()
+
+    def slow_subscriber(event: Event) -> None:  # a GUI that is busy for a moment
+        if threading.current_thread().name.startswith("trayapp-check-") and not held.is_set():
+            held.set()
+            release.wait(WAIT)
+
+    seen = Recorder()
+    monitor.subscribe(slow_subscriber)
+    monitor.subscribe(seen)
+    monitor.start()
+    try:
+        assert held.wait(WAIT)
+        first = monitor.status()[0].last
+        assert first is not None and first.state is State.UP
+        exited = replace(first, state=State.DOWN, reason=Reason.EXITED, detail="backend exited with code 1")
+        monitor.report(exited)  # from the supervisor's exit watcher
+        release.set()
+        events = [seen.next() for _ in range(4)]
+    finally:
+        release.set()
+        monitor.stop()
+    states = [e.service_state if isinstance(e, CheckEvent) else (e.old, e.new) for e in events]
+    assert states == [State.UP, (State.UNKNOWN, State.UP), State.DOWN, (State.UP, State.DOWN)]

@@ -2,8 +2,13 @@
 
 Each service has one worker thread, so at most one check per service is in flight and
 the next is scheduled when the last result arrives: a hung server delays only its own
-checks. Subscribers are called on those worker threads; a GUI must hop to its own
-thread (the Qt adapter emits signals).
+checks. Subscribers are called on those worker threads (or on the thread that reported a
+result from outside, a supervisor's); a GUI must hop to its own thread (the Qt adapter
+emits signals).
+
+Each service's events reach every subscriber in the order they were decided: an event is
+queued in the same critical section that builds it, and one thread at a time delivers a
+service's queue, so a subscriber never gets an older state after a newer one.
 """
 
 from __future__ import annotations
@@ -147,6 +152,8 @@ class _Entry:
         #: why nothing listens (the child exited, was stopped): shown instead of a bare "refused"
         self.explained: CheckResult | None = None
         self.thread: threading.Thread | None = None
+        self.outbox: list[Event] = []  # decided, not yet delivered (in order; under the monitor's lock)
+        self.delivering = False  # a thread is delivering this entry's events
 
 
 class Monitor:
@@ -235,10 +242,8 @@ class Monitor:
             entry.last = result
             entry.explained = result if result.state is not State.UP else None
             transition = entry.tracker.force(state or result.state, result, self.clock.monotonic())
-            event = CheckEvent(result, entry.tracker.state, entry.tracker.failures)
-        self._emit(event)
-        if transition is not None:
-            self._emit(transition)
+            self._queue(entry, CheckEvent(result, entry.tracker.state, entry.tracker.failures), transition)
+        self._deliver(entry)
 
     def mark_starting(self, name: str, timeout: float, result: CheckResult) -> None:
         """The service was just started: show ``starting`` until it answers or ``timeout`` passes."""
@@ -251,9 +256,9 @@ class Monitor:
             transition = entry.tracker.start(result, now, now + timeout)
             entry.poked = True
             entry.extra_due = sorted({*entry.extra_due, now + timeout})  # to notice a start that never answers
+            self._queue(entry, transition)
             self._cond.notify_all()
-        if transition is not None:
-            self._emit(transition)
+        self._deliver(entry)
 
     def set_logs(self, name: str, paths: Sequence[str]) -> None:
         """The files whose error lines a failed check of ``name`` quotes (see :class:`Checker`)."""
@@ -269,10 +274,8 @@ class Monitor:
         with self._cond:
             entry.last = entry.explained = result  # "refused" while it shuts down is what a stop looks like
             transition = entry.tracker.stop(result, self.clock.monotonic())
-            event = CheckEvent(result, entry.tracker.state, entry.tracker.failures)
-        self._emit(event)
-        if transition is not None:
-            self._emit(transition)
+            self._queue(entry, CheckEvent(result, entry.tracker.state, entry.tracker.failures), transition)
+        self._deliver(entry)
 
     def reset_connections(self, names: Iterable[str] | None = None) -> None:
         """Rebuild probes' connections before their next check (after sleep/wake)."""
@@ -356,11 +359,33 @@ class Monitor:
                     result = replace(entry.explained, t=result.t, latency_ms=result.latency_ms)
                 entry.last = result
                 transition = entry.tracker.feed(result, now)
-                event = CheckEvent(result, entry.tracker.state, entry.tracker.failures)
-            self._emit(event)
-            if transition is not None:
-                self._emit(transition)
+                self._queue(entry, CheckEvent(result, entry.tracker.state, entry.tracker.failures), transition)
+            self._deliver(entry)
         entry.checker.close()
+
+    @staticmethod
+    def _queue(entry: _Entry, *events: Event | None) -> None:
+        """Queue events in the order they were decided (call with the lock held, where they are built)."""
+        entry.outbox += [e for e in events if e is not None]
+
+    def _deliver(self, entry: _Entry) -> None:
+        """Deliver ``entry``'s queued events, unless another thread is at it (it delivers ours too).
+
+        Call without the lock. A subscriber that reports back into the monitor only queues:
+        the loop below picks that up after the current batch, in order.
+        """
+        while True:
+            with self._cond:
+                if entry.delivering or not entry.outbox:
+                    return
+                entry.delivering = True
+                batch, entry.outbox = entry.outbox, []
+            try:
+                for event in batch:
+                    self._emit(event)
+            finally:
+                with self._cond:
+                    entry.delivering = False
 
     def _emit(self, event: Event) -> None:
         for callback in list(self._subscribers):
