@@ -16,6 +16,7 @@ from tests.kit.wait import LineReader, wait_until
 from trayapp.checks.ports import listeners
 
 CRASHER = Path(__file__).parent / "kit" / "crasher.py"
+WRITER = Path(__file__).parent / "kit" / "writer.py"
 
 
 def toml_list(argv: list[str]) -> str:
@@ -156,3 +157,37 @@ def test_with_a_tray_running_the_tray_does_the_restart_and_owns_the_child(tmp_pa
         tray.terminate()
         tray.wait(timeout=10)
         kill_port(port)
+
+
+def test_logs_follow_neither_loses_nor_repeats_the_lines_written_while_it_starts(tmp_path) -> None:
+    # app.log grows while `logs -f` prints the last lines of app.log, then of a big other.log,
+    # and then starts following: what app.log got meanwhile must come once, in order.
+    log, other = tmp_path / "app.log", tmp_path / "other.log"
+    log.touch()
+    other.write_text("".join(f"other {i} {'x' * 200}\n" for i in range(3000)))
+    config = tmp_path / "stack.toml"
+    config.write_text(f'[[service]]\nname = "api"\nkind = "tcp"\nport = 1\nlog = ["{log}", "{other}"]\n')
+    writer = subprocess.Popen([sys.executable, str(WRITER), str(log)])
+    proc = None
+    try:
+        wait_until(lambda: log.stat().st_size > 10_000, what="the writer to be under way")
+        proc = subprocess.Popen(
+            trayapp_command("logs", "api", "-f", "-n", "3000", "--config", config),
+            cwd=tmp_path,
+            env=cli_env(tmp_path),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        reader = LineReader(proc.stdout)
+        numbers: list[int] = []
+        while len(numbers) < 6000:
+            line = reader.line().removeprefix("app.log: ")
+            if line.startswith("line "):
+                numbers.append(int(line.split()[1]))
+        assert numbers == list(range(numbers[0], numbers[0] + 6000))  # its last lines, then every line once
+    finally:
+        writer.kill()
+        writer.wait()
+        if proc is not None:
+            proc.kill()
+            proc.wait()

@@ -749,3 +749,29 @@ def test_rotations_while_a_fast_writer_switches_files(tmp_path: Path) -> None:
         finally:
             writer.kill()
     assert got == list(range(total))
+
+
+# -- last lines, then follow ------------------------------------------------------------
+
+
+def test_a_backlog_and_what_follows_it_come_from_one_read_position(tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    path.write_text("".join(f"line {i}\n" for i in range(10)))
+    with FileFollower(path, "app", backlog=3) as follower:
+        append(path, b"line 10\n")  # written after the last lines were found, before they are read
+        assert texts(follower.poll()) == ["line 7", "line 8", "line 9", "line 10"]  # nothing lost, nothing twice
+        append(path, b"line 11\n")
+        assert texts(follower.poll()) == ["line 11"]
+
+
+def test_a_backlog_larger_than_the_file_or_of_endless_lines(tmp_path: Path) -> None:
+    short = tmp_path / "short.log"
+    short.write_text("one\ntwo")  # the last line is still being written
+    with FileFollower(short, "app", backlog=50) as follower:
+        assert texts(follower.poll()) == ["one"]
+        append(short, b"\n")
+        assert texts(follower.poll()) == ["two"]
+    long = tmp_path / "long.log"
+    long.write_bytes(b"x" * 100_000 + b"\nshort\n")
+    with FileFollower(long, "app", backlog=2, max_line=1000) as follower:
+        assert texts(follower.poll()) == ["short"]  # the 100 kB line is not read back to its start

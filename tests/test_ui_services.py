@@ -6,12 +6,14 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
 from tests.kit.servers import BACKEND_SCRIPT, free_port, start_backend
+from tests.kit.wait import wait_until
 from trayapp.checks.ports import listeners
 from trayapp.config.load import Config, parse_config
 from trayapp.model import State
@@ -20,6 +22,7 @@ from trayapp.ui.models import ServicesModel
 
 WAIT_MS = 15_000
 WATCHER = Path(__file__).parent / "kit" / "watcher.py"
+WRITER = Path(__file__).parent / "kit" / "writer.py"
 
 
 def managed(tmp_path: Path, port: int, *flags: str, stop_timeout: float = 5) -> Config:
@@ -208,3 +211,26 @@ def test_a_crash_under_a_watcher_is_explained_by_the_line_the_app_wrote(qtbot, t
         assert "cannot listen on 127.0.0.1:" in detail and detail.endswith("[Errno 98] Address already in use")
     finally:
         stale.close()
+
+
+def test_the_logs_tab_shows_each_line_of_a_growing_log_once(qtbot, tray_app, tmp_path) -> None:
+    # The tab starts with the file's last lines and follows it; a file that grows meanwhile
+    # must show up in it once, in order: no line repeated, none lost.
+    log = tmp_path / "app.log"
+    log.touch()
+    writer = subprocess.Popen([sys.executable, str(WRITER), str(log)])
+    try:
+        wait_until(lambda: log.stat().st_size > 10_000, what="the writer to be under way")
+        path = tmp_path / "trayapp.toml"
+        path.write_text(f'[[service]]\nname = "api"\nkind = "tcp"\nport = {free_port()}\nlog = "{log}"\n')
+        app = tray_app(parse_config(path.read_text(), str(path)))
+
+        def numbers() -> list[int]:
+            return [int(e.text.split()[1]) for e in app.log_store.entries({"api"}) if e.text.startswith("line ")]
+
+        qtbot.waitUntil(lambda: len(numbers()) >= 3000, timeout=WAIT_MS)
+    finally:
+        writer.kill()
+        writer.wait()
+    seen = numbers()
+    assert seen == list(range(seen[0], seen[0] + len(seen)))

@@ -497,7 +497,7 @@ def _confirm_foreign_holder(config: Config, service: ServiceConfig) -> bool | No
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from trayapp.logs.tail import LogLine, LogTailer, last_lines
+    from trayapp.logs.tail import FileFollower, LogLine, LogTailer, NoticeKind, last_lines
     from trayapp.paths import service_log_dir
     from trayapp.project.load import load_stack
 
@@ -514,19 +514,39 @@ def cmd_logs(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     many = len(sources) > 1
-    for path in sources:
-        if many:
-            print(f"==> {path} <==")
-        try:
-            for line in last_lines(path, max(0, args.lines)):
-                print(line)
-        except FileNotFoundError:
-            print(f"(no such file yet: {path})", file=sys.stderr)
-        except OSError as exc:
-            print(f"(cannot read {path}: {exc.strerror or exc})", file=sys.stderr)
-    sys.stdout.flush()
+    count = max(0, args.lines)
     if not args.follow:
+        for path in sources:
+            if many:
+                print(f"==> {path} <==")
+            try:
+                for line in last_lines(path, count):
+                    print(line)
+            except FileNotFoundError:
+                print(f"(no such file yet: {path})", file=sys.stderr)
+            except OSError as exc:
+                print(f"(cannot read {path}: {exc.strerror or exc})", file=sys.stderr)
         return EXIT_OK
+    # The last lines and what follows them come from one read position per file: nothing
+    # written between the two is lost or printed twice.
+    followers = [FileFollower(path, service.name, backlog=count) for path in sources]
+    for follower in followers:
+        if many:
+            print(f"==> {follower.path} <==")
+        items = follower.poll()
+        while follower.behind:
+            items += follower.poll()
+        for item in items:
+            if isinstance(item, LogLine):
+                print(item.text)
+                continue
+            if item.kind is NoticeKind.NOT_FOUND:
+                print(f"(no such file yet: {follower.path})", file=sys.stderr)
+            elif item.kind is NoticeKind.UNREADABLE:
+                print(f"(cannot read {follower.path}: {item.message.removeprefix('cannot read log: ')})",
+                      file=sys.stderr)  # fmt: skip
+            print(f"[trayapp] {item.message}")
+    sys.stdout.flush()
     lock = threading.Lock()
 
     def show(batch: list[LogItem]) -> None:
@@ -538,8 +558,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     tailer = LogTailer(show)
-    for path in sources:
-        tailer.add(path, service.name)
+    for follower in followers:
+        tailer.follow(follower)
     with StopSignals() as stop:  # SIGTERM or Ctrl-C, whichever thread takes it (issue #8)
         tailer.start()
         try:

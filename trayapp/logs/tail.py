@@ -217,8 +217,11 @@ class FileFollower:
     """Follows one file by name. Poll-driven and thread-free; use it from one thread at a time.
 
     The file is opened here, so ``from_start=False`` means "what is written after this call"
-    (a line being written right now is delivered whole). A file that does not exist yet, or
-    that comes back after rotation or deletion, is read from its start.
+    (a line being written right now is delivered whole). With ``backlog=n`` the first poll
+    starts with the file's last ``n`` lines, read from the same position as everything after
+    them: a "last lines, then follow" view that neither loses nor repeats the lines written in
+    between. A file that does not exist yet, or that comes back after rotation or deletion,
+    is read from its start.
     """
 
     def __init__(
@@ -232,6 +235,7 @@ class FileFollower:
         max_poll_bytes: int = MAX_POLL_BYTES,
         rotate_wait: float = ROTATE_WAIT,
         clock: Clock | None = None,
+        backlog: int | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.source = source
@@ -248,7 +252,7 @@ class FileFollower:
         self._now = self._clock.wall()
         self._closed = False
         self._pending: list[LogItem] = []
-        self._open(self._pending, at_end=not from_start)
+        self._open(self._pending, at_end=not from_start, backlog=backlog)
 
     def __enter__(self) -> FileFollower:
         return self
@@ -292,7 +296,7 @@ class FileFollower:
 
     # -- internals ------------------------------------------------------------------
 
-    def _open(self, out: list[LogItem], *, at_end: bool = False) -> None:
+    def _open(self, out: list[LogItem], *, at_end: bool = False, backlog: int | None = None) -> None:
         try:
             fd = _open_for_reading(self.path)
         except (FileNotFoundError, NotADirectoryError):
@@ -305,7 +309,10 @@ class FileFollower:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise OSError(0, "not a regular file")
-            pos = _resume_offset(fd, st.st_size, self._max_line) if at_end else 0
+            if backlog:
+                pos = _backlog_offset(fd, st.st_size, backlog, self._max_line)
+            else:
+                pos = _resume_offset(fd, st.st_size, self._max_line) if at_end else 0
             os.lseek(fd, pos, os.SEEK_SET)
         except OSError as exc:
             _close(fd)
@@ -501,6 +508,26 @@ def _copy_candidates(path: str, ident: tuple[int, int], pos: int) -> list[str]:
     return [candidate for _, candidate in found[:MAX_COPY_CANDIDATES]]
 
 
+def _backlog_offset(fd: int, size: int, n: int, max_line: int) -> int:
+    """Where the last ``n`` lines of a file start (a last line without newline counts).
+
+    Looks back at most ``n`` capped lines' worth of bytes: when the lines there are longer
+    than that, the backlog starts after the first newline it saw (or at the end).
+    """
+    if n <= 0 or size == 0:
+        return size
+    k = n + 1 if _pread(fd, size - 1, 1) == b"\n" else n
+    floor = max(0, size - k * (max_line + 1))
+    start = _after_newlines_from_end(fd, size, k, floor=floor)
+    if start is not None:
+        return start
+    if floor == 0:
+        return 0
+    data = _pread(fd, floor, size - floor)
+    first = data.find(b"\n")
+    return size if first < 0 else floor + first + 1
+
+
 def _holds_tail(fd: int, stream: _Stream) -> bool:
     """Whether ``fd`` has the bytes ``stream`` read last, where it read them."""
     return _pread(fd, stream.pos - len(stream.tail), len(stream.tail)) == stream.tail
@@ -581,9 +608,11 @@ class LogTailer:
         self._wake = threading.Event()  # set by add() and stop(): end the current wait early
         self._thread: threading.Thread | None = None
 
-    def add(self, path: str | os.PathLike[str], source: str, from_start: bool = False) -> None:
-        """Follow ``path``; without ``from_start``, from what is written after this call. Twice is once."""
-        key = os.path.abspath(path)
+    def add(
+        self, path: str | os.PathLike[str], source: str, from_start: bool = False, backlog: int | None = None
+    ) -> None:
+        """Follow ``path``; without ``from_start``, from what is written after this call, with
+        ``backlog`` its last lines before that (see :class:`FileFollower`). Twice is once."""
         follower = FileFollower(
             path,
             source,
@@ -591,7 +620,13 @@ class LogTailer:
             max_line=self._max_line,
             rotate_wait=self._rotate_wait,
             clock=self._clock,
+            backlog=backlog,
         )
+        self.follow(follower)
+
+    def follow(self, follower: FileFollower) -> None:
+        """Go on polling ``follower`` (a caller that polled it first keeps its read position). Twice is once."""
+        key = os.path.abspath(follower.path)
         with self._lock:
             if key not in self._followers:
                 self._followers[key] = follower

@@ -33,7 +33,7 @@ from trayapp.stop_signals import StopSignals
 from trayapp.supervise.kill import KillPlan, KillReport, execute_kill, plan_kill
 from trayapp.supervise.supervisor import ActionResult, Supervisor, SupervisorEvent, announcement_for
 from trayapp.ui.bridge import MonitorBridge, SupervisorBridge
-from trayapp.ui.logview import LogFeed, LogWindow, recent_lines
+from trayapp.ui.logview import RECENT_LINES, LogFeed, LogWindow
 from trayapp.ui.models import PortsModel, ServicesModel
 from trayapp.ui.network import NetworkWatcher
 from trayapp.ui.power import PowerSignals
@@ -291,13 +291,11 @@ class TrayApp(QObject):
         return sources
 
     def _follow_logs(self) -> None:
-        sources = self._log_sources()
-        for name, path in sources:
+        for name, path in self._log_sources():
             self.log_store.add_source(name, path)
-            self.log_tailer.add(path, name)
-        feed = self.log_feed
-        # The last lines of each file, so the view is not empty at first (read off the GUI thread).
-        Task(lambda: feed.on_batch(recent_lines(sources)), self).start()
+            # Its last lines first, so the view is not empty, read on the tailer's thread from the
+            # same position as what follows them: nothing written meanwhile is lost or shown twice.
+            self.log_tailer.add(path, name, backlog=RECENT_LINES)
 
     @Slot(str)
     def show_log(self, service: str) -> None:

@@ -52,7 +52,7 @@ from PySide6.QtWidgets import (
 
 from trayapp.logs.format import FAILURE_WORDS, Level, LogEntry, entry_from_item
 from trayapp.logs.store import LogStore, passes
-from trayapp.logs.tail import LogItem, LogLine, last_lines
+from trayapp.logs.tail import LogItem
 from trayapp.ui.widgets import plain_label
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ FLUSH_MS = 100  # a view appends at most once in this long (lines arriving meanw
 SLICE_S = 0.006  # work done per event-loop turn when behind (storing, appending)
 APPEND_CHUNK = 500  # lines per edit when catching up
 MAX_MATCHES = 2000  # search matches highlighted at once (the newest)
+RECENT_LINES = 200  # lines of each file shown when it starts being followed
 
 # line styles (low 3 bits of a style code; the rest is the length of the source prefix)
 _PLAIN, _DIM, _WARN, _ERROR, _MARKER, _NOTICE = range(6)
@@ -71,19 +72,6 @@ LEVEL_CHOICES: list[tuple[str, Level | None]] = [
     ("Warnings and up", Level.WARN),
     ("Errors only", Level.ERROR),
 ]
-
-
-def recent_lines(sources: Sequence[tuple[str, str]], n: int = 200) -> list[LogItem]:
-    """The last ``n`` lines of each (source, path) as tailer items; unreadable files are skipped."""
-    items: list[LogItem] = []
-    now = time.time()
-    for source, path in sources:
-        try:
-            lines = last_lines(path, n)
-        except OSError:
-            continue
-        items += [LogLine(source, path, text, now, -1) for text in lines]
-    return items
 
 
 class LogFeed(QObject):
