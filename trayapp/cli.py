@@ -416,7 +416,7 @@ def _print_kill(data: dict[str, object], detail: str, as_json: bool) -> None:
 
 def cmd_service_action(args: argparse.Namespace) -> int:
     """start / stop / restart NAME: through the running tray if there is one, else directly."""
-    from trayapp.control import TrayUnavailable, ask_tray
+    from trayapp.control import ControlError, TrayUnavailable, ask_tray
     from trayapp.project.load import load_stack
     from trayapp.supervise.supervisor import Supervisor
 
@@ -451,6 +451,8 @@ def cmd_service_action(args: argparse.Namespace) -> int:
         ok, detail, elapsed = result.ok, result.detail, result.elapsed_s
     except TimeoutError as exc:
         ok, detail, elapsed = False, f"trayapp: {exc}", float(budget)
+    except ControlError as exc:  # the tray may have done it: not done again here
+        ok, detail, elapsed = False, f"trayapp: {exc}", 0.0
     if args.json:
         print(json.dumps({"ok": ok, "detail": detail, "elapsed_s": round(elapsed, 3)}))
     else:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QLockFile, QObject, QSocketNotifier, Qt, QThreadPool, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QObject, QSocketNotifier, Qt, QThreadPool, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from trayapp.checks.ports import listeners
@@ -24,7 +22,6 @@ from trayapp.model import Kind, Listener, State, Transition
 from trayapp.monitor.history import Timeline
 from trayapp.monitor.notifier import Notifier
 from trayapp.monitor.scheduler import CheckEvent, Monitor
-from trayapp.paths import control_socket, runtime_dir
 from trayapp.power.events import PowerEvent, PowerMonitor
 from trayapp.power.sources import sleep_sources
 from trayapp.power.wake import WakeCoordinator, WakeSummary
@@ -33,6 +30,7 @@ from trayapp.stop_signals import StopSignals
 from trayapp.supervise.kill import KillPlan, KillReport, execute_kill, plan_kill
 from trayapp.supervise.supervisor import ActionResult, Supervisor, SupervisorEvent, announcement_for
 from trayapp.ui.bridge import MonitorBridge, SupervisorBridge
+from trayapp.ui.control import ControlRequests, SingleInstance
 from trayapp.ui.logview import RECENT_LINES, LogFeed, LogWindow
 from trayapp.ui.models import PortsModel, ServicesModel
 from trayapp.ui.network import NetworkWatcher
@@ -96,7 +94,6 @@ class TrayApp(QObject):
         self._bridge.transitioned.connect(self.on_transitioned)
         self._supervisor_bridge = SupervisorBridge(self.supervisor, self)
         self._supervisor_bridge.event.connect(self.on_supervisor_event)
-        self._control_replies: dict[int, QLocalSocket] = {}
 
         # Sleep and wake (issue #5): paused across sleep, re-checked at once after, one summary popup.
         # ``power`` carries the native sources (run() adds them); without, the clock fallback alone.
@@ -385,42 +382,6 @@ class TrayApp(QObject):
         if not self._closed:
             self.window.services_tab.show_action_result(None, message)
 
-    # -- requests from `trayapp start|stop|restart` ---------------------------------------------
-
-    @Slot(object, object)
-    def handle_control(self, conn: QLocalSocket, request: dict[str, object]) -> None:
-        action, service = request.get("cmd"), request.get("service")
-        if action not in ("start", "stop", "restart") or not isinstance(service, str):
-            self._reply(conn, ActionResult(False, f"unknown request {request!r}", 0.0))
-            return
-        if not self.supervisor.managed(service):
-            self._reply(conn, ActionResult(False, f"{service} is not a service this trayapp manages", 0.0))
-            return
-        yes = request.get("yes") is True
-        if action == "stop":
-            call: Callable[[], ActionResult] = lambda: self.supervisor.stop(service)  # noqa: E731
-        else:
-            run = self.supervisor.restart if action == "restart" else self.supervisor.start
-            call = lambda: run(service, confirm=lambda _p: yes)  # noqa: E731
-        key = id(conn)
-        self._control_replies[key] = conn
-        task = Task(lambda: (key, call()), self)
-        task.done.connect(self._on_control_done)
-        task.start()
-
-    @Slot(object)
-    def _on_control_done(self, keyed: tuple[int, ActionResult]) -> None:
-        key, result = keyed
-        conn = self._control_replies.pop(key, None)
-        if conn is not None:
-            self._reply(conn, result)
-
-    @staticmethod
-    def _reply(conn: QLocalSocket, result: ActionResult) -> None:
-        conn.write((json.dumps({"event": "result", **result.to_json()}) + "\n").encode())
-        conn.flush()
-        conn.disconnectFromServer()
-
     # -- ports tab ---------------------------------------------------------------------
 
     def _watched_ports(self) -> dict[int, tuple[str, ...]]:
@@ -600,75 +561,6 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM"))
 
 
-class SingleInstance(QObject):
-    """One trayapp per user: a lock file, and a local socket on which a second start says "show"."""
-
-    show_requested = Signal()
-    control_requested = Signal(object, object)  # QLocalSocket, request dict (from `trayapp start` etc.)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        # A lock left by a crashed instance is detected by its dead pid and taken over.
-        self._lock = QLockFile(str(runtime_dir() / "trayapp.lock"))
-        self._lock.setStaleLockTime(0)
-        self._server: QLocalServer | None = None
-
-    def acquire(self) -> bool:
-        """True if we are the only instance; False if another one was asked to show itself."""
-        if not self._lock.tryLock(100):
-            return not self._ask_running_instance()
-        QLocalServer.removeServer(control_socket())
-        server = QLocalServer(self)
-        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
-        if server.listen(control_socket()):
-            server.newConnection.connect(self._on_connection)
-            self._server = server
-        else:
-            log.warning("cannot listen on %s: %s", control_socket(), server.errorString())
-        return True
-
-    def _ask_running_instance(self) -> bool:
-        sock = QLocalSocket()
-        sock.connectToServer(control_socket())
-        if not sock.waitForConnected(1000):
-            return False
-        sock.write(b"show\n")
-        sock.flush()
-        sock.waitForBytesWritten(1000)
-        sock.disconnectFromServer()
-        return True
-
-    @Slot()
-    def _on_connection(self) -> None:
-        assert self._server is not None
-        while (conn := self._server.nextPendingConnection()) is not None:
-            conn.readyRead.connect(self._on_ready_read)
-            conn.disconnected.connect(conn.deleteLater)
-
-    @Slot()
-    def _on_ready_read(self) -> None:
-        conn = self.sender()
-        if not isinstance(conn, QLocalSocket) or not conn.canReadLine():
-            return
-        line = bytes(conn.readLine().data()).strip()
-        if line == b"show":
-            self.show_requested.emit()
-            return
-        try:
-            request = json.loads(line)
-        except ValueError:
-            request = None
-        if isinstance(request, dict):
-            self.control_requested.emit(conn, request)
-        else:
-            conn.disconnectFromServer()
-
-    def release(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        self._lock.unlock()
-
-
 class SignalWaker(QObject):
     """Quits the Qt event loop on SIGTERM or SIGINT (GUI thread).
 
@@ -740,8 +632,8 @@ def run(config_path: str | None, argv: Sequence[str] | None = None) -> int:
         for source in [*sleep_sources(gui=True), WindowsPowerSource(app)]:
             power.add_source(source)
         tray_app = TrayApp(config, power=power)
-        instance.show_requested.connect(tray_app.open_window)
-        instance.control_requested.connect(tray_app.handle_control)
+        instance.server.show_requested.connect(tray_app.open_window)
+        ControlRequests(instance.server, lambda: tray_app.supervisor, tray_app)  # `trayapp start|stop|restart`
         tray_app.start()
         _show_tray_when_available(tray_app)
         freeze_startup_objects()
