@@ -323,3 +323,47 @@ def test_config_is_taken_before_or_after_the_sub_command(tmp_path, backend) -> N
     stopped = run_cli("--config", config, "stop", "api", home=tmp_path)
     assert stopped.returncode == 2
     assert f"{config}: service 'api' has no 'start' command" in stopped.stderr  # the file given, not a default
+
+
+# -- --json: one JSON object for every outcome --------------------------------------------------
+
+BAD_PORT = '[[service]]\nname = "vite"\nkind = "tcp"\nport = 70000\n'
+
+
+def refusal_cases(tmp_path: Path, holder_port: int) -> list[tuple[list[str], int, set[str]]]:
+    """(arguments, exit code, the command's own fields besides ok and detail) of each refusal."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text(BAD_PORT)
+    unmanaged = tmp_path / "unmanaged.toml"
+    unmanaged.write_text('[[service]]\nname = "db"\nkind = "tcp"\nport = 27017\n')
+    held = tmp_path / "held.toml"
+    held.write_text(
+        f'[[service]]\nname = "api"\nkind = "tcp"\nport = {holder_port}\nstart = ["python3", "-m", "http.server"]\n'
+    )
+    action = {"elapsed_s"}
+    kill = {"port", "outcome", "terminated", "forced", "skipped", "elapsed_s"}
+    return [
+        (["status", "--json", "--config", str(bad)], 2, set()),
+        (["watch", "--json", "--config", str(bad)], 2, set()),
+        (["ports", "--json", "--config", str(bad)], 2, set()),
+        (["status", "--json", "--no-such-option"], 2, set()),
+        (["kill", str(holder_port), "--json"], 2, kill),  # no terminal to ask on, no --yes
+        (["start", "db", "--json", "--config", str(unmanaged)], 2, action),
+        (["stop", "nope", "--json", "--config", str(unmanaged)], 2, set()),
+        (["restart", "db", "--json", "--config", str(bad)], 2, set()),
+        (["start", "api", "--json", "--config", str(held)], 1, action),  # a process trayapp did not start
+        (["doctor", str(tmp_path / "nowhere"), "--json"], 2, set()),
+        (["doctor", str(tmp_path), "--json"], 2, set()),  # not a JavaScript project
+    ]
+
+
+def test_every_command_with_json_prints_one_json_object_for_a_refusal_too(tmp_path, backend) -> None:
+    holder = backend()  # something trayapp did not start, on a port a managed service wants
+    for args, code, fields in refusal_cases(tmp_path, holder.port):
+        result = run_cli(*args, home=tmp_path)
+        assert result.returncode == code, (args, result.stderr)
+        answer = json.loads(result.stdout)  # the whole of stdout is one object
+        assert answer["ok"] is False and answer["detail"], args
+        assert set(answer) == {"ok", "detail", *fields}, args
+        assert answer["detail"] in result.stderr, args  # the same sentence a person reads
+    assert holder.proc.poll() is None  # refusing killed nothing

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import platformdirs
 
@@ -35,7 +35,7 @@ log = logging.getLogger("trayapp")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     # SUPPRESS so `trayapp --config F status` is not undone by the sub-command's default.
     common.add_argument(
         "--config",
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debugging detail to stderr"
     )
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="trayapp",
         description="Watch a local web stack and say what is wrong and who is to blame.",
         parents=[common],
@@ -100,6 +100,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _UsageError(Exception):
+    """A command line argparse cannot make sense of ("trayapp status: error: ...")."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake raised (so ``--json`` can answer it in JSON) rather than printed and exited."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise _UsageError(f"{self.prog}: error: {message}")
+
+
+class Refused(Exception):
+    """A command that cannot or will not do what was asked: the sentence it says (on stderr),
+    its exit code, and for ``--json`` the fields of the command's own JSON shape."""
+
+    def __init__(self, said: str, code: int, **fields: object) -> None:
+        super().__init__(said)
+        self.said, self.code, self.fields = said, code, fields
+
+
 class _VersionAction(argparse.Action):
     """``--version``, with the version looked up only when asked (importlib.metadata is slow to load)."""
 
@@ -129,7 +150,13 @@ def _seconds_arg(text: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; with ``--json`` every outcome, a refusal or a mistake included, is one
+    JSON object on stdout (``{"ok": false, "detail": ...}`` plus the command's own fields)."""
+    raw = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(raw)
+    except _UsageError as exc:
+        return _refused(Refused(str(exc), EXIT_USAGE), "--json" in raw)
     for name, default in (("config", None), ("verbose", False), ("json", False)):
         if not hasattr(args, name):  # options given neither before nor after the sub-command
             setattr(args, name, default)
@@ -137,17 +164,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Callable[[argparse.Namespace], int] = COMMANDS.get(args.command, cmd_tray)
     try:
         return command(args)
+    except Refused as exc:
+        return _refused(exc, args.json)
     except ConfigError as exc:
-        print(f"trayapp: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _refused(Refused(f"trayapp: {exc}", EXIT_USAGE), args.json)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `trayapp watch | head`
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - users get a sentence, the log gets the traceback
         log.exception("unexpected error")
-        print(f"trayapp: unexpected error: {type(exc).__name__}: {exc} (details in {log_file})", file=sys.stderr)
-        return EXIT_PROBLEM
+        said = f"trayapp: unexpected error: {type(exc).__name__}: {exc} (details in {log_file})"
+        return _refused(Refused(said, EXIT_PROBLEM), args.json)
+
+
+def _refused(refusal: Refused, as_json: bool) -> int:
+    """Say why on stderr; with ``--json`` also as a JSON object on stdout. Returns the exit code."""
+    print(refusal.said, file=sys.stderr)
+    if as_json:
+        detail = refusal.said.removeprefix("trayapp: ")
+        print(json.dumps({"ok": False, "detail": detail, **refusal.fields}))
+    return refusal.code
 
 
 def _setup_logging(verbose: bool) -> Path:
@@ -379,28 +416,35 @@ def cmd_kill(args: argparse.Namespace) -> int:
         _print_kill(report.to_json(), report.detail, args.json)
         return EXIT_PROBLEM
     if not args.yes:
+        unasked = {"port": args.port, "outcome": "not_confirmed", "terminated": [], "forced": [], "skipped": []}
         if not sys.stdin.isatty():
-            print("trayapp: not asking on a non-terminal; pass --yes to kill without confirmation", file=sys.stderr)
-            return EXIT_USAGE
-        if not _confirm(plan):
-            print("nothing killed", file=sys.stderr)
-            return EXIT_PROBLEM
+            said = "trayapp: not asking on a non-terminal; pass --yes to kill without confirmation"
+            raise Refused(said, EXIT_USAGE, **unasked, elapsed_s=0.0)
+        if not _confirm(plan, sys.stderr if args.json else sys.stdout):
+            raise Refused("nothing killed", EXIT_PROBLEM, **unasked, elapsed_s=0.0)
     report = execute_kill(plan, grace=args.grace)
     _print_kill(report.to_json(), report.detail, args.json)
     return EXIT_OK if report.ok else EXIT_PROBLEM
 
 
-def _confirm(plan: KillPlan) -> bool:
-    print(f"These processes hold port {plan.port} and would be stopped (SIGTERM, then SIGKILL):")
+def _confirm(plan: KillPlan, out: TextIO | None = None) -> bool:
+    """Show what would be stopped and ask on the terminal (on ``out``: stderr under ``--json``)."""
+    out = out or sys.stdout
+    print(f"These processes hold port {plan.port} and would be stopped (SIGTERM, then SIGKILL):", file=out)
     for target in plan.targets:
         age = f", started {humanize_age(time.time() - target.started)} ago" if target.started else ""
-        print(f"  pid {target.pid} ({target.role}) {target.name or '?'}, user {target.user or '?'}{age}")
-        print(f"      command: {format_cmdline(target.cmdline) if target.cmdline else '(hidden)'}")
-        print(f"      cwd:     {target.cwd or '(hidden)'}")
-    try:
-        answer = input(f"Stop {len(plan.targets)} process(es)? [y/N] ")
-    except EOFError:
-        return False
+        print(f"  pid {target.pid} ({target.role}) {target.name or '?'}, user {target.user or '?'}{age}", file=out)
+        print(f"      command: {format_cmdline(target.cmdline) if target.cmdline else '(hidden)'}", file=out)
+        print(f"      cwd:     {target.cwd or '(hidden)'}", file=out)
+    question = f"Stop {len(plan.targets)} process(es)? [y/N] "
+    if out is sys.stdout:
+        try:
+            answer = input(question)
+        except EOFError:
+            return False
+    else:
+        print(question, end="", file=out, flush=True)
+        answer = sys.stdin.readline()
     return answer.strip().lower() in ("y", "yes")
 
 
@@ -424,18 +468,15 @@ def cmd_service_action(args: argparse.Namespace) -> int:
     service = config.service(args.name)
     managed = service.managed
     if managed is None:
-        print(
+        raise Refused(
             f"trayapp: {config.source}: service {service.name!r} has no 'start' command, so trayapp cannot "
             f'{args.command} it; add e.g. start = "npm run dev"',
-            file=sys.stderr,
+            EXIT_USAGE,
+            elapsed_s=0.0,
         )
-        return EXIT_USAGE
     yes = args.yes
     if args.command in ("start", "restart") and not yes:
-        answer = _confirm_foreign_holder(config, service)
-        if answer is None:
-            return EXIT_PROBLEM
-        yes = answer
+        yes = _confirm_foreign_holder(config, service, sys.stderr if args.json else sys.stdout)
     budget = managed.stop_timeout + managed.start_timeout + 30
     try:
         answer_json = ask_tray({"cmd": args.command, "service": service.name, "yes": yes}, timeout=budget)
@@ -460,11 +501,11 @@ def cmd_service_action(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_PROBLEM
 
 
-def _confirm_foreign_holder(config: Config, service: ServiceConfig) -> bool | None:
-    """If a process trayapp did not start holds the port: ask on a terminal.
+def _confirm_foreign_holder(config: Config, service: ServiceConfig, out: TextIO) -> bool:
+    """If a process trayapp did not start holds the port: ask on a terminal (on ``out``).
 
-    Returns whether to kill it (False when nothing foreign holds the port), or None when
-    the answer is no or there is no terminal to ask on.
+    Returns whether to kill it (False when nothing foreign holds the port); raises
+    :class:`Refused` when the answer is no or there is no terminal to ask on.
     """
     from trayapp.checks.ports import listeners
     from trayapp.supervise.kill import plan_kill
@@ -479,19 +520,17 @@ def _confirm_foreign_holder(config: Config, service: ServiceConfig) -> bool | No
     if not foreign and plan.problem is None:
         return False
     if plan.problem is not None:
-        print(f"trayapp: {plan.problem}", file=sys.stderr)
-        return None
+        raise Refused(f"trayapp: {plan.problem}", EXIT_PROBLEM, elapsed_s=0.0)
     if not sys.stdin.isatty():
         holders = ", ".join(f"{t.name or '?'} (pid {t.pid})" for t in foreign if t.role == "listener")
-        print(
+        raise Refused(
             f"trayapp: port {service.port} is held by {holders}, which trayapp did not start; "
             "pass --yes to kill it first",
-            file=sys.stderr,
+            EXIT_PROBLEM,
+            elapsed_s=0.0,
         )
-        return None
-    if not _confirm(plan):
-        print("nothing killed, nothing started", file=sys.stderr)
-        return None
+    if not _confirm(plan, out):
+        raise Refused("nothing killed, nothing started", EXIT_PROBLEM, elapsed_s=0.0)
     return True
 
 
@@ -574,11 +613,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
 # -- init / doctor -----------------------------------------------------------------------
 
 
-def _project_dir(text: str) -> Path | None:
+def _project_dir(text: str) -> Path:
     folder = Path(text).expanduser()
     if not folder.is_dir():
-        print(f"trayapp: {text}: no such folder", file=sys.stderr)
-        return None
+        raise Refused(f"trayapp: {text}: no such folder", EXIT_USAGE)
     return folder.resolve()
 
 
@@ -588,8 +626,6 @@ def cmd_init(args: argparse.Namespace) -> int:
     from trayapp.project.packagejson import is_project
 
     folder = _project_dir(args.dir)
-    if folder is None:
-        return EXIT_USAGE
     if not is_project(folder):
         print(
             f"trayapp: {folder} is not a JavaScript project (no package.json there or in server/, client/, "
@@ -616,14 +652,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from trayapp.project.packagejson import is_project
 
     folder = _project_dir(args.dir)
-    if folder is None:
-        return EXIT_USAGE
     if not is_project(folder):
-        print(
+        raise Refused(
             f"trayapp: {folder} is not a JavaScript project (no package.json there or in its usual folders)",
-            file=sys.stderr,
+            EXIT_USAGE,
         )
-        return EXIT_USAGE
     findings = doctor(folder)
     errors = sum(f.severity is Severity.ERROR for f in findings)
     if args.json:
