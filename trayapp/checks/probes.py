@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 if TYPE_CHECKING:
+    import h11
     import httpx
     import pymongo
 
@@ -144,6 +145,7 @@ class HttpProbe:
         parts = urlsplit(service.target)
         self._plain = parts.scheme == "http" and is_loopback(service.host)
         self._head = self._request_head(parts) if self._plain else []
+        self._request: h11.Request | None = None
         path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=~")
         self._target = path + (f"?{quote(parts.query, safe='=&%:@!$()*+,;/?~')}" if parts.query else "")
         self._client: httpx.Client | None = None
@@ -279,7 +281,9 @@ class HttpProbe:
         body = bytearray()
         try:
             with sock:
-                request = conn.send(h11.Request(method="GET", target=self._target, headers=self._head))
+                if self._request is None:  # built (and its headers validated) once, sent every check
+                    self._request = h11.Request(method="GET", target=self._target, headers=self._head)
+                request = conn.send(self._request)
                 sock.sendall(request + conn.send(h11.EndOfMessage()))
                 while True:
                     event = conn.next_event()
