@@ -8,6 +8,7 @@ bench.idle), interval 2 s. Runs side by side on one Xvfb desktop with trayer as 
 
 - the real tray app watching the N services;
 - headless ``trayapp watch`` on the same config;
+- with --compare DIR: the tray from another checkout too (before and after in one run);
 - with the smallest N only: a minimal PySide6 tray doing an httpx GET every 2 s, and a
   minimal tray doing nothing (bench.minimal_tray): the floor for CPU and memory.
 
@@ -88,6 +89,21 @@ def run_size(n: int, anchors: bool, args: argparse.Namespace, backends: list[Bac
                 subprocess.Popen(trayapp_command("watch", "--config", config), env=cli_env(home), **quiet),
             ),
         ]
+        if args.compare:
+            # Another checkout's tray (e.g. before a change) in the same run: its own home, since
+            # the tray is one instance per user, and that checkout first on the import path.
+            other = home / "compare"
+            other.mkdir()
+            other_env = desktop.env({**cli_env(other), "PYTHONPATH": str(args.compare)})
+            procs.insert(
+                1,
+                Watched(
+                    f"tray from {args.compare.name}",
+                    subprocess.Popen(
+                        trayapp_command("--config", config), env=other_env, **{**quiet, "cwd": args.compare}
+                    ),
+                ),
+            )
         if anchors:
             minimal = [sys.executable, "-m", "bench.minimal_tray"]
             procs.append(
@@ -116,7 +132,7 @@ def run_size(n: int, anchors: bool, args: argparse.Namespace, backends: list[Bac
             for w in procs:
                 series = " ".join(f"{s:5.2f}" for s in w.samples)
                 mean = statistics.fmean(w.samples)
-                per = f"  ({mean / n:.3f} %/service)" if "services" in w.label else ""
+                per = f"  ({mean / n:.3f} %/service)" if w.label.startswith(("tray", "watch")) else ""
                 print(f"  {w.label:30} CPU % per {args.sample:.0f} s: {series}   mean {mean:5.2f}{per}")
             for w in procs:
                 print(f"  {w.label:30} {w.memory()}")
@@ -137,6 +153,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--sample", type=float, default=30.0, help="seconds per CPU sample")
     parser.add_argument("--warmup", type=float, default=15.0)
+    parser.add_argument("--compare", type=Path, help="also run the tray from this checkout (e.g. a worktree of main)")
     args = parser.parse_args()
     sizes = sorted({int(x) for x in args.services.split(",")})
     work = Path(tempfile.mkdtemp(prefix="trayapp-cpu-"))
