@@ -159,6 +159,7 @@ class HttpProbe:
             ("Host", host if parts.port in (None, 80) else f"{host}:{parts.port}"),
             ("User-Agent", f"trayapp/{package_version()}"),
             ("Accept", ACCEPT),
+            ("Accept-Encoding", "identity"),  # a health body is small; nothing to decompress
             ("Connection", "close"),
         ]
         if parts.username is not None:  # http://user:pass@host/ sends Basic auth, as httpx does
@@ -312,7 +313,10 @@ class HttpProbe:
         except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
             raise _HttpFailure(Reason.RESET, "reset the connection without answering") from None
         except h11.RemoteProtocolError as exc:
-            if response is None and (not received or "without sending" in str(exc) or "closed" in str(exc)):
+            # The server closed before a whole answer (httpx: "Server disconnected without sending
+            # a response", or h11's "peer closed connection without sending complete message body"):
+            # `reset`, and a look at what it sent; anything else is bytes that are not HTTP.
+            if "closed" in str(exc).lower():  # "peer (unexpectedly) closed connection…", "…ConnectionClosed…"
                 raise _HttpFailure(Reason.RESET, "closed the connection without answering", True) from None
             raise _HttpFailure(Reason.PROTOCOL_ERROR, f"answered, but not with HTTP ({exc})") from None
         except OSError as exc:
