@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import shlex
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import platformdirs
 
-from trayapp.config.redact import mongo_hosts, redact_uri, scrub, uri_secrets
+from trayapp.config.redact import mongo_hosts, redact_text, redact_uri, scrub, uri_secrets
 from trayapp.model import Kind
 
 CONFIG_NAME = "trayapp.toml"
@@ -241,7 +242,7 @@ def parse_config(text: str, source: str, base: Path | None = None) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(source, f"is not valid TOML: {exc}") from None
+        raise ConfigError(source, toml_error_sentence(exc, text)) from None
     _reject_unknown(data, {"service", "project"}, source, None, hint="top-level key")
     raw_services = data.get("service", [])
     if not isinstance(raw_services, list) or not all(isinstance(s, dict) for s in raw_services):
@@ -260,6 +261,32 @@ def parse_config(text: str, source: str, base: Path | None = None) -> Config:
     if source == BUILTIN:
         services = [replace(s, source="default") for s in services]
     return Config(tuple(services), source, projects=projects, text=text if source.startswith("<") else None)
+
+
+_TOML_WHERE = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)$")
+
+
+def toml_error_sentence(exc: tomllib.TOMLDecodeError, text: str) -> str:
+    """One sentence for a TOML syntax error: the line number, the line itself and what the parser expected.
+
+    tomllib (3.11) puts the place only in its message, as "... (at line 3, column 8)" or
+    "(at end of document)"; this reads it from there. The line is shown as written (cut at
+    80 characters); it can hold a secret only if the user typed one on a broken line, so
+    ``scrub`` is left to the caller's usual redaction of the message.
+    """
+    message = str(exc)
+    match = _TOML_WHERE.search(message)
+    what = message[: match.start()] if match else message
+    what = what[:1].lower() + what[1:]
+    if match is None:
+        return f"is not valid TOML: {what}"
+    lines = text.splitlines()
+    number = int(match.group(1)) if match.group(1) else len(lines)
+    place = f"line {number}" if match.group(1) else f"line {number} (the end of the file)"
+    line = redact_text(lines[number - 1].strip()) if 0 < number <= len(lines) else ""
+    shown = line if len(line) <= 80 else line[:79] + "…"
+    column = f" at column {match.group(2)}" if match.group(2) else ""
+    return f"{place} is not valid TOML ({what}{column}): {shown}"
 
 
 def _projects(raw: object, source: str, base: Path) -> tuple[ProjectRef, ...]:
@@ -292,12 +319,12 @@ def _parse_service(raw: dict[str, Any], index: int, source: str, base: Path) -> 
         raise ConfigError(source, "is required (a non-empty string)", label, "name")
 
     kind_raw = raw.get("kind")
-    try:
-        kind = Kind(str(kind_raw))
-    except ValueError:
-        kinds = " | ".join(k.value for k in Kind)
-        what = "is required" if kind_raw is None else f"{kind_raw!r} is not a known kind"
-        raise ConfigError(source, f"{what} (one of: {kinds})", label, "kind") from None
+    kind = infer_kind(raw) if kind_raw is None else None
+    if kind is None:
+        try:
+            kind = Kind(str(kind_raw))
+        except ValueError:
+            raise ConfigError(source, _kind_problem(kind_raw), label, "kind") from None
 
     _reject_unknown(raw, _COMMON_KEYS | _KIND_KEYS[kind], source, label, hint=f"key for kind {kind}")
 
@@ -342,6 +369,34 @@ def _parse_service(raw: dict[str, Any], index: int, source: str, base: Path) -> 
         slow_ms=slow_ms,
         secrets=secrets,
     )
+
+
+#: what people write for a kind, and the kind they mean
+_KIND_ALIASES = {"mongodb": "mongo", "mongodb+srv": "mongo", "https": "http", "web": "http", "port": "tcp"}
+
+
+def infer_kind(raw: dict[str, Any]) -> Kind | None:
+    """The kind a service's keys imply when ``kind`` is left out: ``url = "http(s)://…"`` is http,
+    ``uri = "mongodb://…"`` or ``"mongodb+srv://…"`` is mongo. None when they say nothing (or both)."""
+    url, uri = raw.get("url"), raw.get("uri")
+    is_http = isinstance(url, str) and url.lower().startswith(("http://", "https://"))
+    is_mongo = isinstance(uri, str) and uri.startswith(("mongodb://", "mongodb+srv://"))
+    if is_http and not is_mongo:
+        return Kind.HTTP
+    if is_mongo and not is_http:
+        return Kind.MONGO
+    return None
+
+
+def _kind_problem(kind_raw: object) -> str:
+    kinds = ", ".join(repr(k.value) for k in Kind)
+    if kind_raw is None:
+        return f'is required unless url = "http://…" or uri = "mongodb://…" says it (one of: {kinds})'
+    text = str(kind_raw).strip().lower()
+    guess = _KIND_ALIASES.get(text) or next(iter(difflib.get_close_matches(text, [k.value for k in Kind], n=1)), None)
+    if guess is not None:
+        return f"{kind_raw!r} is not a known kind; did you mean {guess!r}?"
+    return f"{kind_raw!r} is not a known kind (one of: {kinds})"
 
 
 def _managed(raw: dict[str, Any], source: str, label: str, base: Path) -> ManagedConfig | None:
