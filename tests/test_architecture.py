@@ -28,6 +28,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("trayapp.monitor",),
     ("trayapp.supervise",),
     ("trayapp.power",),
+    # The menu entry, icons and start at login: files in the user's folders (or the Run key).
+    ("trayapp.desktop",),
     ("trayapp.control", "trayapp.cli", "trayapp.__main__"),
     ("trayapp.ui",),
 )

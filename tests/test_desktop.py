@@ -151,6 +151,9 @@ def test_without_a_tray_the_window_opens_and_says_why(start_app, backend, tmp_pa
         app = start_app(bare, config)
         wait_until(lambda: main_window(bare) is not None, timeout=20, what="the window, for want of a tray")
         assert "no system tray" in app.said()
+        # the window carries trayapp's own icon (the window manager's and taskbar's _NET_WM_ICON)
+        window = main_window(bare)
+        assert window is not None and "_NET_WM_ICON(CARDINAL) = " in bare.prop(window, "_NET_WM_ICON")
         assert app.stop() == 0
 
 

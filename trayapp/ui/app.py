@@ -611,6 +611,9 @@ def run(config_path: str | None, argv: Sequence[str] | None = None) -> int:
     app = QApplication(list(argv or sys.argv[:1]))
     app.setApplicationName("trayapp")
     app.setDesktopFileName("trayapp")
+    from trayapp.ui.icons import app_icon
+
+    app.setWindowIcon(app_icon())  # every window and dialog, and the taskbar (issue #11)
     app.setQuitOnLastWindowClosed(False)
     instance = SingleInstance(app)
     if not instance.acquire():

@@ -58,5 +58,20 @@ def tray_icon(name: str) -> QIcon:
     return icon
 
 
+@cache
+def app_icon() -> QIcon:
+    """trayapp's own icon (the app mark, not a state): the committed PNG sizes and the SVG, from
+    package data, so a bundle has it too. The window, the dialogs and the taskbar show it."""
+    from trayapp.desktop.entry import icon_files
+
+    icon = QIcon()
+    for size, data in icon_files().items():
+        pixmap = QPixmap()
+        pixmap.loadFromData(QByteArray(data), "SVG" if size == "scalable" else "PNG")
+        if not pixmap.isNull():
+            icon.addPixmap(pixmap)
+    return icon
+
+
 def state_icon(state: State, paused: bool = False) -> QIcon:
     return tray_icon(PAUSED if paused else ICON_NAMES[state])

@@ -13,6 +13,7 @@ from trayapp.model import Kind, Reason, State
 from trayapp.monitor.history import Timeline
 from trayapp.monitor.notifier import Announcement, Severity
 from trayapp.supervise.supervisor import ChildState, ChildStatus, stopping_text
+from trayapp.ui.autostart import AutostartSwitch
 from trayapp.ui.icons import state_icon
 
 _POPUP_ICON = {
@@ -76,9 +77,13 @@ class Tray(QObject):
         views: Callable[[], Sequence[Timeline]],
         parent: QObject | None = None,
         child_status: Callable[[str], ChildStatus | None] = lambda _name: None,
+        autostart: AutostartSwitch | None = None,
     ) -> None:
         super().__init__(parent)
         self._views = views
+        #: start at login, shared with the settings (``tray.autostart``)
+        self.autostart = autostart if autostart is not None else AutostartSwitch(parent=self)
+        self.autostart.failed.connect(self._on_autostart_failed)
         self._child_status = child_status
         self._paused = False
         self._dnd = False
@@ -188,6 +193,10 @@ class Tray(QObject):
         dnd = self._add(menu, "Do not disturb", self._on_dnd)
         dnd.setCheckable(True)
         dnd.setChecked(self._dnd)
+        login = self._add(menu, "Start at &login", self._on_autostart, mnemonic=True)
+        login.setCheckable(True)
+        login.setChecked(bool(self.autostart.enabled))
+        login.setEnabled(self.autostart.supported)
         menu.addSeparator()
         self._add(menu, "Open window", self._on_open)
         self._add(menu, "Quit", self.quit_requested.emit)
@@ -220,8 +229,10 @@ class Tray(QObject):
         return sub
 
     @staticmethod
-    def _add(menu: QMenu, text: str, handler: Callable[[], object], icon: QIcon | None = None) -> QAction:
-        action = menu.addAction(menu_text(text))
+    def _add(
+        menu: QMenu, text: str, handler: Callable[[], object], icon: QIcon | None = None, *, mnemonic: bool = False
+    ) -> QAction:
+        action = menu.addAction(text if mnemonic else menu_text(text))
         action.triggered.connect(handler)
         return action
 
@@ -238,6 +249,13 @@ class Tray(QObject):
 
     def _on_open(self) -> None:
         self.open_window.emit(None)
+
+    def _on_autostart(self) -> None:
+        self.autostart.set_enabled(not self.autostart.enabled)
+
+    @Slot(str)
+    def _on_autostart_failed(self, sentence: str) -> None:
+        self.icon.showMessage("Start at login", sentence, QSystemTrayIcon.MessageIcon.Warning, POPUP_MS)
 
     @Slot(QSystemTrayIcon.ActivationReason)
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:

@@ -1,0 +1,4 @@
+"""trayapp on the desktop: the menu entry and icons (:mod:`.entry`), start at login (:mod:`.autostart`).
+
+Qt-free; the CLI (``trayapp desktop``, ``trayapp autostart``), the tray menu and the settings use it.
+"""
