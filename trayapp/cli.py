@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import platformdirs
 
@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         metavar="FILE",
         default=argparse.SUPPRESS,
-        help="config file (default: $TRAYAPP_CONFIG, ./trayapp.toml, then the user config dir)",
+        help="config file (default: $TRAYAPP_CONFIG, ./trayapp.toml, the project here, the user config dir; "
+        "`trayapp config` says which)",
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debugging detail to stderr"
@@ -49,7 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog="trayapp",
-        description="Watch a local web stack and say what is wrong and who is to blame.",
+        description="Watch a local web stack and say what is wrong and who is to blame.\n"
+        "Without a command it starts the tray app.",
+        epilog=_epilog(
+            [
+                ("trayapp", "the tray app (in a project folder: that project's stack)"),
+                ("trayapp status", "check everything once"),
+                ("trayapp config", "which config is in use, and why"),
+                ("trayapp COMMAND --help", "what a command does, with examples"),
+            ],
+            {0: "all services up / the command did what it says", 1: "something is down or failed", 2: USAGE_EXIT},
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
     parser.add_argument("--version", action=_VersionAction, nargs=0, help="show program's version number and exit")
@@ -57,46 +69,162 @@ def build_parser() -> argparse.ArgumentParser:
     # and a default on them would make the sub-command overwrite `trayapp --config F status`.
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", description="without a command: the tray app")
 
-    p = sub.add_parser("status", parents=[common], help="check every service once and print the result")
+    def command(name: str, summary: str, what: str, examples: list[tuple[str, str]], exits: dict[int, str]) -> Any:
+        """A sub-command whose --help says what it does (``what``), with examples and exit codes."""
+        return sub.add_parser(
+            name,
+            parents=[common],
+            help=summary,
+            description=what,
+            epilog=_epilog(examples, exits),
+            formatter_class=_HelpFormatter,
+        )
+
+    p = command(
+        "status",
+        "check every service once and print the result",
+        "Check every service once, at the same time, and print one line per service: its state,\n"
+        "how long the check took and what it found.",
+        [("trayapp status", "the table"), ("trayapp status --json | jq .overall", "for scripts")],
+        {0: "every service is up", 1: "a service is degraded, down or unknown", 2: USAGE_EXIT},
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = sub.add_parser("watch", parents=[common], help="monitor in the foreground, printing checks and changes")
+    p = command(
+        "watch",
+        "monitor in the foreground, printing changes",
+        "Check every service on its interval until Ctrl-C or SIGTERM. Prints a line when a service's\n"
+        "state changes, or when a check finds something new; --json prints every check as well.",
+        [("trayapp watch", "changes only"), ("trayapp watch --json | jq -c 'select(.event==\"transition\")'", "")],
+        {0: "every service was up when it stopped", 1: "a service was not up when it stopped", 2: USAGE_EXIT},
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
 
-    p = sub.add_parser("ports", parents=[common], help="show who listens on the watched ports (or on PORT...)")
-    p.add_argument("ports", nargs="*", type=_port_arg, metavar="PORT")
+    p = command(
+        "ports",
+        "show who listens on the watched ports (or on PORT...)",
+        "Show the process behind each listening port: pid, user, age, service and command line.\n"
+        "Without PORT: the ports the config's services use.",
+        [("trayapp ports", "the watched ports"), ("trayapp ports 5000 5173", ""), ("trayapp ports --all", "")],
+        {0: "something listens on every port asked about", 1: "nothing listens on one of them", 2: USAGE_EXIT},
+    )
+    p.add_argument("ports", nargs="*", type=_port_arg, metavar="PORT", help="a TCP port number (1-65535)")
     p.add_argument("--all", action="store_true", help="every listening socket on this machine")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = sub.add_parser("kill", parents=[common], help="safely stop whatever holds PORT (asks first)")
-    p.add_argument("port", type=_port_arg, metavar="PORT")
-    p.add_argument("--grace", type=_seconds_arg, default=5.0, metavar="S", help="seconds between SIGTERM and SIGKILL")
+    p = command(
+        "kill",
+        "safely stop whatever holds PORT (asks first)",
+        "Stop the processes that listen on PORT and their children: shows them and asks, then\n"
+        "SIGTERM, and SIGKILL after the grace time. Never pid 1, trayapp or another user's process.",
+        [("trayapp kill 5000", "shows what it would stop and asks"), ("trayapp kill 5000 --yes --grace 2", "")],
+        {0: "the port is free", 1: "nothing to stop, not allowed, answered no, or it survived", 2: USAGE_EXIT},
+    )
+    p.add_argument("port", type=_port_arg, metavar="PORT", help="the TCP port whose holder to stop")
+    p.add_argument(
+        "--grace", type=_seconds_arg, default=5.0, metavar="S", help="seconds between SIGTERM and SIGKILL (default: 5)"
+    )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    for action, text in (
-        ("start", "start a managed service (its 'start' command) and wait until it is healthy"),
-        ("stop", "stop a managed service: its stop signal, then SIGKILL after stop_timeout"),
-        ("restart", "stop, make sure the port is free, start, and wait until it is healthy"),
+    for action, summary, what in (
+        (
+            "start",
+            "start a managed service and wait until it is healthy",
+            "Run the service's 'start' command (through the running tray if there is one) and wait\n"
+            "until its health check passes or start_timeout runs out.",
+        ),
+        (
+            "stop",
+            "stop a managed service",
+            "Send the service's stop signal (stop_signal, SIGTERM by default) to its process group,\n"
+            "then SIGKILL after stop_timeout.",
+        ),
+        (
+            "restart",
+            "stop, free the port, start, and wait until it is healthy",
+            "Stop the service, make sure its port is free, start it again and wait until it is healthy.",
+        ),
     ):
-        p = sub.add_parser(action, parents=[common], help=text)
-        p.add_argument("name", metavar="NAME", help="the service's name in the config")
+        p = command(
+            action,
+            summary,
+            what + "\nOnly for services with a 'start' command in the config.",
+            [(f"trayapp {action} backend", "")],
+            {0: "done (started: healthy)", 1: "it failed; the reason is printed", 2: USAGE_EXIT},
+        )
+        p.add_argument("name", metavar="NAME", help="the service's name in the config (see trayapp status)")
         p.add_argument("--yes", action="store_true", help="kill a process trayapp did not start without asking")
         p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = sub.add_parser("init", parents=[common], help="write DIR/trayapp.toml from what the project's files say")
+    p = command(
+        "init",
+        "write DIR/trayapp.toml from what the project's files say",
+        "Discover a JavaScript project's dev stack (package.json scripts, .env files, Vite proxy,\n"
+        "compose files) and write it as DIR/trayapp.toml, each value with the file and line it came from.",
+        [("trayapp init", "this folder"), ("trayapp init ~/code/shop --print", "show it, write nothing")],
+        {0: "written (or printed)", 1: "not a JavaScript project, or trayapp.toml exists", 2: "no such folder"},
+    )
     p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project folder (default: here)")
     p.add_argument("--print", action="store_true", dest="print_only", help="print it instead of writing it")
     p.add_argument("--force", action="store_true", help="overwrite an existing trayapp.toml")
 
-    p = sub.add_parser("doctor", parents=[common], help="check a project before running it: env, proxy, ports, db")
+    p = command(
+        "doctor",
+        "check a project before running it: env, proxy, ports, db",
+        "Check a project's setup without running it: .env files, the Vite proxy target, ports in\n"
+        "use, the database URI, Node's version against engines.node.",
+        [("trayapp doctor", "this folder"), ("trayapp doctor ~/code/shop --json", "")],
+        {0: "no errors (warnings may be printed)", 1: "errors found", 2: USAGE_EXIT},
+    )
     p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project folder (default: here)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = sub.add_parser("logs", parents=[common], help="print (and follow) a service's logs")
-    p.add_argument("name", metavar="NAME")
+    p = command(
+        "logs",
+        "print (and follow) a service's logs",
+        "Print the last lines of a service's log files (its 'log' files, and the output trayapp kept\n"
+        "of a managed service). JSON lines (pino, bunyan, winston) are shown as time, level and\n"
+        "message, as the window shows them; --raw prints the lines as they are in the file.",
+        [("trayapp logs backend", "the last 20 lines"), ("trayapp logs backend -f -n 100", "then follow")],
+        {0: "printed (a missing file is said on stderr)", 2: "no such service, or it has no logs"},
+    )
+    p.add_argument("name", metavar="NAME", help="the service's name in the config (see trayapp status)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines, across rotation")
-    p.add_argument("-n", "--lines", type=int, default=20, metavar="N", help="how many lines to print first (20)")
+    p.add_argument(
+        "-n", "--lines", type=int, default=20, metavar="N", help="how many lines to print first (default: 20)"
+    )
+    p.add_argument("--raw", action="store_true", help="print the lines as they are in the file, JSON included")
+
+    command(
+        "config",
+        "show which config is in use, why, and where to put one",
+        "Say which config trayapp uses here and why (--config, $TRAYAPP_CONFIG, ./trayapp.toml, a\n"
+        "discovered project, the user's config file, or the built-in default), list its services,\n"
+        "and say where a config file would be looked for.",
+        [("trayapp config", ""), ("cd ~/code/shop && trayapp config", "what a project folder gives")],
+        {0: "the config in use is valid", 2: "it is not; the sentence says what and where"},
+    )
+
+    p = command(
+        "desktop",
+        "add trayapp to (or remove it from) the application menu",
+        "Write the desktop entry and the app icons to your XDG data folder\n"
+        "($XDG_DATA_HOME, ~/.local/share): applications/trayapp.desktop and icons/hicolor/*/apps.",
+        [("trayapp desktop install", ""), ("trayapp desktop uninstall", "also turns off start at login")],
+        {0: "done", 1: "a file could not be written or removed", 2: USAGE_EXIT},
+    )
+    p.add_argument("action", choices=("install", "uninstall"), help="install or uninstall")
+
+    p = command(
+        "autostart",
+        "start trayapp at login (on, off, or show)",
+        "Start the tray when you log in: an XDG autostart entry on Linux, a LaunchAgent on macOS,\n"
+        "the HKCU Run key on Windows. The tray menu has the same switch.",
+        [("trayapp autostart on", ""), ("trayapp autostart", "is it on?")],
+        {0: "done (show: it is on)", 1: "show: it is off; or it could not be changed", 2: USAGE_EXIT},
+    )
+    p.add_argument("action", nargs="?", choices=("on", "off", "show"), default="show", help="default: show")
     return parser
 
 
@@ -119,6 +247,22 @@ class Refused(Exception):
     def __init__(self, said: str, code: int, **fields: object) -> None:
         super().__init__(said)
         self.said, self.code, self.fields = said, code, fields
+
+
+USAGE_EXIT = "usage or config error (the message says which, and where)"
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Description and epilog as written (examples keep their lines); option help shows its text only."""
+
+
+def _epilog(examples: list[tuple[str, str]], exits: dict[int, str]) -> str:
+    width = max(len(e) for e, _ in examples)
+    lines = ["examples:"]
+    lines += [f"  {e:<{width}}  {('# ' + note) if note else ''}".rstrip() for e, note in examples]
+    lines.append("\nexit codes:")
+    lines += [f"  {code}  {text}" for code, text in sorted(exits.items())]
+    return "\n".join(lines)
 
 
 class _VersionAction(argparse.Action):
@@ -334,29 +478,45 @@ class _JsonPrinter:
 
 
 class _HumanPrinter:
-    """Prints transitions, and a check only when it says something new for its service."""
+    """Prints changes only: a transition, or a check that says something new for its service.
+
+    The monitor sends each check first and then, when that check changed the service's
+    state, a transition for the same result (scheduler.Monitor._emit). A check whose
+    ``service_state`` differs from the state printed last is such a one: its transition line
+    follows and says it, so the check is not printed as well (it was, twice per first result).
+    """
 
     def __init__(self, paint: Callable[[State, str], str]) -> None:
         self._lock = threading.Lock()
         self._paint = paint
-        self._last: dict[str, tuple[str, str]] = {}
+        self._last: dict[str, tuple[str, str]] = {}  # (state, reason) of the last line per service
+        self._state: dict[str, State] = {}  # the service's state as the last transition printed it
 
     def __call__(self, event: Event) -> None:
         from trayapp.monitor.scheduler import CheckEvent
 
-        stamp = time.strftime("%H:%M:%S", time.localtime(event.t if isinstance(event, Transition) else event.result.t))
-        if isinstance(event, Transition):
-            line = f"{stamp} {event.service}: {event.old} -> {self._paint(event.new, str(event.new))}  {event.detail}"
-        else:
-            assert isinstance(event, CheckEvent)
-            r = event.result
-            key = (str(r.state), str(r.reason))
-            if self._last.get(r.service) == key:
-                return
-            self._last[r.service] = key
-            line = f"{stamp} {r.service}: {self._paint(r.state, str(r.state))} ({r.reason})  {r.detail}"
         with self._lock:
+            if isinstance(event, Transition):
+                stamp = _clock(event.t)
+                self._state[event.service] = event.new
+                self._last[event.service] = (str(event.new), str(event.reason))
+                new = self._paint(event.new, str(event.new))
+                line = f"{stamp} {event.service}: {event.old} -> {new}  {event.detail}"
+            else:
+                assert isinstance(event, CheckEvent)
+                r = event.result
+                key = (str(r.state), str(r.reason))
+                if self._last.get(r.service) == key:
+                    return
+                if event.service_state is not self._state.get(r.service, State.UNKNOWN):
+                    return  # its transition comes next and is printed instead
+                self._last[r.service] = key
+                line = f"{_clock(r.t)} {r.service}: {self._paint(r.state, str(r.state))} ({r.reason})  {r.detail}"
             print(line, flush=True)
+
+
+def _clock(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t))
 
 
 # -- ports ---------------------------------------------------------------------
@@ -538,6 +698,7 @@ def _confirm_foreign_holder(config: Config, service: ServiceConfig, out: TextIO)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    from trayapp.logs.format import LINE_BREAK, parse_line
     from trayapp.logs.tail import FileFollower, LogLine, LogTailer, NoticeKind, last_lines
     from trayapp.paths import service_log_dir
     from trayapp.project.load import load_stack
@@ -556,13 +717,19 @@ def cmd_logs(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     many = len(sources) > 1
     count = max(0, args.lines)
+
+    def shown(text: str) -> str:
+        """A line as the window shows it (JSON as time, level, message; ANSI colours removed);
+        the stack kept inside one JSON entry goes on the lines after it."""
+        return text if args.raw else parse_line(text).display.replace(LINE_BREAK, "\n")
+
     if not args.follow:
         for path in sources:
             if many:
                 print(f"==> {path} <==")
             try:
                 for line in last_lines(path, count):
-                    print(line)
+                    print(shown(line))
             except FileNotFoundError:
                 print(f"(no such file yet: {path})", file=sys.stderr)
             except OSError as exc:
@@ -579,7 +746,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
             items += follower.poll()
         for item in items:
             if isinstance(item, LogLine):
-                print(item.text)
+                print(shown(item.text))
                 continue
             if item.kind is NoticeKind.NOT_FOUND:
                 print(f"(no such file yet: {follower.path})", file=sys.stderr)
@@ -594,7 +761,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         with lock:
             for item in batch:
                 prefix = f"{Path(item.path).name}: " if many else ""
-                text = item.text if isinstance(item, LogLine) else f"[trayapp] {item.message}"
+                text = shown(item.text) if isinstance(item, LogLine) else f"[trayapp] {item.message}"
                 print(prefix + text)
             sys.stdout.flush()
 
@@ -673,6 +840,120 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_PROBLEM if errors else EXIT_OK
 
 
+# -- config ------------------------------------------------------------------------------
+
+_WHY = {
+    "option": "given with --config",
+    "env": "named by $TRAYAPP_CONFIG",
+    "here": "trayapp.toml in the current folder",
+    "project_file": "the trayapp.toml at the root of the project you are in ({root})",
+    "project": "no trayapp.toml here: discovered from the project you are in ({root})",
+    "user": "your user config file (no trayapp.toml here, and not inside a project)",
+    "default": "no config file anywhere trayapp looks, and not inside a project",
+}
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """Which config is in use and why; its services; the lookup order; where to put one."""
+    from trayapp.config.load import CONFIG_NAME, ENV_CONFIG, user_config_path
+    from trayapp.project.load import config_choice, fallback_choice, load_stack
+    from trayapp.text import shorten_home
+
+    choice = config_choice(args.config)
+    root = shorten_home(str(choice.root)) if choice.root else ""
+    try:
+        config = load_stack(args.config)
+    except ConfigError as exc:
+        where = shorten_home(str(choice.path)) if choice.path else f"the project in {root}"
+        print(f"config in use: {where}  ({_WHY[choice.step].format(root=root)})")
+        print(f"trayapp: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    why = _WHY[choice.step].format(root=root)
+    if choice.step == "project" and not config.source.startswith("<discovered"):
+        choice = fallback_choice()  # the project gave no service: load_stack went on
+        why = f"the project in {root} has no service trayapp recognises, so: " + _WHY[choice.step].format(root="")
+    shown = shorten_home(config.source) if config.path is not None else config.source
+    print(f"config in use: {shown}")
+    print(f"why: {why}")
+    print("services:")
+    width = max((len(s.name) for s in config.services), default=0)
+    for service in config.services:
+        print(f"  {service.name:<{width}}  {service.kind:<5}  {service.display_target}  ({service.source_text})")
+    cwd = Path.cwd()
+    user = user_config_path()
+    print("\nlooked for, in this order (the first one found is used):")
+    steps = [
+        ("--config FILE", "given" if getattr(args, "config", None) else "not given"),
+        (f"${ENV_CONFIG}", "set" if os.environ.get(ENV_CONFIG) else "not set"),
+        (f"./{CONFIG_NAME}", shorten_home(str(cwd / CONFIG_NAME))),
+        ("the project you are in", f"its root's {CONFIG_NAME}, else what its files say ({root or 'none here'})"),
+        ("your user config file", shorten_home(str(user))),
+        ("the built-in default", "backend :5000/api/health, frontend :5173, db mongodb://127.0.0.1:27017"),
+    ]
+    for number, (what, detail) in enumerate(steps, start=1):
+        print(f"  {number}. {what:<24} {detail}")
+    print("\nto write one:")
+    print(f"  in a project folder: `trayapp init` writes ./{CONFIG_NAME} from what the project's files say")
+    print(f"  for every folder:    put {CONFIG_NAME} at {shorten_home(str(user))}")
+    return EXIT_OK
+
+
+# -- desktop / autostart --------------------------------------------------------------------
+
+
+def cmd_desktop(args: argparse.Namespace) -> int:
+    from trayapp.desktop.autostart import AutostartError, autostart
+    from trayapp.desktop.entry import install, launch_command, uninstall
+    from trayapp.text import shorten_home
+
+    try:
+        if args.action == "install":
+            done = install()
+            print(f"wrote {shorten_home(str(done.entry))} (starts {format_cmdline(launch_command())})")
+            folder = done.icons[0].parents[2]
+            print(f"wrote {len(done.icons)} icons to {shorten_home(str(folder))}/*/apps/")
+            return EXIT_OK
+        removed = uninstall()
+        start = autostart()
+        was_on = start.is_enabled()
+        start.disable()
+    except (OSError, AutostartError) as exc:
+        print(f"trayapp: {_os_sentence(exc)}", file=sys.stderr)
+        return EXIT_PROBLEM
+    if removed:
+        entries = [shorten_home(str(p)) for p in removed if p.suffix == ".desktop"]
+        icons = len(removed) - len(entries)
+        print("removed " + ", ".join([*entries, f"{icons} icons"] if icons else entries))
+    else:
+        print("nothing to remove: the desktop entry and icons were not installed")
+    if was_on:
+        print(f"start at login is off now (removed {start.where})")
+    return EXIT_OK
+
+
+def cmd_autostart(args: argparse.Namespace) -> int:
+    from trayapp.desktop.autostart import AutostartError, autostart
+
+    start = autostart()
+    try:
+        if args.action == "on":
+            start.enable()
+        elif args.action == "off":
+            start.disable()
+    except AutostartError as exc:
+        print(f"trayapp: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+    on = start.is_enabled()
+    print(f"start at login: {'on' if on else 'off'} ({start.where})")
+    return EXIT_OK if on or args.action == "off" else EXIT_PROBLEM
+
+
+def _os_sentence(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.filename:
+        return f"cannot write {exc.filename}: {exc.strerror or exc}"
+    return str(exc)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": cmd_status,
     "watch": cmd_watch,
@@ -684,6 +965,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "logs": cmd_logs,
     "init": cmd_init,
     "doctor": cmd_doctor,
+    "config": cmd_config,
+    "desktop": cmd_desktop,
+    "autostart": cmd_autostart,
 }
 
 

@@ -463,7 +463,8 @@ def _peek(addresses: tuple[str, ...], port: int, deadline: float) -> bytes | Non
             return None
         try:
             with socket.create_connection((address, port), timeout=remaining) as sock:
-                sock.sendall(b"GET / HTTP/1.1\r\nHost: trayapp\r\nConnection: close\r\n\r\n")
+                agent = f"User-Agent: trayapp/{package_version()}\r\n".encode("ascii", "replace")
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: trayapp\r\n" + agent + b"Connection: close\r\n\r\n")
                 sock.settimeout(max(0.01, deadline - time.perf_counter()))
                 return sock.recv(256)
         except OSError:

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trayapp.config.load import (
+    BUILTIN,
     CONFIG_NAME,
+    DEFAULT_TOML,
     ENV_CONFIG,
     Config,
     ConfigError,
     ServiceConfig,
     load_config,
     parse_config,
+    user_config_path,
 )
 from trayapp.text import shorten_home
 
@@ -35,23 +38,61 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def load_stack(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Config:
-    """The config to watch (see the module docstring). Raises ConfigError with a sentence."""
+@dataclass(frozen=True)
+class ConfigChoice:
+    """Which step of the lookup decides (see the module docstring), for ``trayapp config``.
+
+    ``step``: "option" (--config), "env" ($TRAYAPP_CONFIG), "here" (./trayapp.toml),
+    "project_file" (the project root's trayapp.toml), "project" (a project to discover),
+    "user" (the user's config file) or "default". ``path``: the file it names (None for
+    "project" and "default"); ``root``: the project's root for the two project steps.
+    """
+
+    step: str
+    path: Path | None = None
+    root: Path | None = None
+
+
+def config_choice(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> ConfigChoice:
+    """The lookup's decision, without reading any config: what :func:`load_stack` will load."""
     here = (cwd or Path.cwd()).resolve()
-    if explicit or os.environ.get(ENV_CONFIG) or (here / CONFIG_NAME).is_file():
-        return expand_projects(load_config(explicit if explicit else None))
-    from trayapp.project.discover import discover
+    if explicit:
+        return ConfigChoice("option", Path(explicit))
+    if os.environ.get(ENV_CONFIG):
+        return ConfigChoice("env", Path(os.environ[ENV_CONFIG]))
+    if (here / CONFIG_NAME).is_file():
+        return ConfigChoice("here", here / CONFIG_NAME)
     from trayapp.project.packagejson import find_root
 
     root = find_root(here)
     if root is not None:
         if (root / CONFIG_NAME).is_file():
-            return expand_projects(load_config(root / CONFIG_NAME))
-        discovery = discover(root)
+            return ConfigChoice("project_file", root / CONFIG_NAME, root)
+        return ConfigChoice("project", None, root)
+    return fallback_choice()
+
+
+def fallback_choice() -> ConfigChoice:
+    """The last two steps: the user's config file, else the built-in default."""
+    user = user_config_path()
+    return ConfigChoice("user", user) if user.is_file() else ConfigChoice("default")
+
+
+def load_stack(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Config:
+    """The config to watch (see the module docstring). Raises ConfigError with a sentence."""
+    choice = config_choice(explicit, cwd)
+    if choice.step == "project":
+        from trayapp.project.discover import discover
+
+        assert choice.root is not None
+        discovery = discover(choice.root)
         if discovery.services:
             return discovered_config(discovery)
-        log.info("discovery in %s found no service; using the usual lookup", root)
-    return expand_projects(load_config(None))
+        log.info("discovery in %s found no service; using the usual lookup", choice.root)
+        choice = fallback_choice()
+    if choice.path is not None:  # load_config says "no such file" for --config or $TRAYAPP_CONFIG that is not one
+        return expand_projects(load_config(choice.path))
+    return expand_projects(parse_config(DEFAULT_TOML, BUILTIN))
 
 
 def discovered_config(discovery: Discovery) -> Config:
