@@ -201,3 +201,23 @@ def test_the_app_icon_loads_from_package_data_at_every_size(qtbot) -> None:
     assert not icon.isNull()
     sizes = {(s.width(), s.height()) for s in icon.availableSizes()}
     assert {(n, n) for n in PNG_SIZES} <= sizes
+
+
+@pytest.mark.parametrize("on_path", [False, True], ids=["not_on_path", "on_path"])
+def test_the_no_display_message_names_a_command_that_works_here(tmp_path, on_path) -> None:
+    import re
+    import sys
+
+    bin_dir = Path(sys.executable).parent  # the venv's bin, with its trayapp script
+    env = {k: v for k, v in cli_env(tmp_path).items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["PATH"] = (f"{bin_dir}:" if on_path else "") + "/usr/bin:/bin"
+    result = subprocess.run(trayapp_command(), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    commands = re.findall(r"`([^`]+) status`", result.stderr)
+    assert len(commands) == 1, result.stderr
+    if on_path:
+        assert commands == ["trayapp"]
+    else:
+        assert commands == [str(bin_dir / "trayapp")]
+        run = subprocess.run([*shlex.split(commands[0]), "--version"], env=env, capture_output=True, timeout=30)
+        assert run.returncode == 0 and run.stdout.startswith(b"trayapp ")

@@ -810,7 +810,9 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"trayapp: {exc}", file=sys.stderr)
         return EXIT_PROBLEM
     names = ", ".join(s.name for s in discovery.services) or "no service"
-    print(f"wrote {path} ({names}); `trayapp status` there now uses it")
+    from trayapp.desktop.entry import command_hint
+
+    print(f"wrote {path} ({names}); `{command_hint()} status` there now uses it")
     return EXIT_OK
 
 

@@ -80,6 +80,19 @@ def launch_command() -> list[str]:
     return [sys.executable, "-m", "trayapp"]
 
 
+def command_hint() -> str:
+    """The command a message should tell the user to type: ``trayapp`` when that is on PATH and
+    is this trayapp, else the absolute command (a ``.venv`` not on PATH, a bundle)."""
+    import shlex
+    import shutil
+
+    command = launch_command()
+    found = shutil.which("trayapp")
+    if found is not None and len(command) == 1 and os.path.realpath(found) == os.path.realpath(command[0]):
+        return "trayapp"
+    return shlex.join(command)
+
+
 def xdg_data_home() -> Path:
     """``$XDG_DATA_HOME`` if set and absolute, else ``~/.local/share`` (XDG Base Directory spec)."""
     value = os.environ.get("XDG_DATA_HOME", "")

@@ -602,9 +602,12 @@ def freeze_startup_objects() -> None:
 def run(config_path: str | None, argv: Sequence[str] | None = None) -> int:
     """``trayapp`` with no sub-command: the tray app. Returns the exit code."""
     if not has_display():
+        from trayapp.desktop.entry import command_hint  # the command that works here, on PATH or not
+
+        hint = command_hint()
         print(
             "trayapp: no graphical display here (DISPLAY / WAYLAND_DISPLAY are not set), so there is no tray "
-            "to show. Use `trayapp status` for a one-off check or `trayapp watch` to monitor in this terminal.",
+            f"to show. Use `{hint} status` for a one-off check or `{hint} watch` to monitor in this terminal.",
             file=sys.stderr,
         )
         return 2
