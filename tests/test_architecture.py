@@ -18,7 +18,15 @@ QT = ("PySide6", "PyQt5", "PyQt6", "shiboken6", "qtpy")
 
 #: Each layer may import its own and lower layers only (the README's "How it is built").
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("trayapp", "trayapp.model", "trayapp.clock", "trayapp.paths", "trayapp.text", "trayapp.stop_signals"),
+    (
+        "trayapp",
+        "trayapp.model",
+        "trayapp.clock",
+        "trayapp.identity",
+        "trayapp.paths",
+        "trayapp.text",
+        "trayapp.stop_signals",
+    ),
     ("trayapp.config",),
     ("trayapp.logs",),
     ("trayapp.checks",),

@@ -18,6 +18,7 @@ import pytest
 from tests.kit.servers import BACKEND_SCRIPT, free_port
 from trayapp.config.load import Config, parse_config
 from trayapp.control import ControlError, ask_stream, ask_tray
+from trayapp.identity import config_home, service_identity
 from trayapp.paths import control_socket
 from trayapp.supervise.supervisor import ChildState
 from trayapp.ui.app import TrayApp
@@ -193,3 +194,27 @@ def test_a_tray_that_answers_garbage_is_not_taken_for_no_tray(tmp_path, monkeypa
         with pytest.raises(ControlError, match="not a JSON object"):
             ask_tray({"cmd": "stop", "service": "backend"}, timeout=5)
         thread.join(5)
+
+
+def test_a_request_for_another_projects_backend_is_refused_and_nothing_is_done(qtbot, tray, background) -> None:
+    """The tray watches one project's ``backend``; ``trayapp start backend`` in another project
+    sends that project's identity: the tray refuses it as foreign (the CLI then acts on its own
+    config) and its own backend is not started."""
+    t = tray()
+    elsewhere = Path(t.app.config.source).parent / "elsewhere" / "trayapp.toml"
+    other = service_identity(config_home(str(elsewhere)), "backend")
+    body = {"cmd": "start", "service": "backend", "identity": other, "config": "/elsewhere/trayapp.toml", "yes": True}
+    refused = background(talk, (json.dumps(body) + "\n").encode(), 1)
+    qtbot.waitUntil(refused.done, timeout=WAIT_MS)
+    [answer] = refused.result()
+    assert answer["ok"] is False and answer["foreign"] is True
+    assert answer["detail"] == (
+        f"the running tray watches the backend of {t.app.config.services[0].home}, "
+        "not the one of /elsewhere/trayapp.toml"
+    )
+    assert t.app.supervisor.status("backend").state is ChildState.STOPPED
+
+    ours = {**body, "identity": t.app.config.services[0].identity}
+    started = background(talk, (json.dumps(ours) + "\n").encode(), 1)
+    qtbot.waitUntil(started.done, timeout=WAIT_MS)
+    assert started.result()[0]["ok"] is True

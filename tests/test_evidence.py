@@ -20,6 +20,7 @@ from tests.kit.services import http_service, make_service, service_toml
 from tests.kit.wait import LineReader, wait_until
 from trayapp.checks.checker import Checker, log_sources
 from trayapp.checks.ports import listeners
+from trayapp.identity import config_home, home_folder
 from trayapp.model import Reason, State
 
 EADDRINUSE = "Error: listen EADDRINUSE: address already in use :::5000"
@@ -92,7 +93,8 @@ def test_a_500_quotes_the_log(tmp_path, backend) -> None:
 def test_a_managed_service_quotes_its_captured_output_first(tmp_path) -> None:
     log = str(tmp_path / "a.log")
     service = make_service("api", "http", url="http://127.0.0.1:5000/", start="npm run dev", log=log)
-    assert log_sources(service, tmp_path / "out") == (str(tmp_path / "out" / "api.log"), log)
+    captured = tmp_path / "out" / home_folder(service.home) / "api.log"  # in its config's own folder
+    assert log_sources(service, tmp_path / "out") == (str(captured), log)
     assert log_sources(make_service("vite", "tcp", host="127.0.0.1", port=5173)) == ()
 
 
@@ -234,7 +236,8 @@ def test_a_resolved_mongo_error_is_not_quoted_after_an_outside_sigkill(tmp_path)
     try:
         started = run_cli("start", "jobs", "--config", config, home=tmp_path)
         assert started.returncode == 0, started.stderr
-        captured = tmp_path / ".state" / "trayapp" / "log" / "services" / "jobs.log"
+        services = tmp_path / ".state" / "trayapp" / "log" / "services"
+        captured = services / home_folder(config_home(str(config))) / "jobs.log"  # its config's own folder
         assert MONGO_ERROR in captured.read_text()
         up = run_cli("status", "--json", "--config", config, home=tmp_path)
         assert json.loads(up.stdout)["services"][0]["state"] == "up"

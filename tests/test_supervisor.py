@@ -25,6 +25,7 @@ from trayapp.config.load import Config, parse_config
 from trayapp.logs.tail import last_lines
 from trayapp.model import Reason, State, Transition
 from trayapp.monitor.scheduler import CheckEvent, Monitor
+from trayapp.paths import captured_output, config_records
 from trayapp.supervise.supervisor import ChildState, Supervisor, SupervisorEvent, stopping_text
 
 CRASHER = Path(__file__).parent / "kit" / "crasher.py"
@@ -95,7 +96,7 @@ def test_start_waits_until_healthy_and_stop_frees_the_port(tmp_path, supervisors
     status = supervisor.status("backend")
     assert status.state is ChildState.RUNNING
     assert [x.pid for x in listeners([port])] == [status.pid]
-    assert "[trayapp" in (tmp_path / "logs" / "backend.log").read_text()  # output goes to the service's log
+    assert "[trayapp" in supervisor.log_path("backend").read_text()  # output goes to the service's log
 
     stopped = supervisor.stop("backend")
     assert stopped.ok and "exited" in stopped.detail and "after SIGTERM" in stopped.detail
@@ -198,7 +199,7 @@ def test_env_file_and_env_reach_the_child(tmp_path, supervisors) -> None:
     config = parse_config(config_text, config.source)
     supervisor = supervisors(config)
     supervisor.start("backend")
-    log = (tmp_path / "logs" / "backend.log").read_text()
+    log = supervisor.log_path("backend").read_text()
     assert "MONGO_URL=mongodb://127.0.0.1:27017/app" in log and "MODE=dev" in log and "EXTRA=42" in log
 
 
@@ -246,7 +247,7 @@ def test_output_is_in_the_service_log(tmp_path, supervisors) -> None:
     port = free_port()
     supervisor = supervisors(managed_config(tmp_path, port, [sys.executable, str(CRASHER), "--json", "boom"]))
     supervisor.start("backend")
-    lines = last_lines(tmp_path / "logs" / "backend.log", 3)
+    lines = last_lines(supervisor.log_path("backend"), 3)
     assert '"msg": "server starting"' in lines[-2] and lines[-1] == "boom"
 
 
@@ -278,7 +279,7 @@ def test_a_running_childs_output_is_rotated_by_size_without_a_hole(tmp_path, sup
     )
     supervisor = supervisors(config, log_max_bytes=64 * 1024, log_check_interval=0.05)
     assert supervisor.start("backend").ok
-    logs = tmp_path / "logs"
+    logs = supervisor.log_path("backend").parent
     wait_until(lambda: (logs / "backend.log.3").exists() and numbers_in(logs / "backend.log.1"), timeout=30)
     assert supervisor.stop("backend").ok
 
@@ -327,7 +328,7 @@ def test_a_crash_is_seen_even_when_its_output_file_is_gone(tmp_path, supervisors
     supervisor = supervisors(managed_config(tmp_path, port, backend_argv(port)))
     events = events_of(supervisor)
     assert supervisor.start("backend").ok
-    (tmp_path / "logs" / "backend.log").unlink()  # someone cleaned up the log directory
+    supervisor.log_path("backend").unlink()  # someone cleaned up the log directory
     os.kill(supervisor.status("backend").pid, signal.SIGKILL)
     wait_until(lambda: any(e.kind == "exited" for e in events), what="the exit to be noticed")
     assert supervisor.status("backend").state is ChildState.STOPPED
@@ -343,7 +344,7 @@ def test_output_rotation_goes_on_after_a_rotation_fails(tmp_path, supervisors, c
         f"start = {toml_list([sys.executable, str(script), str(port)])}\n",
         str(tmp_path / "t.toml"),
     )
-    logs = tmp_path / "logs"
+    logs = captured_output(config.services[0].home, "backend", tmp_path / "logs").parent
     (logs / "backend.log.3" / "keep").mkdir(parents=True)  # a backup name taken by a full directory:
     (logs / "backend.log.2").mkdir()  # moving .2 up to .3 fails
     supervisor = supervisors(config, log_max_bytes=64 * 1024, log_check_interval=0.05)
@@ -413,9 +414,8 @@ def test_under_a_watcher_a_start_fails_at_its_crash_line_and_quotes_it(tmp_path,
 
 def test_a_password_in_the_start_command_is_hidden_in_the_output_header_and_the_record(tmp_path, supervisors) -> None:
     port = free_port()
-    command = (
-        "DATABASE_URL=mongodb://app:s3cret-pw@127.0.0.1:27017/app?proxyPassword=pr0xy-pw "
-        + shlex.join(backend_argv(port))
+    command = "DATABASE_URL=mongodb://app:s3cret-pw@127.0.0.1:27017/app?proxyPassword=pr0xy-pw " + shlex.join(
+        backend_argv(port)
     )
     path = tmp_path / "trayapp.toml"
     path.write_text(
@@ -424,9 +424,9 @@ def test_a_password_in_the_start_command_is_hidden_in_the_output_header_and_the_
     )
     supervisor = supervisors(parse_config(path.read_text(), str(path)))
     assert supervisor.start("backend").ok
-    header = (tmp_path / "logs" / "backend.log").read_text().splitlines()[0]
+    header = supervisor.log_path("backend").read_text().splitlines()[0]
     assert "DATABASE_URL=mongodb://***@127.0.0.1:27017/app?proxyPassword=***" in header
-    record = (tmp_path / "state" / "backend.json").read_text()
+    record = (config_records(str(path), tmp_path / "state") / "backend.json").read_text()
     assert "mongodb://***@127.0.0.1:27017/app?proxyPassword=***" in record
     for text in (header, record):
         assert "s3cret-pw" not in text and "pr0xy-pw" not in text
@@ -461,7 +461,7 @@ def test_an_outside_sigkill_is_explained_by_the_signal_not_by_a_failed_earlier_r
     port = free_port()
     broken = tmp_path / "broken"
     broken.touch()
-    script = f"if [ -e {shlex.quote(str(broken))} ]; then echo \"{MODULE_ERROR}\" >&2; exit 1; fi; {serve(port)}"
+    script = f'if [ -e {shlex.quote(str(broken))} ]; then echo "{MODULE_ERROR}" >&2; exit 1; fi; {serve(port)}'
     config = managed_config(tmp_path, port, sh(script))
     monitor = Monitor(config.services)
     supervisor = supervisors(config, monitor=monitor)
@@ -488,7 +488,7 @@ def test_a_start_that_answers_404_is_not_blamed_on_any_output_line(tmp_path, sup
     broken = tmp_path / "broken"
     broken.touch()
     script = (
-        f"if [ -e {shlex.quote(str(broken))} ]; then echo \"{MODULE_ERROR}\" >&2; exit 1; fi; "
+        f'if [ -e {shlex.quote(str(broken))} ]; then echo "{MODULE_ERROR}" >&2; exit 1; fi; '
         f"echo 'TypeError: Cannot read properties of undefined' >&2; {serve(port, 'not_found')}"
     )
     supervisor = supervisors(managed_config(tmp_path, port, sh(script), start_timeout=1.5))

@@ -639,10 +639,14 @@ def cmd_service_action(args: argparse.Namespace) -> int:
         yes = _confirm_foreign_holder(config, service, sys.stderr if args.json else sys.stdout)
     budget = managed.stop_timeout + managed.start_timeout + 30
     try:
-        answer_json = ask_tray({"cmd": args.command, "service": service.name, "yes": yes}, timeout=budget)
+        request = {"cmd": args.command, "service": service.name, "identity": service.identity,
+                   "config": service.home, "yes": yes}  # fmt: skip
+        answer_json = ask_tray(request, timeout=budget)
+        if answer_json.get("foreign") is True:  # the tray watches another project's service of that name
+            raise TrayUnavailable(str(answer_json.get("detail", "")))
         ok, detail = bool(answer_json.get("ok")), str(answer_json.get("detail", ""))
         elapsed = float(answer_json.get("elapsed_s", 0.0))
-    except TrayUnavailable:
+    except TrayUnavailable:  # this project's service is not the tray's: done here, on this config's records
         supervisor = Supervisor(config)
         if args.command == "stop":
             result = supervisor.stop(service.name)
@@ -700,14 +704,14 @@ def _confirm_foreign_holder(config: Config, service: ServiceConfig, out: TextIO)
 def cmd_logs(args: argparse.Namespace) -> int:
     from trayapp.logs.format import LINE_BREAK, parse_line
     from trayapp.logs.tail import FileFollower, LogLine, LogTailer, NoticeKind, last_lines
-    from trayapp.paths import service_log_dir
+    from trayapp.paths import captured_output
     from trayapp.project.load import load_stack
 
     config = load_stack(args.config)
     service = config.service(args.name)
     sources = list(service.logs)
     if service.managed is not None:
-        sources.append(str(service_log_dir() / f"{service.name}.log"))
+        sources.append(str(captured_output(service.home, service.name)))
     if not sources:
         print(
             f'trayapp: {config.source}: service {service.name!r} has no logs: add log = "path/to/app.log" '

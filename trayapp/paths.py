@@ -8,6 +8,8 @@ from pathlib import Path
 
 import platformdirs
 
+from trayapp.identity import home_folder
+
 APP = "trayapp"
 
 
@@ -34,15 +36,23 @@ def log_dir() -> Path:
 
 
 def service_log_dir() -> Path:
-    """Captured output of managed services, one file each."""
+    """Captured output of managed services: a folder per config (:func:`captured_output`).
+    Files directly in it (``NAME.log``) are the old layout, adopted once (trayapp.supervise.records)."""
     return log_dir() / "services"
 
 
-def captured_output(name: str, directory: Path | None = None) -> Path:
-    """The file a managed service's stdout and stderr go to."""
-    return (directory or service_log_dir()) / f"{name}.log"
+def captured_output(home: str, name: str, directory: Path | None = None) -> Path:
+    """The file the stdout and stderr of service ``name`` of the config at ``home`` (see
+    :mod:`trayapp.identity`) go to: ``<services>/<config-folder>-<digest>/NAME.log``."""
+    return (directory or service_log_dir()) / home_folder(home) / f"{name}.log"
 
 
 def children_dir() -> Path:
-    """Records of the managed children that are running, for adoption by a later trayapp."""
+    """Records of the managed children that are running, for adoption by a later trayapp: a
+    folder per config like :func:`captured_output` (``NAME.json`` directly in it: the old layout)."""
     return Path(platformdirs.user_state_dir(APP, appauthor=False)) / "children"
+
+
+def config_records(home: str, directory: Path | None = None) -> Path:
+    """The folder of the child records of the config at ``home``."""
+    return (directory or children_dir()) / home_folder(home)

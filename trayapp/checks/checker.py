@@ -41,9 +41,10 @@ def lookup_owners(ports: Iterable[int]) -> Sequence[Listener]:
 
 def log_sources(service: ServiceConfig, output_dir: Path | None = None) -> tuple[str, ...]:
     """The files whose last lines may say why ``service`` failed: its captured output if
-    trayapp manages it (in ``output_dir``, default the user's service log dir), then its ``log``."""
-    captured = (os.fspath(captured_output(service.name, output_dir)),) if service.managed else ()
-    return (*captured, *service.logs)
+    trayapp manages it (in its config's folder under ``output_dir``, default the user's service
+    log dir), then its ``log``."""
+    captured = captured_output(service.home, service.name, output_dir) if service.managed else None
+    return (*((os.fspath(captured),) if captured else ()), *service.logs)
 
 
 class Checker:

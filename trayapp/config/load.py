@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 import platformdirs
 
 from trayapp.config.redact import mongo_hosts, redact_text, redact_uri, scrub, uri_secrets
+from trayapp.identity import config_home, service_identity
 from trayapp.model import Kind
 
 CONFIG_NAME = "trayapp.toml"
@@ -124,6 +125,21 @@ class ServiceConfig:
     source: str = "config"
     #: for a discovered service, the files and lines each setting came from
     origin: tuple[Provenance, ...] = ()
+    #: its config home (:mod:`trayapp.identity`): the config file's real path, a discovered
+    #: project's ``ROOT/trayapp.toml``, or a label such as "<built-in default>"
+    config_file: str = ""
+
+    @property
+    def identity(self) -> str:
+        """``<digest of the config home>:<name>``: this service, told apart from a service of the
+        same name in another project (captured output, child records, control requests, and the
+        ``TRAYAPP_SERVICE`` mark of its children are keyed by it)."""
+        return service_identity(self.home, self.name)
+
+    @property
+    def home(self) -> str:
+        """Its config home (see :mod:`trayapp.identity`)."""
+        return self.config_file or "<none>"
 
     @property
     def display_target(self) -> str:
@@ -258,6 +274,8 @@ def parse_config(text: str, source: str, base: Path | None = None) -> Config:
             raise ConfigError(source, "is defined twice; names must be unique", service.name, "name")
         seen.add(service.name)
         services.append(service)
+    home = config_home(source)
+    services = [replace(s, config_file=home) for s in services]
     if source == BUILTIN:
         services = [replace(s, source="default") for s in services]
     return Config(tuple(services), source, projects=projects, text=text if source.startswith("<") else None)

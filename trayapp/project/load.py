@@ -28,6 +28,7 @@ from trayapp.config.load import (
     parse_config,
     user_config_path,
 )
+from trayapp.identity import project_home
 from trayapp.text import shorten_home
 
 # Discovery (tree-sitter, PyYAML, httpx) is imported only when a project is discovered, so a
@@ -104,7 +105,10 @@ def discovered_config(discovery: Discovery) -> Config:
     source = f"<discovered in {shorten_home(str(discovery.root))}>"
     config = parse_config(text, source, base=discovery.root)
     origins = {s.name: s.origin for s in discovery.services}
-    services = tuple(replace(s, source="discovered", origin=origins.get(s.name, ())) for s in config.services)
+    home = project_home(discovery.root)  # its identity: the project root (trayapp.toml there keeps it)
+    services = tuple(
+        replace(s, source="discovered", origin=origins.get(s.name, ()), config_file=home) for s in config.services
+    )
     return replace(config, services=services, text=text, save_path=str(discovery.root / CONFIG_NAME))
 
 

@@ -1,15 +1,25 @@
 """Records of running managed children on disk, so a later trayapp adopts them.
 
-One small JSON file per service (pid, process group, start time, command, log path) under
-the per-user state dir. A record is trusted only while its pid still belongs to the process
-that was started then: psutil's create time must match (pids are reused).
+One small JSON file per service (pid, process group, start time, command, log path, the
+service's identity) in a folder per config under the per-user state dir
+(:func:`trayapp.paths.config_records`): a ``backend`` of another project is another record. A
+record is trusted only while its pid still belongs to the process that was started then:
+psutil's create time must match (pids are reused).
+
+The old layout kept one folder for every config (``children/NAME.json``, ``services/NAME.log``),
+so a service of one project could take another's record. :func:`adopt_old_layout` moves an old
+record, and its captured output, into a config's folder once, and only when they are this
+service's: the same command, run in this service's folder.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
+import re
+import shlex
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +42,8 @@ class ChildRecord:
     started: float  # psutil create_time (Unix seconds), the identity guard
     command: tuple[str, ...]
     log: str
+    #: the service's identity (:func:`trayapp.identity.service_identity`); "" in an old record
+    identity: str = ""
 
 
 def is_running(record: ChildRecord) -> bool:
@@ -95,3 +107,73 @@ class RecordStore:
             return ChildRecord(**{**data, "command": tuple(data["command"])})
         except (OSError, ValueError, TypeError, KeyError):
             return None
+
+
+def _same_folder(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _runs_in(pid: int, cwd: str) -> bool:
+    """Whether process ``pid`` runs in folder ``cwd`` (False when that cannot be read)."""
+    try:
+        return _same_folder(psutil.Process(pid).cwd(), cwd)
+    except (psutil.Error, OSError):
+        return False
+
+
+_HEADER = re.compile(r"^\[trayapp [^\]]*\] starting (?P<name>.+?): (?P<command>.*) \(in (?P<cwd>.*)\)$")
+
+
+def _last_header(path: Path, name: str) -> tuple[str, str] | None:
+    """(command line, folder) of the last ``[trayapp …] starting NAME: …`` line of ``path``."""
+    found = None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                match = _HEADER.match(line.rstrip("\n"))
+                if match and match["name"] == name:
+                    found = (match["command"], match["cwd"])
+    except OSError:
+        return None
+    return found
+
+
+def adopt_old_layout(
+    old_records: Path, old_logs: Path, store: RecordStore, record_name: str, *,
+    identity: str, command: tuple[str, ...], cwd: str, log_path: Path,
+) -> bool:  # fmt: skip
+    """Move what the old layout kept of service ``record_name`` into this config's places, once.
+
+    The old record (``old_records/NAME.json``) is taken when its process still runs, was started
+    with ``command`` (as recorded: credentials hidden) and runs in ``cwd``; a record whose process
+    has gone is removed. The old captured output (``old_logs/NAME.log`` and its rotated copies) is
+    moved to ``log_path`` when it goes with a record taken here, or when its last start line says
+    it is this command run in ``cwd``; a running child keeps writing to it where it went (a rename
+    keeps the open file). Anything of another project's is left where it is. Returns whether a
+    record was taken.
+    """
+    taken = False
+    old = RecordStore(old_records)
+    record = old._read(record_name)
+    if record is not None and not is_running(record):
+        old.forget(record_name, record)
+        record = None
+    if record is not None and record.command == command and _runs_in(record.pid, cwd):
+        moved = ChildRecord(**{**asdict(record), "identity": identity, "log": str(log_path)})
+        store.save(moved)
+        old.forget(record_name, record)
+        taken = True
+        log.info("%s: adopted the record of pid %d from the old layout", record_name, record.pid)
+    old_log = old_logs / f"{record_name}.log"
+    header = _last_header(old_log, record_name)
+    ours = header is not None and header[0] == shlex.join(command) and _same_folder(header[1], cwd)
+    if (taken or ours) and old_log.is_file() and not log_path.exists():
+        try:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            for copy in sorted(old_logs.glob(f"{glob.escape(record_name)}.log.*")):
+                copy.replace(log_path.with_name(log_path.name + copy.name[len(old_log.name) :]))
+            old_log.replace(log_path)
+            log.info("%s: moved its captured output from %s to %s", record_name, old_log, log_path)
+        except OSError:
+            log.warning("%s: cannot move its captured output from %s", record_name, old_log, exc_info=True)
+    return taken

@@ -56,12 +56,12 @@ from trayapp.logs.tail import FileFollower, LogLine, last_lines
 from trayapp.model import CheckResult, Reason, State
 from trayapp.monitor.notifier import Announcement, Severity
 from trayapp.monitor.scheduler import CheckEvent, Event, Monitor
-from trayapp.paths import captured_output, children_dir, service_log_dir
+from trayapp.paths import captured_output, children_dir, config_records, service_log_dir
 from trayapp.supervise.crashes import CRASH_LOOP_WINDOW, CrashPolicy, backoff_delay, describe_exit
 from trayapp.supervise.groups import ProcessGroup, adopt, attach, group_alive, release, signal_group, spawn_options
 from trayapp.supervise.kill import KillPlan, execute_kill, plan_kill
 from trayapp.supervise.output import LOG_CHECK_S, LOG_MAX_BYTES, OutputRotator, open_for_child, write_header
-from trayapp.supervise.records import ChildRecord, RecordStore, is_running
+from trayapp.supervise.records import ChildRecord, RecordStore, adopt_old_layout, is_running
 from trayapp.text import humanize_age
 
 log = logging.getLogger(__name__)
@@ -150,9 +150,10 @@ class _ManagedChild:
     held while waiting, signalling, checking health or calling subscribers.
     """
 
-    def __init__(self, config: ServiceConfig, log_path: Path, crashes: CrashPolicy) -> None:
+    def __init__(self, config: ServiceConfig, log_path: Path, crashes: CrashPolicy, records: RecordStore) -> None:
         self.config = config
         self.log_path = log_path
+        self.records = records  # its config's child records
         self.force = threading.Event()  # Force: skip the rest of a stop's grace period
         self.busy = threading.Lock()  # one start/stop/restart at a time
         self.state = ChildState.STOPPED
@@ -190,15 +191,15 @@ class Supervisor:
         self._auto = threading.local()  # set while an automatic restart runs on this thread
         self.log_dir = log_dir or service_log_dir()
         self.state_dir = state_dir or children_dir()
-        self._records = RecordStore(self.state_dir)
         self._lock = threading.Lock()
         self._subscribers: list[Callable[[SupervisorEvent], None]] = []
         self._clock = clock or SystemClock()
         self._services = {
             s.name: _ManagedChild(
                 s,
-                captured_output(s.name, self.log_dir),
+                captured_output(s.home, s.name, self.log_dir),
                 CrashPolicy(self._clock, autorestart=s.managed.autorestart, backoff=backoff),
+                RecordStore(config_records(s.home, self.state_dir)),
             )
             for s in config.services
             if s.managed is not None
@@ -212,12 +213,23 @@ class Supervisor:
             self._running_outputs, self._rotating, self._closed, max_bytes=log_max_bytes, interval=log_check_interval
         )
         for service in self._services.values():
+            self._adopt_old_layout(service)
             self._adopt(service)
 
     # -- queries -----------------------------------------------------------------------
 
     def managed(self, name: str) -> bool:
         return name in self._services
+
+    def identity(self, name: str) -> str | None:
+        """The identity (:mod:`trayapp.identity`) of managed service ``name``; None if not managed."""
+        service = self._services.get(name)
+        return service.config.identity if service else None
+
+    def config_home(self, name: str) -> str | None:
+        """The config (file, or discovered project's trayapp.toml) managed service ``name`` comes from."""
+        service = self._services.get(name)
+        return service.config.home if service else None
 
     def log_path(self, name: str) -> Path | None:
         service = self._services.get(name)
@@ -392,10 +404,8 @@ class Supervisor:
                 raise FileNotFoundError(f"env_file {managed.env_file} does not exist")
             env.update({k: v for k, v in dotenv_values(managed.env_file).items() if v is not None})
         env.update(dict(managed.env))
-        argv = list(managed.command)
-        if managed.shell:  # the user's own command line from their config, run by their shell
-            argv = ["cmd", "/c", argv[0]] if sys.platform == "win32" else [env.get("SHELL", "/bin/sh"), "-c", argv[0]]
-        shown = tuple(scrub(arg, config.secrets) for arg in redact_command(argv))  # never a password on disk
+        argv = _argv(service.config, env)
+        shown = _shown(service.config, argv)  # never a password on disk
         with open_for_child(service.log_path, self.log_max_bytes, self._rotating) as out:
             write_header(out, config.name, shown, managed.cwd)
             output = FileFollower(service.log_path, config.name)  # from here: what this run writes
@@ -419,7 +429,7 @@ class Supervisor:
             started = psutil.Process(proc.pid).create_time()
         except psutil.Error:
             started = time.time()
-        record = ChildRecord(config.name, proc.pid, group.pgid, started, shown, str(service.log_path))
+        record = ChildRecord(config.name, proc.pid, group.pgid, started, shown, str(service.log_path), config.identity)
         run = _Run(record, proc, group)
         with self._lock:
             service.run = run
@@ -427,7 +437,7 @@ class Supervisor:
             service.stopping = False
             service.healthy_mark = None  # a new run: its start marker bounds what explains its exit
             service.force.clear()
-        self._records.save(record)
+        service.records.save(record)
         self._rotator.ensure_started()
         threading.Thread(
             target=self._watch_child, args=(service, run), name=f"trayapp-child-{config.name}", daemon=True
@@ -689,7 +699,7 @@ class Supervisor:
                 timer.start()
             starting = run.starting
         release(run.group)
-        self._records.forget(name, run.record)
+        service.records.forget(name, run.record)
         if verdict.crash_loop:
             why = verdict.repeated or describe_exit(code)
             detail = f"{name} is in a crash loop ({verdict.exits} exits in {CRASH_LOOP_WINDOW:g} s): {why}"
@@ -791,11 +801,24 @@ class Supervisor:
             service.stopping_since = None
         if run is not None:
             release(run.group)
-            self._records.forget(service.config.name, run.record)
+            service.records.forget(service.config.name, run.record)
+
+    def _adopt_old_layout(self, service: _ManagedChild) -> None:
+        """What the old layout (one folder for every config) kept of this service, taken over once."""
+        config, managed = service.config, service.config.managed
+        assert managed is not None
+        env = {**os.environ, **dict(managed.env)}
+        try:
+            adopt_old_layout(
+                self.state_dir, self.log_dir, service.records, config.name, identity=config.identity,
+                command=_shown(config, _argv(config, env)), cwd=managed.cwd or os.getcwd(), log_path=service.log_path,
+            )  # fmt: skip
+        except Exception:  # noqa: BLE001 - an unreadable old file must not stop supervision
+            log.exception("%s: cannot adopt the old layout's records", config.name)
 
     def _adopt(self, service: _ManagedChild) -> None:
         """Take over a child recorded by an earlier trayapp, if it is still that process."""
-        record = self._records.load(service.config.name)
+        record = service.records.load(service.config.name)
         if record is None:
             return
         run = _Run(record, None, adopt(record.pid, record.pgid))
@@ -850,6 +873,21 @@ class Supervisor:
         """(name, output file) of every child that runs now (for the rotator's thread)."""
         with self._lock:
             return [(s.config.name, s.log_path) for s in self._services.values() if s.run is not None]
+
+
+def _argv(config: ServiceConfig, env: dict[str, str]) -> list[str]:
+    """The argv a managed service is started with (its shell's, with ``shell = true``)."""
+    managed = config.managed
+    assert managed is not None
+    argv = list(managed.command)
+    if managed.shell:  # the user's own command line from their config, run by their shell
+        argv = ["cmd", "/c", argv[0]] if sys.platform == "win32" else [env.get("SHELL", "/bin/sh"), "-c", argv[0]]
+    return argv
+
+
+def _shown(config: ServiceConfig, argv: list[str]) -> tuple[str, ...]:
+    """``argv`` as it may be written down (start line, child record): credentials hidden."""
+    return tuple(scrub(arg, config.secrets) for arg in redact_command(argv))
 
 
 def _error_in(lines: list[str], service: _ManagedChild, topics: frozenset[Topic]) -> str | None:

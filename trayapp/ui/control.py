@@ -3,8 +3,13 @@
 Protocol (the Qt-free client is :mod:`trayapp.control`): newline-terminated lines over a
 local socket only the same user can open (a Unix socket in the runtime dir, a named pipe on
 Windows). A line is ``show`` (a second ``trayapp`` asks the running one to show its window)
-or a JSON object ``{"cmd": "start" | "stop" | "restart", "service": NAME, "yes": bool,
-"id": any}``. Each request gets one answer line ``{"event": "result", "ok": bool, "detail":
+or a JSON object ``{"cmd": "start" | "stop" | "restart", "service": NAME, "identity":
+"<digest>:<name>", "config": PATH, "yes": bool, "id": any}``. ``identity`` is the service's
+identity (:mod:`trayapp.identity`: its config plus its name); a request whose identity is not
+that of the tray's service of that name is refused with ``"foreign": true`` (another project's
+``backend`` is never acted on), and the CLI then does the work itself. ``config`` (the
+requester's config, for the sentence) is optional, and so is ``identity`` for a client that
+predates it (matched by name). Each request gets one answer line ``{"event": "result", "ok": bool, "detail":
 str, "elapsed_s": float, "id": <the request's id, if it had one>}``; a line that is not a
 request gets ``ok: false`` with the reason. Every complete line is handled, in order; a line
 longer than :data:`MAX_REQUEST` bytes is answered with an error, and nothing more is read
@@ -196,6 +201,16 @@ class ControlRequests(QObject):
             why = f"{service} is not a service this trayapp manages"
             self._answer(client_id, request_id, ActionResult(False, why, 0.0))
             return
+        identity = request.get("identity")
+        ours = supervisor.identity(service)
+        if identity is not None and identity != ours:
+            theirs = request.get("config")
+            why = (
+                f"the running tray watches the {service} of {supervisor.config_home(service)}, not the one of "
+                f"{theirs if isinstance(theirs, str) else 'another config'}"
+            )
+            self._answer(client_id, request_id, ActionResult(False, why, 0.0), foreign=True)
+            return
         yes = request.get("yes") is True
         if action == "stop":
             call: Callable[[], ActionResult] = lambda: supervisor.stop(service)  # noqa: E731
@@ -210,8 +225,10 @@ class ControlRequests(QObject):
     def _on_done(self, done: tuple[int, Any, ActionResult]) -> None:
         self._answer(*done)
 
-    def _answer(self, client_id: int, request_id: Any, result: ActionResult) -> None:
+    def _answer(self, client_id: int, request_id: Any, result: ActionResult, *, foreign: bool = False) -> None:
         answer: dict[str, Any] = result.to_json()
+        if foreign:
+            answer["foreign"] = True
         if request_id is not None:
             answer["id"] = request_id
         self.finished.emit(client_id, self._server.reply(client_id, answer))
