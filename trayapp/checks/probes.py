@@ -144,7 +144,7 @@ class HttpProbe:
         self._service = service
         parts = urlsplit(service.target)
         self._plain = parts.scheme == "http" and is_loopback(service.host)
-        self._head = self._request_head(parts) if self._plain else []
+        self._parts = parts
         self._request: h11.Request | None = None
         path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=~")
         self._target = path + (f"?{quote(parts.query, safe='=&%:@!$()*+,;/?~')}" if parts.query else "")
@@ -282,8 +282,11 @@ class HttpProbe:
         body = bytearray()
         try:
             with sock:
-                if self._request is None:  # built (and its headers validated) once, sent every check
-                    self._request = h11.Request(method="GET", target=self._target, headers=self._head)
+                if self._request is None:  # built (and its headers validated) once, sent every check;
+                    # here, not in __init__: the version lookup in the User-Agent then runs on the
+                    # check's own thread, beside the other checks of a `trayapp status`
+                    head = self._request_head(self._parts)
+                    self._request = h11.Request(method="GET", target=self._target, headers=head)
                 request = conn.send(self._request)
                 sock.sendall(request + conn.send(h11.EndOfMessage()))
                 while True:
