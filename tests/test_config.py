@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
+from trayapp.config.edit import save_service_settings
 from trayapp.config.load import BUILTIN, ConfigError, load_config, parse_config
 from trayapp.model import Kind
 
@@ -199,3 +203,30 @@ def test_a_well_formed_mongo_uri_with_escaped_credentials_and_a_collection_is_ac
     text = '[[service]]\nname = "db"\nkind = "mongo"\nuri = "mongodb://us%40er:p%2Fw@[::1]:27018/app.users"'
     service = parse_config(text, "trayapp.toml").services[0]
     assert (service.host, service.port) == ("::1", 27018)
+
+
+def test_saving_through_a_symlink_writes_the_file_it_leads_to(tmp_path) -> None:
+    # A dotfile manager's layout: the config dir holds a link to a link to the real file.
+    real = tmp_path / "dotfiles" / "trayapp.toml"
+    real.parent.mkdir()
+    real.write_text("# managed by my dotfiles\n" + GOOD)
+    real.chmod(0o640)
+    (tmp_path / "stow").mkdir()
+    (tmp_path / "stow" / "trayapp.toml").symlink_to("../dotfiles/trayapp.toml")
+    link = tmp_path / "config" / "trayapp.toml"
+    link.parent.mkdir()
+    link.symlink_to("../stow/trayapp.toml")
+
+    saved = save_service_settings(load_config(link), "backend", interval=0.5, timeout=1.25)
+
+    assert link.is_symlink() and os.readlink(link) == "../stow/trayapp.toml"  # the links stay links
+    assert (tmp_path / "stow" / "trayapp.toml").is_symlink()
+    text = real.read_text()
+    assert text.startswith("# managed by my dotfiles\n")
+    assert "interval = 0.5" in text and "timeout = 1.25" in text
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(
+        ["dotfiles", "stow", "config", "trayapp.toml", "trayapp.toml", "trayapp.toml"]
+    )  # no temporary file left anywhere
+    assert saved.source == str(link) and saved.service("backend").interval == 0.5
+    assert load_config(link).service("backend").timeout == 1.25

@@ -16,8 +16,8 @@ def save_service_settings(config: Config, name: str, **values: float) -> Config:
     """Set keys (e.g. ``interval``, ``timeout``) of service ``name`` and write the file.
 
     A built-in default config is first written to the user's config dir. The result is
-    validated before it replaces the file (atomically), so a bad value never lands.
-    Returns the config as re-read from the new text.
+    validated before it replaces the file (atomically; through a symlink, the file it leads to),
+    so a bad value never lands. Returns the config as re-read from the new text.
     """
     path = config.path or (Path(config.save_path) if config.save_path else user_config_path())
     text = path.read_text(encoding="utf-8") if config.path is not None else (config.text or DEFAULT_TOML)
@@ -42,14 +42,24 @@ def save_service_settings(config: Config, name: str, **values: float) -> Config:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Replace the file's content in one step: a temporary file in the same folder, synced, then
+    ``os.replace`` over it, with the old file's permission bits.
+
+    A symlink (a dotfile manager's: ``~/.config/trayapp/trayapp.toml -> ~/dotfiles/...``) is
+    written through: the file it leads to (after every link in the chain) is replaced, in its own
+    folder so the rename stays atomic, and the link stays a link. Raises ``OSError``.
+    """
+    target = Path(os.path.realpath(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
+            out.flush()
+            os.fsync(out.fileno())
+        if target.exists():
+            os.chmod(tmp, target.stat().st_mode & 0o7777)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
