@@ -521,6 +521,46 @@ def test_a_quiet_file_is_polled_less_and_less_yet_its_next_line_still_comes(tmp_
     assert not any(passes[quiet_from : quiet_from + 12])  # the quiet spell really delivered nothing
 
 
+def test_following_a_new_set_of_files_keeps_the_unchanged_ones_where_they_are(tmp_path: Path) -> None:
+    # A config reload: api.log stays, web.log goes, db.log comes. Nothing is delivered twice.
+    delivered: list[LogItem] = []
+    api, web, db = (tmp_path / f"{name}.log" for name in ("api", "web", "db"))
+    for path in (api, web, db):
+        path.write_bytes(b"".join(b"%s old %d\n" % (path.stem.encode(), i) for i in range(5)))
+    tailer = LogTailer(delivered.extend, interval=0.01)
+    tailer.start()
+    try:
+        assert tailer.follow_only([("api", str(api)), ("web", str(web))], backlog=2) == [
+            ("api", str(api)),
+            ("web", str(web)),
+        ]
+        wait_until(lambda: len(delivered) == 4, what="the last two lines of each file")
+        append(api, b"api new 1\n")
+        wait_until(lambda: "api new 1" in texts(list(delivered)), what="a new line")
+
+        added = tailer.follow_only([("backend", str(api)), ("db", str(db))], backlog=2)
+        assert added == [("db", str(db))]
+        assert sorted(tailer.followed()) == [("backend", str(api)), ("db", str(db))]
+        append(api, b"api new 2\n")
+        append(web, b"web new 1\n")
+        append(db, b"db new 1\n")
+        wait_until(lambda: {"api new 2", "db new 1"} <= set(texts(list(delivered))), what="lines after the reload")
+        tailer.follow_only([("backend", str(api)), ("db", str(db))])  # the same set again changes nothing
+        append(api, b"api new 3\n")
+        wait_until(lambda: "api new 3" in texts(list(delivered)), what="the last line")
+    finally:
+        tailer.stop()
+    by_file = {p.name: texts([i for i in delivered if i.path == str(p)]) for p in (api, web, db)}
+    assert by_file == {
+        "api.log": ["api old 3", "api old 4", "api new 1", "api new 2", "api new 3"],
+        "web.log": ["web old 3", "web old 4"],  # nothing after it was dropped
+        "db.log": ["db old 3", "db old 4", "db new 1"],
+    }
+    assert [item.source for item in delivered if isinstance(item, LogLine) and item.text.startswith("api new")] == [
+        "api", "backend", "backend"
+    ]  # fmt: skip
+
+
 def test_tailer_stop_is_bounded_even_with_a_stuck_subscriber(tmp_path: Path) -> None:
     path = tmp_path / "app.log"
     path.write_bytes(b"")

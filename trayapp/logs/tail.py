@@ -24,7 +24,7 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import TypeAlias
@@ -633,6 +633,44 @@ class LogTailer:
                 self._wake.set()
                 return
         follower.close()
+
+    def follow_only(self, sources: Iterable[tuple[str, str]], *, backlog: int | None = None) -> list[tuple[str, str]]:
+        """Follow exactly these ``(source, path)`` pairs (a config reload): a path already followed
+        keeps its follower and its place in the file (under the new source name if that changed),
+        a path no longer wanted is closed, and a new one starts ``backlog`` lines before the end
+        of its file. Returns the pairs added. New files are opened on the calling thread.
+        """
+        wanted = {os.path.abspath(path): (source, path) for source, path in sources}
+        with self._lock:
+            for key in [k for k in self._followers if k not in wanted]:
+                self._followers.pop(key).close()
+            for key, follower in self._followers.items():
+                follower.source = wanted[key][0]
+            fresh = [pair for key, pair in wanted.items() if key not in self._followers]
+        added = []
+        for source, path in fresh:
+            follower = FileFollower(
+                path,
+                source,
+                backlog=backlog,
+                max_line=self._max_line,
+                rotate_wait=self._rotate_wait,
+                clock=self._clock,
+            )
+            with self._lock:
+                key = os.path.abspath(path)
+                if key in self._followers:  # added meanwhile by add()
+                    follower.close()
+                    continue
+                self._followers[key] = follower
+                self._wake.set()
+            added.append((source, path))
+        return added
+
+    def followed(self) -> list[tuple[str, str]]:
+        """The ``(source, path)`` pairs followed now."""
+        with self._lock:
+            return [(f.source, f.path) for f in self._followers.values()]
 
     def remove(self, path: str | os.PathLike[str]) -> None:
         with self._lock:
