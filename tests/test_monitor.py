@@ -9,7 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from tests.kit.services import http_service
+from tests.kit.servers import free_port
+from tests.kit.services import http_service, tcp_service
 from tests.kit.wait import wait_until
 from trayapp.clock import ManualClock
 from trayapp.model import Reason, State, Transition
@@ -219,3 +220,50 @@ def test_a_subscriber_gets_each_services_events_in_the_order_they_happened(backe
         monitor.stop()
     states = [e.service_state if isinstance(e, CheckEvent) else (e.old, e.new) for e in events]
     assert states == [State.UP, (State.UNKNOWN, State.UP), State.DOWN, (State.UP, State.DOWN)]
+
+
+def _workers(name: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == f"trayapp-check-{name}"]
+
+
+def test_a_reload_keeps_unchanged_services_and_retires_replaced_workers_without_waiting(backend, run_monitor) -> None:
+    api, hung = backend("healthy"), backend("hang")
+    clock = ManualClock()
+    monitor, events = run_monitor(
+        http_service(api.url(), name="api", interval=60.0),
+        http_service(hung.url(), name="hung", timeout=0.5, interval=2.0),
+        tcp_service("127.0.0.1", free_port(), name="gone", interval=60.0),
+        clock=clock,
+    )
+    seen: list[Event] = []
+    while not any(isinstance(e, Transition) and e.service == "hung" and e.new is State.DOWN for e in seen):
+        seen.append(events.next())
+        if isinstance(seen[-1], CheckEvent) and seen[-1].result.service == "hung":
+            clock.advance(2.0)  # its next check, until two timeouts make it down
+    wait_until(lambda: [s.checking for s in monitor.status()] == [False, True, False], what="hung's third check")
+    assert events.events.empty()
+    api_worker = _workers("api")
+
+    done = monitor.reconfigure(
+        [
+            http_service(api.url(), name="api", interval=60.0),  # unchanged
+            http_service(hung.url(), name="hung", timeout=1.5, interval=2.0),  # a new timeout
+            tcp_service("127.0.0.1", api.port, name="web", interval=60.0),  # new
+        ]
+    )  # "gone" is dropped
+
+    assert (done.added, done.changed, done.removed, done.kept) == (("web",), ("hung",), ("gone",), ("api",))
+    assert len(_workers("hung")) == 2  # the old worker was not waited for: it is still in its check
+    assert [s.service.name for s in monitor.status()] == ["api", "hung", "web"]
+    after: list[Event] = [events.next() for _ in range(3)]  # hung and web checked at once; web comes up
+    wait_until(lambda: len(_workers("hung")) == 1 and not _workers("gone"), what="the retired workers to end")
+    after += list(events.events.queue)
+    hung_checks = [e for e in after if isinstance(e, CheckEvent) and e.result.service == "hung"]
+    assert [(e.service_state, e.failures) for e in hung_checks] == [(State.DOWN, 3)]  # the outage goes on
+    assert "within 1.5 s" in hung_checks[0].result.detail  # from the new worker only
+    transitions = [(e.service, e.old, e.new) for e in after if isinstance(e, Transition)]
+    assert transitions == [("web", State.UNKNOWN, State.UP)]  # nothing announced again
+    assert not any(e.result.service in ("api", "gone") for e in after if isinstance(e, CheckEvent))
+    assert _workers("api") == api_worker  # the unchanged service's worker goes on
+    clock.advance(60.0)
+    assert {events.next_check().result.service for _ in range(3)} == {"api", "hung", "web"}

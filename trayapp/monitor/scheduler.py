@@ -9,6 +9,9 @@ emits signals).
 Each service's events reach every subscriber in the order they were decided: an event is
 queued in the same critical section that builds it, and one thread at a time delivers a
 service's queue, so a subscriber never gets an older state after a newer one.
+
+A new config is taken in place (:meth:`Monitor.reconfigure`): unchanged services go on as
+they were, and a worker that is no longer wanted is retired, never waited for.
 """
 
 from __future__ import annotations
@@ -139,6 +142,19 @@ class MonitorSnapshot:
     checking: bool
 
 
+@dataclass(frozen=True)
+class Reconfigured:
+    """What :meth:`Monitor.reconfigure` did, by service name, in the new config's order."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()  # same name, new settings: a new probe and worker, the state kept
+    removed: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()  # unchanged: worker, probe, state and schedule untouched
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+
 class _Entry:
     def __init__(self, checker: Checker, now: float) -> None:
         self.checker = checker
@@ -154,6 +170,9 @@ class _Entry:
         self.thread: threading.Thread | None = None
         self.outbox: list[Event] = []  # decided, not yet delivered (in order; under the monitor's lock)
         self.delivering = False  # a thread is delivering this entry's events
+        #: bumped when a reload gives the service a new probe or drops it: a worker started for an
+        #: older generation ends after the check it is in, and reports nothing
+        self.generation = 0
 
 
 class Monitor:
@@ -165,10 +184,10 @@ class Monitor:
         checker_factory: Callable[[ServiceConfig], Checker] | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
-        factory = checker_factory or (lambda s: Checker(s, wall=self.clock.wall))
+        self._factory = checker_factory or (lambda s: Checker(s, wall=self.clock.wall))
         self._cond = threading.Condition()
         now = self.clock.monotonic()
-        self._entries = {s.name: _Entry(factory(s), now) for s in services}
+        self._entries = {s.name: _Entry(self._factory(s), now) for s in services}
         self._subscribers: list[Subscriber] = []
         self._stopping = False
         self._paused = False
@@ -190,11 +209,68 @@ class Monitor:
             if self._started:
                 return
             self._started = True
-            for name, entry in self._entries.items():
-                entry.thread = threading.Thread(
-                    target=self._run, args=(entry,), name=f"trayapp-check-{name}", daemon=True
-                )
-                entry.thread.start()
+            for entry in self._entries.values():
+                self._start_worker(entry)
+
+    def _start_worker(self, entry: _Entry) -> None:
+        """A worker for ``entry``'s current generation and probe (call with the lock held)."""
+        entry.thread = threading.Thread(
+            target=self._run,
+            args=(entry, entry.generation, entry.checker),
+            name=f"trayapp-check-{entry.checker.service.name}",
+            daemon=True,
+        )
+        entry.thread.start()
+
+    def reconfigure(self, services: Sequence[ServiceConfig]) -> Reconfigured:
+        """Take a new list of services in place. Any thread; joins nothing and waits for no check.
+
+        An unchanged service keeps its worker, probe, state and schedule. A changed one (same
+        name, other settings) gets a new probe and worker and is checked at once; it keeps its
+        confirmed state and failure count (and its queue of events, so they stay in order), so
+        a reload neither forgets an outage nor announces it again. The worker it had, and that
+        of a dropped service, is retired: it ends when the check it may be in returns (bounded
+        by the service's timeout), closes its probe, and reports nothing. New services are
+        checked at once. Probes are built on the calling thread (a MongoClient is made there).
+        """
+        fresh = {s.name: s for s in services}
+        with self._cond:
+            current = dict(self._entries)
+        built = {
+            name: self._factory(service)
+            for name, service in fresh.items()
+            if name not in current or current[name].checker.service != service
+        }
+        with self._cond:
+            now = self.clock.monotonic()
+            old, entries = self._entries, {}
+            added, changed, kept = [], [], []
+            for name, service in fresh.items():
+                entry = old.get(name)
+                if entry is not None and entry.checker.service == service:
+                    entries[name] = entry
+                    kept.append(name)
+                    continue
+                checker = built.get(name) or self._factory(service)
+                if entry is None:
+                    entry = _Entry(checker, now)
+                    added.append(name)
+                else:
+                    entry.generation += 1
+                    entry.checker = checker
+                    entry.tracker.down_after = service.down_after
+                    entry.next_due, entry.extra_due, entry.poked = now, [], False
+                    changed.append(name)
+                entries[name] = entry
+            removed = [name for name in old if name not in fresh]
+            for name in removed:
+                old[name].generation += 1
+            self._entries = entries
+            if self._started and not self._stopping:
+                for name in (*added, *changed):
+                    self._start_worker(entries[name])
+            self._cond.notify_all()
+        return Reconfigured(tuple(added), tuple(changed), tuple(removed), tuple(kept))
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop scheduling; each worker closes its probe as it ends.
@@ -316,10 +392,10 @@ class Monitor:
         with self._cond:
             self._cond.notify_all()
 
-    def _wait_until_due(self, entry: _Entry) -> bool:
-        """Block until ``entry`` should be checked; False when stopping."""
+    def _wait_until_due(self, entry: _Entry, generation: int, checker: Checker) -> bool:
+        """Block until ``entry`` should be checked; False when stopping or retired."""
         with self._cond:
-            while not self._stopping:
+            while not self._stopping and entry.generation == generation:
                 if not self._paused:
                     if entry.poked:
                         break
@@ -333,24 +409,24 @@ class Monitor:
                     self._cond.wait(remaining)
                 else:
                     self._cond.wait()
-            if self._stopping:
+            if self._stopping or entry.generation != generation:
                 return False
             entry.poked = False
             entry.in_flight = True
             reset, entry.reset_pending = entry.reset_pending, False
         if reset:
-            entry.checker.reset()
+            checker.reset()
         return True
 
-    def _run(self, entry: _Entry) -> None:
-        while self._wait_until_due(entry):
-            result = entry.checker.check()
+    def _run(self, entry: _Entry, generation: int, checker: Checker) -> None:
+        while self._wait_until_due(entry, generation, checker):
+            result = checker.check()
             with self._cond:
+                if self._stopping or entry.generation != generation:
+                    break  # retired: the result is about settings that no longer hold
                 entry.in_flight = False
-                if self._stopping:
-                    break
                 now = self.clock.monotonic()
-                entry.next_due = now + entry.checker.service.interval
+                entry.next_due = now + checker.service.interval
                 if self._paused:
                     continue  # the machine is going to sleep: this result is not to be trusted
                 if result.state is State.UP:
@@ -361,7 +437,7 @@ class Monitor:
                 transition = entry.tracker.feed(result, now)
                 self._queue(entry, CheckEvent(result, entry.tracker.state, entry.tracker.failures), transition)
             self._deliver(entry)
-        entry.checker.close()
+        checker.close()
 
     @staticmethod
     def _queue(entry: _Entry, *events: Event | None) -> None:
