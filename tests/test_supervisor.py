@@ -243,6 +243,30 @@ def test_a_later_supervisor_adopts_the_running_child(tmp_path, supervisors) -> N
     assert listeners([port]) == []
 
 
+def test_a_reload_keeps_the_running_child_and_says_new_settings_wait_for_a_restart(tmp_path, supervisors) -> None:
+    port = free_port()
+    supervisor = supervisors(managed_config(tmp_path, port, backend_argv(port)))
+    events = events_of(supervisor)
+    assert supervisor.start("backend").ok
+    pid = supervisor.status("backend").pid
+
+    assert supervisor.reconfigure(managed_config(tmp_path, port, backend_argv(port))) == []  # the same settings
+    # A new stop_timeout: the child runs on as it is, and the caller learns it needs a restart to apply it.
+    assert supervisor.reconfigure(managed_config(tmp_path, port, backend_argv(port), stop_timeout=3)) == ["backend"]
+    assert (supervisor.status("backend").state, supervisor.status("backend").pid) == (ChildState.RUNNING, pid)
+
+    # Without `start` it is no longer managed, but its server runs on; named again, it is adopted.
+    unmanaged = parse_config(f'[[service]]\nname = "backend"\nkind = "tcp"\nport = {port}\n', "x.toml")
+    assert supervisor.reconfigure(unmanaged) == []
+    assert not supervisor.managed("backend") and psutil.pid_exists(pid)
+    supervisor.reconfigure(managed_config(tmp_path, port, backend_argv(port)))
+    assert (supervisor.status("backend").state, supervisor.status("backend").pid) == (ChildState.RUNNING, pid)
+
+    os.kill(pid, signal.SIGKILL)  # and its exit is seen
+    wait_until(lambda: any(e.kind == "exited" for e in events), what="the exit to be noticed")
+    assert supervisor.status("backend").state is ChildState.STOPPED
+
+
 def test_output_is_in_the_service_log(tmp_path, supervisors) -> None:
     port = free_port()
     supervisor = supervisors(managed_config(tmp_path, port, [sys.executable, str(CRASHER), "--json", "boom"]))

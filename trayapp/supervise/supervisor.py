@@ -163,6 +163,7 @@ class _ManagedChild:
         self.crashes = crashes
         self.last_exit: str | None = None
         self.autorestart_timer: threading.Timer | None = None
+        self.retired = False  # a reload dropped it: its child runs on, unwatched
         #: bumped by each start, stop or restart the user asks for: an automatic restart
         #: scheduled before it is void, so a Stop wins over a pending autorestart
         self.intent = 0
@@ -194,16 +195,8 @@ class Supervisor:
         self._lock = threading.Lock()
         self._subscribers: list[Callable[[SupervisorEvent], None]] = []
         self._clock = clock or SystemClock()
-        self._services = {
-            s.name: _ManagedChild(
-                s,
-                captured_output(s.home, s.name, self.log_dir),
-                CrashPolicy(self._clock, autorestart=s.managed.autorestart, backoff=backoff),
-                RecordStore(config_records(s.home, self.state_dir)),
-            )
-            for s in config.services
-            if s.managed is not None
-        }
+        self._backoff = backoff
+        self._services = {s.name: self._managed_child(s) for s in config.services if s.managed is not None}
         if monitor is not None:  # failed checks quote the captured output from where it really is
             for service in self._services.values():
                 monitor.set_logs(service.config.name, log_sources(service.config, self.log_dir))
@@ -295,6 +288,58 @@ class Supervisor:
     def force(self, name: str) -> None:
         """Skip the rest of a stop's grace period: kill the process group now."""
         self._get(name).force.set()
+
+    def reconfigure(self, config: Config) -> list[str]:
+        """Take a new config in place. Any thread but the GUI's: adopting reads records and looks at processes.
+
+        A managed service keeps its child, state and crash history; new settings (command,
+        env, timeouts, autorestart) apply from its next start or exit, and a running child is
+        not restarted. A service managed only now is adopted if an earlier run's child of it
+        still runs. One no longer managed is no longer watched: its child keeps running and its
+        record stays, for a config that names it again. Returns the names of running children
+        whose start settings changed (a restart applies them).
+        """
+        wanted = {s.name: s for s in config.services if s.managed is not None}
+        stale: list[str] = []
+        added: list[_ManagedChild] = []
+        with self._lock:
+            services = {}
+            for name, service_config in wanted.items():
+                service = self._services.get(name)
+                if service is None or service.config.home != service_config.home:  # another config's service
+                    service = self._managed_child(service_config)
+                    added.append(service)
+                elif service.config != service_config:
+                    managed = service_config.managed
+                    assert managed is not None
+                    if service.run is not None and service.config.managed != managed:
+                        stale.append(name)
+                    service.config = service_config
+                    service.crashes.autorestart = managed.autorestart
+                services[name] = service
+            for name, service in self._services.items():
+                if services.get(name) is not service:
+                    service.retired = True
+                    service.intent += 1  # voids a pending automatic restart
+                    if service.autorestart_timer is not None:
+                        service.autorestart_timer.cancel()
+                        service.autorestart_timer = None
+            self._services = services
+        if self.monitor is not None:
+            for service in services.values():
+                self.monitor.set_logs(service.config.name, log_sources(service.config, self.log_dir))
+        for service in added:
+            self._adopt(service)
+        return stale
+
+    def _managed_child(self, config: ServiceConfig) -> _ManagedChild:
+        assert config.managed is not None
+        return _ManagedChild(
+            config,
+            captured_output(config.home, config.name, self.log_dir),
+            CrashPolicy(self._clock, autorestart=config.managed.autorestart, backoff=self._backoff),
+            RecordStore(config_records(config.home, self.state_dir)),
+        )
 
     def close(self) -> None:
         """Stop watching (children keep running and are adopted next time)."""
@@ -657,7 +702,7 @@ class Supervisor:
         try:
             while not self._closed.is_set():
                 with self._lock:
-                    current = service.run is run
+                    current = service.run is run and not service.retired
                 if not current:
                     return
                 if not is_running(run.record):
@@ -674,14 +719,14 @@ class Supervisor:
         schedule the automatic restart; all decided in one critical section with the run still current."""
         name = service.config.name
         with self._lock:
-            if service.run is not run or service.stopping or self._closed.is_set():
-                return  # a deliberate stop, or an older child
+            if service.run is not run or service.stopping or service.retired or self._closed.is_set():
+                return  # a deliberate stop, an older child, or a service no longer managed
         lines = self._run_output(service)
         error = self._exit_error(service, code)
         sentence = f"{name} {describe_exit(code)}" + (f": {error}" if error else "")
         timer: threading.Timer | None = None
         with self._lock:
-            if service.run is not run or service.stopping or self._closed.is_set():
+            if service.run is not run or service.stopping or service.retired or self._closed.is_set():
                 return  # a stop came in meanwhile: it wins
             service.run = None
             uptime = self._clock.wall() - run.record.started
