@@ -224,8 +224,8 @@ def test_ports_tab_lists_owners_watched_first_and_filters(qtbot, tray_app, backe
         )
     )
     app.window.show_ports()
-    with qtbot.waitSignal(app.ports_refreshed, timeout=WAIT_MS):
-        app.refresh_ports()
+    with qtbot.waitSignal(app.ports.refreshed, timeout=WAIT_MS):
+        app.ports.refresh()
     model = app.ports_model
     first = model.listener(0)
     assert (first.port, first.pid) == (api.port, api.pid)
@@ -254,8 +254,8 @@ def test_kill_asks_with_command_line_and_cwd_then_frees_the_port(qtbot, tray_app
     api = backend("healthy", ignore_term=True)
     app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=1)))
     app.window.show_ports(api.port)
-    with qtbot.waitSignal(app.ports_refreshed, timeout=WAIT_MS):
-        app.refresh_ports()
+    with qtbot.waitSignal(app.ports.refreshed, timeout=WAIT_MS):
+        app.ports.refresh()
     tab = app.window.ports_tab
     tab.kill_buttons.clicked.emit(0)  # the Kill… button of the (filtered) first row
     qtbot.waitUntil(lambda: app.window.findChild(QMessageBox, "kill-confirmation") is not None, timeout=WAIT_MS)
@@ -276,8 +276,8 @@ def test_kill_cancelled_kills_nothing(qtbot, tray_app, backend) -> None:
     api = backend("healthy")
     app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=1)))
     app.window.show_ports(api.port)
-    with qtbot.waitSignal(app.ports_refreshed, timeout=WAIT_MS):
-        app.refresh_ports()
+    with qtbot.waitSignal(app.ports.refreshed, timeout=WAIT_MS):
+        app.ports.refresh()
     app.window.ports_tab.kill_buttons.clicked.emit(0)
     qtbot.waitUntil(lambda: app.window.findChild(QMessageBox, "kill-confirmation") is not None, timeout=WAIT_MS)
     _confirmation(app).reject()
@@ -309,8 +309,8 @@ def test_kill_of_a_process_that_already_exited_says_so(qtbot, tray_app, backend)
     api = backend("healthy")
     app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=1)))
     app.window.show_ports(api.port)
-    with qtbot.waitSignal(app.ports_refreshed, timeout=WAIT_MS):
-        app.refresh_ports()
+    with qtbot.waitSignal(app.ports.refreshed, timeout=WAIT_MS):
+        app.ports.refresh()
     api.kill()  # gone between the listing and the click
     app.window.ports_tab.kill_buttons.clicked.emit(0)
     status = app.window.ports_tab.status

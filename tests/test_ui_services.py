@@ -120,7 +120,7 @@ def test_restart_over_a_stale_process_asks_once_then_starts(qtbot, tray_app, tmp
     try:
         app = tray_app(managed(tmp_path, port))
         seen = popups(app)
-        app.service_action("backend", "restart")
+        app.services.action("backend", "restart")
         qtbot.waitUntil(lambda: app.window.findChild(QMessageBox, "kill-confirmation") is not None, timeout=WAIT_MS)
         box = app.window.findChild(QMessageBox, "kill-confirmation")
         assert "then start backend" in box.text() and f"pid {stale.pid}" in box.text()

@@ -72,8 +72,10 @@ class ConfigWatcher:
         interval: float = INTERVAL,
         settle: float = SETTLE,
         clock: Clock | None = None,
+        load: Callable[[Path], Config] = load_config,
     ) -> None:
         self._on_change = on_change
+        self._load = load
         self._interval = interval
         self._settle = settle
         self._clock = clock or SystemClock()
@@ -155,7 +157,7 @@ class ConfigWatcher:
         )
         self._env_digests = digests
         try:
-            config = load_config(known.path)
+            config = self._load(known.path)
         except ConfigError as error:
             if str(error) != self._last_error:
                 self._last_error = str(error)

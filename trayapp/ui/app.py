@@ -6,55 +6,56 @@ import gc
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from PySide6.QtCore import QObject, QSocketNotifier, Qt, QThreadPool, QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtCore import QObject, QSocketNotifier, Qt, QThreadPool, QTimer, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
-from trayapp.checks.ports import listeners
 from trayapp.clock import Clock, SystemClock
-from trayapp.config.edit import save_service_settings
 from trayapp.config.load import Config, ConfigError
 from trayapp.logs.store import LogStore
 from trayapp.logs.tail import LogTailer
-from trayapp.model import Kind, Listener, State, Transition
+from trayapp.model import State, Transition
 from trayapp.monitor.history import Timeline
-from trayapp.monitor.notifier import Notifier
+from trayapp.monitor.notifier import Announcement, Notifier
 from trayapp.monitor.scheduler import CheckEvent, Monitor
 from trayapp.power.events import PowerEvent, PowerMonitor
 from trayapp.power.sources import sleep_sources
 from trayapp.power.wake import WakeCoordinator, WakeSummary
-from trayapp.project.load import Rediscovery, load_stack
+from trayapp.project.load import load_stack
 from trayapp.stop_signals import StopSignals
-from trayapp.supervise.kill import KillPlan, KillReport, execute_kill, plan_kill
-from trayapp.supervise.supervisor import ActionResult, Supervisor, SupervisorEvent, announcement_for
+from trayapp.supervise.supervisor import Supervisor, SupervisorEvent, announcement_for
 from trayapp.ui.bridge import MonitorBridge, SupervisorBridge
 from trayapp.ui.control import ControlRequests, SingleInstance
-from trayapp.ui.logview import RECENT_LINES, LogFeed, LogWindow
+from trayapp.ui.logview import LogFeed, LogWindow
 from trayapp.ui.models import PortsModel, ServicesModel
 from trayapp.ui.network import NetworkWatcher
+from trayapp.ui.ports import PortsController
 from trayapp.ui.power import PowerSignals
-from trayapp.ui.tasks import Task
+from trayapp.ui.services import ServicesController
+from trayapp.ui.settings import SettingsController
+from trayapp.ui.tasks import Executors
 from trayapp.ui.tray import Tray
-from trayapp.ui.window import MainWindow, kill_confirmation, service_report
+from trayapp.ui.window import MainWindow
 from trayapp.ui.winpower import WindowsPowerSource
 
 log = logging.getLogger(__name__)
 
 #: how long to wait for a system tray to appear (a tray starts after us at login)
 TRAY_WAIT_S = 5.0
-PORTS_REFRESH_MS = 3000
-#: how often a discovered project's files are looked at for changes (a few dozen stat calls, off the GUI thread)
-REDISCOVER_MS = 2000
 #: re-checks after a network change: now, then after these seconds (no grace: the machine did not sleep)
 NETWORK_BURST = (0.5, 1.0, 2.0, 4.0)
 
 
 class TrayApp(QObject):
-    """Everything the running app is made of, wired together. Lives on the GUI thread."""
+    """The composition root: builds the engine and the UI, wires them, owns start-up and shutdown.
 
-    ports_refreshed = Signal()
+    Lives on the GUI thread. What the user does goes to a controller: :class:`ServicesController`
+    (start, stop, restart, copy, open), :class:`PortsController` (the Ports tab, kills) and
+    :class:`SettingsController` (Save to config, the config file changing on disk). This class
+    keeps the engine's events (views, icon, popups, log markers), pausing, sleep and network
+    changes, and the requests of ``trayapp start|stop|restart``.
+    """
 
     def __init__(
         self,
@@ -65,16 +66,16 @@ class TrayApp(QObject):
         power: PowerMonitor | None = None,
     ) -> None:
         super().__init__()
-        self.config = config
         self.clock = clock or SystemClock()
+        #: one Timeline per service, shared with the controllers; the settings controller updates it in place
         self.views: dict[str, Timeline] = {s.name: Timeline(s) for s in config.services}
         self.monitor = monitor or Monitor(config.services, clock=self.clock)
         self.supervisor = Supervisor(config, monitor=self.monitor)
         self.notifier = Notifier(self.clock)
+        self.executors = Executors()
 
         self.services_model = ServicesModel(list(self.views.values()), self)
         self.ports_model = PortsModel(self)
-        self.ports_model.set_watched(self._watched_ports())
         # Logs: every service's log files and captured output, tailed on one thread into one store.
         self.log_store = LogStore()
         self.log_feed = LogFeed(self.log_store, self)
@@ -87,7 +88,24 @@ class TrayApp(QObject):
         self.tray = Tray(
             lambda: list(self.views.values()), self, child_status=lambda name: self.supervisor.status(name)
         )
-        self.window.services_tab.supervisor = self.supervisor
+
+        self.services = ServicesController(self.window, self.supervisor, self.views, self.executors, self)
+        self.ports = PortsController(self.window, self.ports_model, self.monitor, self.executors, self)
+        self.settings = SettingsController(
+            config,
+            window=self.window,
+            views=self.views,
+            services_model=self.services_model,
+            ports_model=self.ports_model,
+            monitor=self.monitor,
+            supervisor=self.supervisor,
+            log_store=self.log_store,
+            log_tailer=self.log_tailer,
+            executors=self.executors,
+            announce=self.post_announcement,
+            parent=self,
+        )
+        self.settings.applied.connect(self._on_config_applied)
 
         self._bridge = MonitorBridge(self.monitor, self)
         self._bridge.checked.connect(self.on_checked)
@@ -111,15 +129,7 @@ class TrayApp(QObject):
         self._notify_timer.timeout.connect(self._deliver_announcements)
         self._ages_timer = QTimer(self, interval=5000)
         self._ages_timer.timeout.connect(self.services_model.refresh_ages)
-        self._ports_timer = QTimer(self, interval=PORTS_REFRESH_MS)
-        self._ports_timer.timeout.connect(self.refresh_ports)
-        self._ports_busy = False
         self._closed = False
-        # A discovered project (issue #10): re-discovered when its files change.
-        self._rediscovery = Rediscovery(config)
-        self._rediscover_timer = QTimer(self, interval=REDISCOVER_MS)
-        self._rediscover_timer.timeout.connect(self._rediscover)
-        self._rediscover_busy = False
 
         tray = self.tray
         tray.open_window.connect(self.open_window)
@@ -127,40 +137,40 @@ class TrayApp(QObject):
         tray.pause_toggled.connect(self.set_paused)
         tray.dnd_toggled.connect(self.set_dnd)
         tray.quit_requested.connect(self.quit)
-        tray.copy_diagnosis.connect(self.copy_diagnosis)
-        tray.open_in_browser.connect(self.open_in_browser)
+        tray.copy_diagnosis.connect(self.services.copy_diagnosis)
+        tray.open_in_browser.connect(self.services.open_in_browser)
         tray.show_port_owner.connect(self.show_port_owner)
-        tray.service_action.connect(self.service_action)
+        tray.service_action.connect(self.services.action)
+        tray.show_log.connect(self.show_log)
         services_tab = self.window.services_tab
         services_tab.check_requested.connect(self.check_now)
-        services_tab.settings_requested.connect(self.save_settings)
-        services_tab.action_requested.connect(self.service_action)
         services_tab.log_requested.connect(self.show_log)
-        tray.show_log.connect(self.show_log)
-        ports_tab = self.window.ports_tab
-        ports_tab.refresh_requested.connect(self.refresh_ports)
-        ports_tab.kill_requested.connect(self.request_kill)
-        self.window.tabs.currentChanged.connect(self._on_tab_changed)
+
+    @property
+    def config(self) -> Config:
+        """The config in use (as the window shows it)."""
+        return self.settings.config
 
     # -- life cycle ----------------------------------------------------------------
 
     def start(self) -> None:
-        self._follow_logs()
+        self.settings.start()
         self.log_tailer.start()
         self.monitor.start()
         self.wake.start()
         self.power.start()
         self.network.start()
         self._ages_timer.start()
-        if self._rediscovery.watching:
-            self._rediscover_timer.start()
-            self._rediscover()
         self.tray.refresh()
 
     def shutdown(self) -> None:
-        """Stop timers, the engine's threads and background tasks (each wait bounded)."""
+        """Stop timers, the engine's threads and background work (each wait bounded)."""
         self._closed = True
-        for timer in (self._notify_timer, self._ages_timer, self._ports_timer, self._rediscover_timer):
+        for controller in (self.services, self.ports):
+            controller.closed = True
+        self.ports.close()
+        self.settings.close()
+        for timer in (self._notify_timer, self._ages_timer):
             timer.stop()
         self.tray.hide()
         self.supervisor.close()  # managed children keep running; the next start adopts them
@@ -168,7 +178,9 @@ class TrayApp(QObject):
         self.power.stop(timeout=1.0)
         self.wake.stop(timeout=1.0)
         self.monitor.stop(timeout=1.0)
-        QThreadPool.globalInstance().waitForDone(2000)
+        # Bounded: a start still waiting for its service is left behind (the next trayapp adopts the child).
+        self.executors.wait(2.0)
+        QThreadPool.globalInstance().waitForDone(1000)  # control requests
 
     @Slot()
     def quit(self) -> None:
@@ -179,7 +191,7 @@ class TrayApp(QObject):
     @Slot(object)
     def on_checked(self, event: CheckEvent) -> None:
         view = self.views.get(event.result.service)
-        if view is None:
+        if view is None or self._closed:
             return
         view.add_check(event.result, event.service_state)
         self.services_model.service_changed(view.service.name)
@@ -188,7 +200,7 @@ class TrayApp(QObject):
     @Slot(object)
     def on_transitioned(self, transition: Transition) -> None:
         view = self.views.get(transition.service)
-        if view is None:
+        if view is None or self._closed:
             return
         view.add_transition(transition)
         self.services_model.service_changed(view.service.name)
@@ -200,6 +212,11 @@ class TrayApp(QObject):
         self._marker_seq[transition.service] = self.log_feed.add_marker(
             f"{transition.service}: {transition.old} → {transition.new}{reason}", transition.service, transition.t
         )
+
+    def post_announcement(self, announcement: Announcement) -> None:
+        """A popup decided elsewhere (a supervisor outcome, a config that was not applied); DND applies."""
+        self.notifier.post(announcement)
+        self._schedule_announcements()
 
     def _schedule_announcements(self) -> None:
         due = self.notifier.next_due()
@@ -214,6 +231,19 @@ class TrayApp(QObject):
             log.info("popup: %s: %s", announcement.title, announcement.message)
             self.tray.announce(announcement)
         self._schedule_announcements()
+
+    @Slot(object)
+    def on_supervisor_event(self, event: SupervisorEvent) -> None:
+        if self._closed:
+            return  # an action left running at Quit ended after it
+        announcement = announcement_for(event)
+        if announcement is not None:
+            self.post_announcement(announcement)
+        self.window.services_tab.refresh_actions()
+
+    @Slot(object)
+    def _on_config_applied(self, _applied: object) -> None:
+        self.tray.refresh()
 
     # -- user actions ------------------------------------------------------------------
 
@@ -238,6 +268,21 @@ class TrayApp(QObject):
         self.tray.set_paused(paused)
         self.services_model.set_paused(paused)
 
+    @Slot(bool)
+    def set_dnd(self, dnd: bool) -> None:
+        self.notifier.do_not_disturb = dnd
+        self.tray.set_dnd(dnd)
+
+    @Slot(str)
+    def show_port_owner(self, service: str) -> None:
+        self.window.show_ports(self.views[service].service.port)
+        self.ports.refresh()
+
+    @Slot(str)
+    def show_log(self, service: str) -> None:
+        """The log tab at this service, at the place of its last state change if there is one."""
+        self.window.show_log(service, self._marker_seq.get(service))
+
     # -- sleep, wake and network changes (GUI thread, via PowerSignals / NetworkWatcher) --------
 
     @Slot(object)
@@ -255,301 +300,6 @@ class TrayApp(QObject):
             return
         log.info("network changed (%s): re-checking", what)
         self.monitor.burst(NETWORK_BURST)
-
-    @Slot(bool)
-    def set_dnd(self, dnd: bool) -> None:
-        self.notifier.do_not_disturb = dnd
-        self.tray.set_dnd(dnd)
-
-    @Slot(str)
-    def copy_diagnosis(self, service: str) -> None:
-        QGuiApplication.clipboard().setText(service_report(self.views[service]))
-
-    @Slot(str)
-    def open_in_browser(self, service: str) -> None:
-        config = self.views[service].service
-        if config.kind is Kind.HTTP:
-            QDesktopServices.openUrl(QUrl(config.target))
-
-    @Slot(str)
-    def show_port_owner(self, service: str) -> None:
-        self.window.show_ports(self.views[service].service.port)
-        self.refresh_ports()
-
-    # -- logs -------------------------------------------------------------------------------
-
-    def _log_sources(self) -> list[tuple[str, str]]:
-        """(service, path) of every log to show: configured files, then captured output."""
-        sources = [(s.name, path) for s in self.config.services for path in s.logs]
-        for service in self.config.services:
-            captured = self.supervisor.log_path(service.name)
-            if captured is not None:
-                sources.append((service.name, str(captured)))
-        return sources
-
-    def _follow_logs(self) -> None:
-        for name, path in self._log_sources():
-            self.log_store.add_source(name, path)
-            # Its last lines first, so the view is not empty, read on the tailer's thread from the
-            # same position as what follows them: nothing written meanwhile is lost or shown twice.
-            self.log_tailer.add(path, name, backlog=RECENT_LINES)
-
-    @Slot(str)
-    def show_log(self, service: str) -> None:
-        """The log tab at this service, at the place of its last state change if there is one."""
-        self.window.show_log(service, self._marker_seq.get(service))
-
-    # -- managed services ------------------------------------------------------------------
-
-    @Slot(object)
-    def on_supervisor_event(self, event: SupervisorEvent) -> None:
-        announcement = announcement_for(event)
-        if announcement is not None:
-            self.notifier.post(announcement)
-            self._schedule_announcements()
-        self.window.services_tab.refresh_actions()
-
-    @Slot(str, str)
-    def service_action(self, service: str, action: str) -> None:
-        """start / stop / restart / force, from the menu or the window."""
-        if not self.supervisor.managed(service):
-            return
-        if action == "force":
-            self.supervisor.force(service)
-            return
-        if action == "stop":
-            self._run_action(service, action, lambda: self.supervisor.stop(service))
-            return
-        # Starting: if a process we did not start holds the port, ask before killing it.
-        port = self.views[service].service.port
-        task = Task(
-            lambda: (service, action, plan_kill(port) if port is not None and listeners([port]) else None), self
-        )
-        task.done.connect(self._on_start_planned)
-        task.start()
-
-    @Slot(object)
-    def _on_start_planned(self, planned: tuple[str, str, KillPlan | None]) -> None:
-        if self._closed:
-            return
-        service, action, plan = planned
-        foreign = [] if plan is None else [t for t in plan.targets if not self.supervisor.is_ours(t.pid)]
-        run = self.supervisor.restart if action == "restart" else self.supervisor.start
-        if plan is None or (not foreign and plan.problem is None):
-            self._run_action(service, action, lambda: run(service, confirm=lambda _p: True))
-            return
-        if plan.problem is not None:
-            self.window.services_tab.show_action_result(service, f"{service} was not started: {plan.problem}")
-            return
-        box = kill_confirmation(self.window, plan, then=f"then start {service}")
-        box.setObjectName("kill-confirmation")
-        confirmed_pids = {t.pid for t in plan.targets}
-
-        def answered(_result: int, box: QMessageBox = box) -> None:
-            ok = box.clickedButton() is not None and box.clickedButton().objectName() == "confirm-kill"
-            box.deleteLater()
-            if not ok:
-                self.window.services_tab.show_action_result(service, "Nothing was killed, nothing started.")
-                return
-            # Only the processes the user saw may be killed; a new holder means asking again.
-            self._run_action(
-                service, action, lambda: run(service, confirm=lambda p: {t.pid for t in p.targets} <= confirmed_pids)
-            )
-
-        box.finished.connect(answered)
-        self.window.bring_up(service)
-        box.open()
-
-    def _run_action(self, service: str, action: str, call: Callable[[], ActionResult]) -> None:
-        verb = {"start": "Starting", "stop": "Stopping", "restart": "Restarting"}[action]
-        self.window.services_tab.show_action_result(service, f"{verb} {service}…")
-        task = Task(lambda: (service, call()), self)
-        task.done.connect(self._on_action_done)
-        task.failed.connect(self._on_action_failed)
-        task.start()
-        self.window.services_tab.refresh_actions()
-
-    @Slot(object)
-    def _on_action_done(self, done: tuple[str, ActionResult]) -> None:
-        if self._closed:
-            return
-        service, result = done
-        self.window.services_tab.show_action_result(service, result.detail)
-        self.window.services_tab.refresh_actions()
-
-    @Slot(str)
-    def _on_action_failed(self, message: str) -> None:
-        if not self._closed:
-            self.window.services_tab.show_action_result(None, message)
-
-    # -- ports tab ---------------------------------------------------------------------
-
-    def _watched_ports(self) -> dict[int, tuple[str, ...]]:
-        return self.config.watched_ports()
-
-    @Slot(int)
-    def _on_tab_changed(self, index: int) -> None:
-        if self.window.tabs.widget(index) is self.window.ports_tab:
-            self.refresh_ports()
-            self._ports_timer.start()
-        else:
-            self._ports_timer.stop()
-
-    @Slot()
-    def refresh_ports(self) -> None:
-        if self._ports_busy:
-            return  # one scan at a time; the next timer tick brings fresh data anyway
-        self._ports_busy = True
-        task = Task(lambda: listeners(None), self)
-        task.done.connect(self._on_ports_listed)
-        task.failed.connect(self._on_ports_failed)
-        task.start()
-
-    @Slot(object)
-    def _on_ports_listed(self, found: list[Listener]) -> None:
-        if self._closed:
-            return  # a background result that arrived after Quit
-        self._ports_busy = False
-        self.ports_model.set_listeners(found)
-        self.window.ports_tab.status.setText(f"{len(found)} listening sockets")
-        self.ports_refreshed.emit()
-
-    @Slot(str)
-    def _on_ports_failed(self, message: str) -> None:
-        if self._closed:
-            return  # a background result that arrived after Quit
-        self._ports_busy = False
-        self.window.ports_tab.status.setText(f"Could not list listening sockets: {message}")
-
-    @Slot(object)
-    def request_kill(self, listener: Listener) -> None:
-        """Kill button: plan off the GUI thread, confirm, then kill off the GUI thread."""
-        self.window.ports_tab.status.setText(f"Looking at what holds port {listener.port}…")
-        task = Task(lambda: plan_kill(listener.port), self)
-        task.done.connect(self._on_kill_planned)
-        task.failed.connect(self._on_kill_failed)
-        task.start()
-
-    @Slot(object)
-    def _on_kill_planned(self, plan: KillPlan) -> None:
-        if self._closed:
-            return  # a background result that arrived after Quit
-        if plan.problem is not None:  # nothing to confirm: the report says why (built off the GUI thread)
-            task = Task(lambda: execute_kill(plan), self)
-            task.done.connect(self._on_kill_done)
-            task.failed.connect(self._on_kill_failed)
-            task.start()
-            return
-        box = kill_confirmation(self.window, plan)
-        box.setObjectName("kill-confirmation")
-        box.finished.connect(lambda _result, box=box, plan=plan: self._on_kill_confirmed(box, plan))
-        self.window.ports_tab.status.setText(f"Waiting for confirmation to stop what holds port {plan.port}…")
-        box.open()
-
-    def _on_kill_confirmed(self, box: QMessageBox, plan: KillPlan) -> None:
-        confirmed = box.clickedButton() is not None and box.clickedButton().objectName() == "confirm-kill"
-        box.deleteLater()
-        if not confirmed:
-            self.window.ports_tab.status.setText("Nothing was killed.")
-            return
-        self.window.ports_tab.status.setText(f"Stopping what holds port {plan.port}…")
-        task = Task(lambda: execute_kill(plan), self)
-        task.done.connect(self._on_kill_done)
-        task.failed.connect(self._on_kill_failed)
-        task.start()
-
-    @Slot(object)
-    def _on_kill_done(self, report: KillReport) -> None:
-        if self._closed:
-            return  # a background result that arrived after Quit
-        self.window.ports_tab.status.setText(report.detail)
-        self.refresh_ports()
-        self.monitor.check_now()
-
-    @Slot(str)
-    def _on_kill_failed(self, message: str) -> None:
-        if self._closed:
-            return  # a background result that arrived after Quit
-        self.window.ports_tab.status.setText(f"The kill failed: {message}")
-
-    # -- settings ----------------------------------------------------------------------
-
-    @Slot(str, float, float)
-    def save_settings(self, service: str, interval: float, timeout: float) -> None:
-        note = self.window.services_tab.settings_note
-        note.setText("Saving…")
-        config = self.config
-        task = Task(lambda: save_service_settings(config, service, interval=interval, timeout=timeout), self)
-        task.done.connect(self._on_settings_saved)
-        task.failed.connect(self._on_settings_failed)
-        task.start()
-
-    @Slot(object)
-    def _on_settings_saved(self, config: Config) -> None:
-        if self._closed:
-            return  # a background result that arrived after Quit
-        self.apply_config(config)
-        self.window.services_tab.settings_note.setText(f"Saved to {config.source}; monitoring restarted.")
-
-    @Slot(str)
-    def _on_settings_failed(self, message: str) -> None:
-        if self._closed:
-            return  # a background result that arrived after Quit
-        self.window.services_tab.settings_note.setText(f"Not saved: {message}")
-
-    @Slot()
-    def _rediscover(self) -> None:
-        if self._rediscover_busy or self._closed:
-            return
-        self._rediscover_busy = True
-        task = Task(self._rediscovery.check, self)
-        task.done.connect(self._on_rediscovered)
-        task.failed.connect(self._on_rediscover_failed)
-        task.start()
-
-    @Slot(object)
-    def _on_rediscovered(self, config: Config | None) -> None:
-        self._rediscover_busy = False
-        if config is not None and not self._closed:
-            log.info("the project's files changed; watching %s", ", ".join(s.name for s in config.services))
-            self.apply_config(config)
-
-    @Slot(str)
-    def _on_rediscover_failed(self, message: str) -> None:
-        self._rediscover_busy = False
-        if not self._closed:
-            self.window.show_banner(f"The project's files changed, but trayapp cannot use them: {message}")
-
-    def apply_config(self, config: Config) -> None:
-        """Restart monitoring with a new config, keeping each service's history."""
-        current = self.window.services_tab.current_name()
-        self.monitor.stop(timeout=0.5)
-        old = self.views
-        self.config = config
-        self.views = {}
-        for service in config.services:
-            view = old.get(service.name) or Timeline(service)
-            view.service = service
-            self.views[service.name] = view
-        self.services_model.set_views(list(self.views.values()))
-        self.tray.refresh()
-        self.ports_model.set_watched(self._watched_ports())
-        self.monitor = Monitor(config.services, clock=self.clock)
-        self._bridge = MonitorBridge(self.monitor, self)
-        self._bridge.checked.connect(self.on_checked)
-        self._bridge.transitioned.connect(self.on_transitioned)
-        self.wake.attach(self.monitor)
-        self.supervisor.close()
-        self.supervisor = Supervisor(config, monitor=self.monitor)  # adopts the children still running
-        self._follow_logs()
-        self._supervisor_bridge = SupervisorBridge(self.supervisor, self)
-        self._supervisor_bridge.event.connect(self.on_supervisor_event)
-        self.window.services_tab.supervisor = self.supervisor
-        if self.tray.paused:
-            self.monitor.pause()
-        self.monitor.start()
-        if current is not None:
-            self.window.services_tab.select(current)
 
 
 # -- running the app ---------------------------------------------------------------------

@@ -75,6 +75,11 @@ class ServicesModel(_RowsModel):
         self._flush_timer.timeout.connect(self.flush)
 
     def set_views(self, views: Sequence[Timeline]) -> None:
+        """Show these views; the same services in the same order keep their rows (and the selection)."""
+        if [v.service.name for v in views] == [v.service.name for v in self._views]:
+            self._views = list(views)
+            self._changed_all()
+            return
         self.beginResetModel()
         self._views = list(views)
         self._rows = {view.service.name: row for row, view in enumerate(self._views)}

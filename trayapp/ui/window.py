@@ -207,11 +207,16 @@ class ServicesTab(QWidget):
         self.check_button.clicked.connect(self._on_check)
         self.log_button.clicked.connect(self._on_log)
 
-    def select(self, name: str) -> None:
+    def select(self, name: str, *, reload_settings: bool = False) -> None:
+        """Select a service's row; ``reload_settings`` puts its (new) interval and timeout in the form."""
         row = self.model.row_of(name)
         if row >= 0:
             self.table.selectRow(row)
             self._show(row)
+            if reload_settings:
+                view = self.model.view(row)
+                self.interval.setValue(view.service.interval)
+                self.timeout.setValue(view.service.timeout)
 
     def current_name(self) -> str | None:
         index = self.table.currentIndex()
@@ -468,6 +473,9 @@ class MainWindow(QMainWindow):
         palette = self.banner.palette()
         palette.setColor(QPalette.ColorRole.WindowText, QColor("#b45309"))
         self.banner.setPalette(palette)
+        self.config_status = plain_label()  # the last reload of the config file, or why it was not applied
+        self.config_status.setObjectName("config-status")
+        self.config_status.setVisible(False)
         self.services_tab = ServicesTab(services)
         self.ports_tab = PortsTab(ports)
         self.log_view = LogView(logs)
@@ -478,12 +486,21 @@ class MainWindow(QMainWindow):
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
+        layout.addWidget(self.config_status)
         layout.addWidget(self.tabs)
         self.setCentralWidget(central)
 
     def show_banner(self, text: str) -> None:
         self.banner.setText(text)
         self.banner.setVisible(bool(text))
+
+    def show_config_status(self, text: str, *, problem: bool) -> None:
+        """A line above the tabs about the config file: what a reload changed, or why it was not applied."""
+        palette = self.config_status.palette()
+        palette.setColor(QPalette.ColorRole.WindowText, QColor("#b91c1c" if problem else "#4b5563"))
+        self.config_status.setPalette(palette)
+        self.config_status.setText(text)
+        self.config_status.setVisible(bool(text))
 
     def bring_up(self, service: str | None = None) -> None:
         self.show()
