@@ -267,8 +267,8 @@ def test_search_highlights_every_match_and_next_previous_move_to_them(qtbot, rig
     wait_for_line(qtbot, r.view, "GET /e")
     view = r.view
     view.search.setText("TIMEOUT")  # the user types; case does not matter
+    qtbot.waitUntil(lambda: view.match_label.text() == "3 matches", timeout=WAIT_MS)
     assert view.match_count() == 3
-    assert view.match_label.text() == "3 matches"
     highlighted = [s.cursor.blockNumber() for s in view.text.extraSelections()]  # type: ignore[attr-defined]
     assert highlighted == [1, 3, 4]
 
@@ -291,6 +291,24 @@ def test_search_highlights_every_match_and_next_previous_move_to_them(qtbot, rig
     qtbot.waitUntil(lambda: view.match_count() == 4, timeout=WAIT_MS)  # new lines are searched too
     view.search.clear()
     assert view.text.extraSelections() == [] and view.match_label.text() == ""
+
+
+def test_typing_a_search_over_50000_lines_waits_for_no_search_and_enter_goes_to_the_first(qtbot, rig) -> None:
+    r = rig()
+    view = r.view
+    r.write("api", *[f"line {i} Error: read ECONNRESET" if i % 100 == 42 else f"line {i} ok" for i in range(50_000)])
+    qtbot.waitUntil(lambda: view.line_count() == 50_000, timeout=30_000)
+    qtbot.keyClicks(view.search, "econnreset")  # ten keys in one burst
+    assert view.search.text() == "econnreset"
+    assert (view.match_count(), view.match_label.text()) == (0, "Searching…")  # no key waited for a search
+    qtbot.keyClick(view.search, Qt.Key.Key_Return)  # Enter before the search is done: it goes there when it is
+    qtbot.waitUntil(lambda: view.match_label.text() == "500 matches", timeout=WAIT_MS)
+    assert (view.current_line(), view.text.textCursor().selectedText()) == (42, "ECONNRESET")
+    shown = [(s.cursor.blockNumber(), s.cursor.selectedText()) for s in view.text.extraSelections()]  # type: ignore[attr-defined]
+    assert shown == [(42, "ECONNRESET")]  # the match on screen is highlighted
+    assert not view.is_following()
+    view.next_button.click()
+    assert view.current_line() == 142
 
 
 # -- markers, jumping, following --------------------------------------------------------------
