@@ -98,11 +98,13 @@ class ServicesController(QObject):
 
     def _run(self, service: str, action: str, call: Callable[[], ActionResult]) -> None:
         verb = {"start": "Starting", "stop": "Stopping", "restart": "Restarting"}[action]
-        self.tab.show_action_result(service, f"{verb} {service}…")
+        queue = self.executors.queue(f"service {service}")
+        after = " once what it is doing now is done" if queue.busy() else ""
+        self.tab.show_action_result(service, f"{verb} {service}{after}…")
         task = Task(lambda: (service, call()), self)
         task.done.connect(self._on_done)
         task.failed.connect(self._on_failed)
-        task.start(self.executors.queue(f"service {service}"))
+        task.start(queue)
         self.tab.refresh_actions()
 
     @Slot(object)
