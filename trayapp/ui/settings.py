@@ -262,6 +262,7 @@ class SettingsController(QObject):
             return
         config = applied.config
         current = self.tab.current_name()
+        before = self.views[current].service if current in self.views else None
         changed = applied.changed_anything or config != self.config
         if changed:
             self.config = config
@@ -276,8 +277,8 @@ class SettingsController(QObject):
             self.ports_model.set_watched(self.watched_ports())
             for name, path in applied.followed:
                 self.log_store.add_source(name, path)
-            if current is not None and current in views:
-                self.tab.select(current, reload_settings=True)
+            if current is not None and current in views:  # the form shows new values, and only new ones
+                self.tab.select(current, reload_settings=views[current].service != before)
         restart = "".join(
             f" {name} runs with its old start settings or env_file: restart {name} to use the new ones."
             for name in applied.restart_to_apply
