@@ -109,7 +109,7 @@ def test_a_slow_graceful_stop_shows_stopping_and_never_cries_down(qtbot, tray_ap
     assert "backend: stopping" in app.tray.tooltip()
 
     qtbot.waitUntil(lambda: any(p.title == "backend stopped" for p in seen), timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: model.data(model.index(0, ServicesModel.STATE)) == "down · stopped", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: model.data(model.index(0, ServicesModel.STATE)) == "stopped", timeout=WAIT_MS)
     assert [p.title for p in seen] == ["backend stopped"]
     assert seen[0].message.startswith("It exited 3.") and seen[0].message.endswith(" s after SIGTERM")
 

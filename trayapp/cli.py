@@ -18,7 +18,7 @@ import platformdirs
 
 from trayapp import package_version
 from trayapp.config.load import Config, ConfigError, ServiceConfig
-from trayapp.model import CheckResult, Listener, State, Transition, overall_state
+from trayapp.model import FINE, CheckResult, Listener, State, Transition, overall_state
 from trayapp.stop_signals import StopSignals
 from trayapp.text import format_cmdline, humanize_age
 
@@ -365,9 +365,10 @@ def cmd_tray(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from trayapp.checks.checker import check_once
     from trayapp.project.load import load_stack
+    from trayapp.supervise.supervisor import settle_stopped
 
     config = load_stack(args.config)
-    results = check_once(config.services)
+    results = settle_stopped(config.services, check_once(config.services))
     overall = overall_state([r.state for r in results])
     if getattr(args, "json", False):
         services = [
@@ -376,7 +377,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps({"overall": str(overall), "services": services}, indent=2))
     else:
         _print_status_table(results, overall, config, sys.stdout)
-    return EXIT_OK if overall is State.UP else EXIT_PROBLEM
+    return EXIT_OK if overall in FINE else EXIT_PROBLEM
 
 
 def _print_status_table(results: list[CheckResult], overall: State, config: Config, out: TextIO) -> None:
@@ -403,6 +404,7 @@ _COLOURS = {
     State.UNKNOWN: "90",
     State.STARTING: "34",
     State.STOPPING: "34",
+    State.STOPPED: "90",
 }
 
 
@@ -422,6 +424,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from trayapp.power.sources import sleep_sources
     from trayapp.power.wake import WakeCoordinator, WakeEvent
     from trayapp.project.load import load_stack
+    from trayapp.supervise.supervisor import idle_services
 
     config = load_stack(args.config)
     monitor = Monitor(config.services)
@@ -453,6 +456,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if not args.json:
         names = ", ".join(s.name for s in config.services)
         print(f"watching {names} (config: {config.source}); Ctrl-C to stop", flush=True)
+    for idle in idle_services(config.services):  # managed, never started or stopped: grey, no alarm
+        monitor.report(idle)
     with StopSignals() as stop:  # SIGTERM or Ctrl-C, whichever thread takes it (issue #8)
         monitor.start()
         wake.start()
@@ -464,7 +469,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
             wake.stop(timeout=0.2)
             monitor.stop(timeout=0.2)
     states = [s.state for s in monitor.status()]
-    return EXIT_OK if overall_state(states) is State.UP else EXIT_PROBLEM
+    return EXIT_OK if overall_state(states) in FINE else EXIT_PROBLEM
 
 
 class _JsonPrinter:

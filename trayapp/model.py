@@ -17,6 +17,9 @@ class State(StrEnum):
     UNKNOWN = "unknown"
     STARTING = "starting"  # a managed service was started and has not yet answered
     STOPPING = "stopping"  # trayapp asked a managed service to stop and it has not exited yet
+    #: a managed service that is not running because the user never started it or stopped it:
+    #: grey, no alarm, and not counted as down in the overall state or an exit code
+    STOPPED = "stopped"
 
     @property
     def severity(self) -> int:
@@ -24,7 +27,16 @@ class State(StrEnum):
         return _SEVERITY[self]
 
 
-_SEVERITY = {State.UP: 0, State.STARTING: 1, State.STOPPING: 1, State.UNKNOWN: 1, State.DEGRADED: 2, State.DOWN: 3}
+#: ``stopped`` is below ``up``: a stack with a service the user stopped is as fine as its others
+_SEVERITY = {
+    State.STOPPED: -1,
+    State.UP: 0,
+    State.STARTING: 1,
+    State.STOPPING: 1,
+    State.UNKNOWN: 1,
+    State.DEGRADED: 2,
+    State.DOWN: 3,
+}
 
 #: states the user brought about (a start or stop they asked for), not news about the service
 DELIBERATE = (State.STARTING, State.STOPPING)
@@ -58,6 +70,7 @@ REASON_STATE: dict[Reason, State] = {
     Reason.DEPENDENCY_DOWN: State.DEGRADED,
     Reason.WARNING: State.DEGRADED,
     Reason.SLOW: State.DEGRADED,
+    Reason.STOPPED: State.STOPPED,
 }
 
 
@@ -182,8 +195,13 @@ class Transition:
         }
 
 
+#: overall states that are not a problem (exit code 0): all up, or up but for services the user stopped
+FINE = (State.UP, State.STOPPED)
+
+
 def overall_state(states: list[State]) -> State:
-    """The worst state of all services; unknown when there are none."""
+    """The worst state of all services; unknown when there are none. ``stopped`` counts for
+    nothing (it is below ``up``): the overall state is ``stopped`` only when every service is."""
     if not states:
         return State.UNKNOWN
     return max(states, key=lambda s: s.severity)

@@ -432,7 +432,8 @@ class Monitor:
                 if result.state is State.UP:
                     entry.explained = None
                 elif entry.explained is not None and result.reason is Reason.REFUSED:
-                    result = replace(entry.explained, t=result.t, latency_ms=result.latency_ms)
+                    took = None if entry.explained.state is State.STOPPED else result.latency_ms  # no answer expected
+                    result = replace(entry.explained, t=result.t, latency_ms=took)
                 entry.last = result
                 transition = entry.tracker.feed(result, now)
                 self._queue(entry, CheckEvent(result, entry.tracker.state, entry.tracker.failures), transition)

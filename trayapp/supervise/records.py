@@ -101,6 +101,10 @@ class RecordStore:
             return None
         return record
 
+    def peek(self, name: str) -> ChildRecord | None:
+        """The record of ``name`` as it is on disk, whether its process runs or not (nothing removed)."""
+        return self._read(name)
+
     def _read(self, name: str) -> ChildRecord | None:
         try:
             data = json.loads(self.path(name).read_text())

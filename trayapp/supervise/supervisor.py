@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -330,6 +330,7 @@ class Supervisor:
                 self.monitor.set_logs(service.config.name, log_sources(service.config, self.log_dir))
         for service in added:
             self._adopt(service)
+        self._report_idle(added)
         return stale
 
     def _managed_child(self, config: ServiceConfig) -> _ManagedChild:
@@ -640,7 +641,7 @@ class Supervisor:
         if port_note:
             detail += f"; {port_note}"
         if self.monitor is not None:
-            self.monitor.report(self._result(service, State.DOWN, Reason.STOPPED, f"{name} was stopped by you."))
+            self.monitor.report(self._result(service, State.STOPPED, Reason.STOPPED, stopped_detail(name, by_you=True)))
         result = ActionResult(True, detail, time.monotonic() - began, "stopped")
         if announce:
             self._event(service, "stopped", detail)
@@ -861,6 +862,23 @@ class Supervisor:
         except Exception:  # noqa: BLE001 - an unreadable old file must not stop supervision
             log.exception("%s: cannot adopt the old layout's records", config.name)
 
+    def report_stopped(self) -> None:
+        """Tell the monitor which managed services are ``stopped``: no child runs and none
+        exited unseen (no record left behind). Call before the monitor's first checks; a
+        service that answers after all (started outside trayapp) is shown as it is."""
+        with self._lock:
+            services = list(self._services.values())
+        self._report_idle(services)
+
+    def _report_idle(self, services: list[_ManagedChild]) -> None:
+        if self.monitor is None:
+            return
+        for service in services:
+            with self._lock:
+                idle = service.run is None and service.state is ChildState.STOPPED
+            if idle and service.records.peek(service.config.name) is None:
+                self.monitor.report(stopped_result(service.config))
+
     def _adopt(self, service: _ManagedChild) -> None:
         """Take over a child recorded by an earlier trayapp, if it is still that process."""
         record = service.records.load(service.config.name)
@@ -918,6 +936,47 @@ class Supervisor:
         """(name, output file) of every child that runs now (for the rotator's thread)."""
         with self._lock:
             return [(s.config.name, s.log_path) for s in self._services.values() if s.run is not None]
+
+
+def stopped_detail(name: str, *, by_you: bool = False) -> str:
+    """The sentence of a managed service that is ``stopped``."""
+    said = f"{name} was stopped by you" if by_you else f"{name} is not running"
+    return f"{said}: start it with Start or `trayapp start {name}`."
+
+
+def stopped_result(service: ServiceConfig, t: float | None = None) -> CheckResult:
+    """``stopped``: a managed service trayapp has no child of, that the user never started or stopped."""
+    return CheckResult(
+        service.name, service.kind, service.display_target, State.STOPPED, Reason.STOPPED,
+        stopped_detail(service.name), None, time.time() if t is None else t, port=service.port,
+    )  # fmt: skip
+
+
+def settle_stopped(
+    services: Sequence[ServiceConfig], results: list[CheckResult], state_dir: Path | None = None
+) -> list[CheckResult]:
+    """``results`` with each managed service that nothing listens for (``refused``) and that has
+    no child record (never started, or stopped by trayapp; a record left behind means it exited
+    unseen, which stays ``down``) shown as ``stopped``. For a command that checks once
+    (``trayapp status``), where no supervisor runs."""
+    settled = []
+    for service, result in zip(services, results, strict=True):
+        if service.managed is not None and result.reason is Reason.REFUSED:
+            if RecordStore(config_records(service.home, state_dir)).peek(service.name) is None:
+                result = stopped_result(service, result.t)
+        settled.append(result)
+    return settled
+
+
+def idle_services(services: Sequence[ServiceConfig], state_dir: Path | None = None) -> list[CheckResult]:
+    """The ``stopped`` result of each managed service without a child record (see
+    :func:`settle_stopped`), for a monitor run without a supervisor (``trayapp watch``) to
+    :meth:`~trayapp.monitor.scheduler.Monitor.report` before its first checks."""
+    return [
+        stopped_result(s)
+        for s in services
+        if s.managed is not None and RecordStore(config_records(s.home, state_dir)).peek(s.name) is None
+    ]
 
 
 def _argv(config: ServiceConfig, env: dict[str, str]) -> list[str]:

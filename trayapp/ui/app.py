@@ -156,6 +156,7 @@ class TrayApp(QObject):
     def start(self) -> None:
         self.settings.start()
         self.log_tailer.start()
+        self.supervisor.report_stopped()  # managed services nobody started: grey "stopped", not red
         self.monitor.start()
         self.wake.start()
         self.power.start()

@@ -21,6 +21,7 @@ ICON_NAMES = {
     State.UNKNOWN: "unknown",
     State.STARTING: "unknown",
     State.STOPPING: "unknown",
+    State.STOPPED: "unknown",  # grey: nothing wrong, nothing running
 }
 PAUSED = "paused"
 
@@ -31,6 +32,7 @@ STATE_COLOURS = {
     State.UNKNOWN: QColor("#7b8088"),
     State.STARTING: QColor("#2f6fb0"),
     State.STOPPING: QColor("#2f6fb0"),
+    State.STOPPED: QColor("#a0a4aa"),
 }
 
 

@@ -152,6 +152,8 @@ class ServicesModel(_RowsModel):
         if column == self.STATE:
             if self._paused:
                 return "paused"
+            if view.state is State.STOPPED:
+                return "stopped"  # the detail says how to start it
             bad = last is not None and last.state is not State.UP and last.reason is not Reason.OK
             reason = str(last.reason).replace("_", " ") if bad else ""
             if reason and view.state is State.UP:  # one failed check is not an outage yet (down_after)

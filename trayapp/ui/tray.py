@@ -36,6 +36,8 @@ def short_reason(view: Timeline) -> str:
         return "not checked yet"
     if view.state is State.UP:
         return "ok"
+    if view.state is State.STOPPED:
+        return ""  # "stopped" says it; the menu has Start
     return "" if last.reason is Reason.OK else str(last.reason).replace("_", " ")
 
 
