@@ -69,14 +69,23 @@ class AutostartSwitch(QObject):
                     self._backend.disable()
             except AutostartError as exc:
                 log.warning("start at login: %s", exc)
-                self.failed.emit(str(exc))
+                self._say(str(exc))
             except Exception as exc:  # noqa: BLE001 - a worker thread must not die silently
                 log.exception("start at login")
-                self.failed.emit(f"start at login could not be changed: {exc}")
+                self._say(f"start at login could not be changed: {exc}")
             state = self._backend.is_enabled()
             if on is not None:
                 log.info("start at login: %s (%s)", "on" if state else "off", self._backend.where)
-            self.changed.emit(state)
+            try:
+                self.changed.emit(state)
+            except RuntimeError:  # the switch was deleted meanwhile (the app quit): nobody to tell
+                pass
+
+    def _say(self, sentence: str) -> None:
+        try:
+            self.failed.emit(sentence)
+        except RuntimeError:  # deleted meanwhile
+            pass
 
     def _remember(self, state: bool) -> None:
         self._enabled = state
