@@ -123,7 +123,7 @@ def test_the_tray_app_quits_on_sigterm_whichever_thread_takes_it(desktop, start_
     assert send(app.proc) == 0
 
 
-def test_a_second_start_shows_the_first_ones_window(desktop, start_app, backend, tmp_path) -> None:
+def test_a_second_start_shows_the_first_ones_window_with_the_app_icon(desktop, start_app, backend, tmp_path) -> None:
     api = backend("healthy")
     config = tmp_path / "stack.toml"
     config.write_text(service_toml("backend", "http", url=api.url()))
@@ -141,6 +141,10 @@ def test_a_second_start_shows_the_first_ones_window(desktop, start_app, backend,
     assert second.returncode == 0
     assert "already running" in second.stderr
     wait_until(lambda: main_window(desktop) is not None, timeout=10, what="the first instance's window")
+    window = main_window(desktop)
+    assert window is not None
+    icon = desktop.prop(window, "_NET_WM_ICON")  # what a task bar and the window switcher show
+    assert "_NET_WM_ICON(CARDINAL)" in icon and "Icon (16 x 16)" in icon and "Icon (64 x 64)" in icon
 
 
 def test_without_a_tray_the_window_opens_and_says_why(start_app, backend, tmp_path) -> None:

@@ -56,3 +56,8 @@ def children_dir() -> Path:
 def config_records(home: str, directory: Path | None = None) -> Path:
     """The folder of the child records of the config at ``home``."""
     return (directory or children_dir()) / home_folder(home)
+
+
+def ui_settings_file() -> Path:
+    """The tray's own preferences (the monochrome icon), an INI file in the user's config folder."""
+    return Path(platformdirs.user_config_dir(APP, appauthor=False)) / "ui.ini"

@@ -56,7 +56,10 @@ class Desktop:
         return names
 
     def colour(self, window: int) -> str:
-        """The dominant colour family of a window's pixels: "red", "green", "amber", "grey" or "none"."""
+        """The state colour family of a window's pixels: "red", "green", "amber" or "none".
+
+        The tray icon is trayapp's violet mark with a state badge in one corner: the badge's
+        colour is the one of these families that covers a twentieth of the window or more."""
         png = subprocess.run(
             ["import", "-window", str(window), "png:-"],
             env={**os.environ, "DISPLAY": self.display},
@@ -78,7 +81,7 @@ class Desktop:
                 elif r > 180 and 120 < g < 200 and b < 80:
                     counts["amber"] += 1
         best = max(counts, key=lambda k: counts[k])
-        return best if counts[best] > image.width() * image.height() // 5 else "none"
+        return best if counts[best] > image.width() * image.height() // 20 else "none"
 
 
 def missing_tools() -> list[str]:

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from PySide6.QtCore import QObject, QSocketNotifier, Qt, QThreadPool, QTimer, Slot
+from PySide6.QtCore import QObject, QSettings, QSocketNotifier, Qt, QThreadPool, QTimer, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from trayapp.clock import Clock, SystemClock
@@ -19,6 +19,7 @@ from trayapp.model import State, Transition
 from trayapp.monitor.history import Timeline
 from trayapp.monitor.notifier import Announcement, Notifier
 from trayapp.monitor.scheduler import CheckEvent, Monitor
+from trayapp.paths import ui_settings_file
 from trayapp.power.events import PowerEvent, PowerMonitor
 from trayapp.power.sources import sleep_sources
 from trayapp.power.wake import WakeCoordinator, WakeSummary
@@ -389,6 +390,9 @@ def run(config_path: str | None, argv: Sequence[str] | None = None) -> int:
         for source in [*sleep_sources(gui=True), WindowsPowerSource(app)]:
             power.add_source(source)
         tray_app = TrayApp(config, power=power)
+        prefs = QSettings(str(ui_settings_file()), QSettings.Format.IniFormat, app)
+        tray_app.tray.set_symbolic(bool(prefs.value("icon/symbolic", False, type=bool)))
+        tray_app.tray.symbolic_toggled.connect(lambda on: prefs.setValue("icon/symbolic", on))
         instance.server.show_requested.connect(tray_app.open_window)
         ControlRequests(instance.server, lambda: tray_app.supervisor, tray_app)  # `trayapp start|stop|restart`
         tray_app.start()

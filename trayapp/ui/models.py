@@ -12,7 +12,7 @@ from trayapp.checks.ports import describe_owner
 from trayapp.model import Listener, Reason, State
 from trayapp.monitor.history import Timeline
 from trayapp.text import format_cmdline, humanize_age, shorten_home
-from trayapp.ui.icons import STATE_COLOURS, state_icon
+from trayapp.ui.icons import state_colour, state_icon
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -140,7 +140,7 @@ class ServicesModel(_RowsModel):
         if role == Qt.ItemDataRole.DecorationRole and column == self.NAME:
             return state_icon(view.state, self._paused)
         if role == Qt.ItemDataRole.ForegroundRole and column == self.STATE and not self._paused:
-            return STATE_COLOURS[view.state]
+            return state_colour(view.state)  # for the palette's base: 4.5:1 on light and dark
         if role == Qt.ItemDataRole.ToolTipRole and column == self.DETAIL:
             return None  # tooltips render rich text; the full sentence is in the detail pane instead
         return None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtGui import QAction, QIcon
+from PySide6.QtCore import QEvent, QObject, Signal, Slot
+from PySide6.QtGui import QAction, QGuiApplication, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from trayapp.model import Kind, Reason, State
@@ -14,7 +15,7 @@ from trayapp.monitor.history import Timeline
 from trayapp.monitor.notifier import Announcement, Severity
 from trayapp.supervise.supervisor import ChildState, ChildStatus, stopping_text
 from trayapp.ui.autostart import AutostartSwitch
-from trayapp.ui.icons import state_icon
+from trayapp.ui.icons import state_icon, symbolic_colour
 
 _POPUP_ICON = {
     Severity.INFO: QSystemTrayIcon.MessageIcon.Information,
@@ -73,6 +74,7 @@ class Tray(QObject):
     announced = Signal(object)  # Announcement, after it was handed to the platform
     service_action = Signal(str, str)  # name, "start" | "stop" | "restart" | "force"
     show_log = Signal(str)
+    symbolic_toggled = Signal(bool)  # the monochrome icon was turned on or off (Linux)
 
     def __init__(
         self,
@@ -89,7 +91,8 @@ class Tray(QObject):
         self._child_status = child_status
         self._paused = False
         self._dnd = False
-        self._icon_key: tuple[State, bool] | None = None
+        self._symbolic = False
+        self._icon_key: tuple[State, bool, str] | None = None
         self._clicked_service: str | None = None
         self._states: dict[str, State] = {}  # each service's state as last seen here
         self._counts: Counter[State] = Counter()  # how many services are in each state
@@ -99,6 +102,10 @@ class Tray(QObject):
         self.icon = QSystemTrayIcon(self)
         self.menu = QMenu()
         self.menu.aboutToShow.connect(self._rebuild_menu)
+        # The monochrome icon follows the theme: the platform's colour scheme (Qt 6.5+), or the
+        # palette, whose change every widget (this menu too) is told of.
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._on_theme_changed)
+        self.menu.installEventFilter(self)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._on_activated)
         self.icon.messageClicked.connect(self._on_message_clicked)
@@ -128,6 +135,25 @@ class Tray(QObject):
     def set_dnd(self, dnd: bool) -> None:
         self._dnd = dnd
 
+    @property
+    def symbolic(self) -> bool:
+        return self._symbolic
+
+    def set_symbolic(self, on: bool) -> None:
+        """The monochrome (symbolic) icon in the panel theme's text colour, or the coloured one."""
+        self._symbolic = on
+        self.refresh()
+
+    @Slot()
+    def _on_theme_changed(self) -> None:
+        if self._symbolic:
+            self.refresh()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange):
+            self._on_theme_changed()
+        return False
+
     def refresh(self, view: Timeline | None = None) -> None:
         """Icon (only when the overall state changes) and tooltip (only when its text changes).
 
@@ -151,10 +177,11 @@ class Tray(QObject):
             lines_changed = self._lines.get(name) != line
             self._lines[name] = line
         overall = self.overall
-        key = (overall, self._paused)
+        tint = symbolic_colour() if self._symbolic else None
+        key = (overall, self._paused, "" if tint is None else tint.name())
         if key != self._icon_key:
             self._icon_key = key
-            self.icon.setIcon(state_icon(*key))
+            self.icon.setIcon(state_icon(overall, self._paused, tint))
         head = "trayapp — paused" if self._paused else f"trayapp — {overall}"
         if lines_changed or head != self._head:  # joining the lines is O(services): only on news
             self._head = head
@@ -169,7 +196,7 @@ class Tray(QObject):
 
     def icon_name(self) -> str:
         """The icon showing now ("up", "down", "paused", …); for the tests and the log."""
-        state, paused = self._icon_key or (State.UNKNOWN, False)
+        state, paused, _tint = self._icon_key or (State.UNKNOWN, False, "")
         return "paused" if paused else str(state)
 
     def announce(self, announcement: Announcement) -> None:
@@ -199,6 +226,10 @@ class Tray(QObject):
         login.setCheckable(True)
         login.setChecked(bool(self.autostart.enabled))
         login.setEnabled(self.autostart.supported)
+        if sys.platform.startswith("linux"):
+            mono = self._add(menu, "Monochrome icon", self._on_symbolic)
+            mono.setCheckable(True)
+            mono.setChecked(self._symbolic)
         menu.addSeparator()
         self._add(menu, "Open window", self._on_open)
         self._add(menu, "Quit", self.quit_requested.emit)
@@ -248,6 +279,10 @@ class Tray(QObject):
 
     def _on_dnd(self) -> None:
         self.dnd_toggled.emit(not self._dnd)
+
+    def _on_symbolic(self) -> None:
+        self.set_symbolic(not self._symbolic)
+        self.symbolic_toggled.emit(self._symbolic)
 
     def _on_open(self) -> None:
         self.open_window.emit(None)

@@ -16,7 +16,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QCloseEvent, QColor, QPainter, QPalette
+from PySide6.QtGui import QCloseEvent, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -48,7 +48,7 @@ from trayapp.monitor.history import Timeline
 from trayapp.supervise.kill import KillPlan
 from trayapp.supervise.supervisor import ChildState, Supervisor, stopping_text
 from trayapp.text import format_cmdline, humanize_age
-from trayapp.ui.icons import STATE_COLOURS
+from trayapp.ui.icons import state_colour
 from trayapp.ui.logview import LogView
 from trayapp.ui.models import PortsModel, ServicesModel, ValueRole
 from trayapp.ui.widgets import plain_label
@@ -75,7 +75,7 @@ class HistoryDelegate(QStyledItemDelegate):
         for sample in samples:
             share = (sample.latency_ms or 0.0) / slowest
             height = rect.height() if sample.state is not State.UP else max(2, int(rect.height() * share))
-            colour = QColor(STATE_COLOURS[sample.state])
+            colour = state_colour(sample.state, option.palette.base().color())  # type: ignore[attr-defined]
             painter.fillRect(x, rect.bottom() - height + 1, bar - 1, height, colour)
             x += bar
         painter.restore()
@@ -471,7 +471,8 @@ class MainWindow(QMainWindow):
         self.banner = plain_label()
         self.banner.setVisible(False)
         palette = self.banner.palette()
-        palette.setColor(QPalette.ColorRole.WindowText, QColor("#b45309"))
+        window_colour = palette.color(QPalette.ColorRole.Window)
+        palette.setColor(QPalette.ColorRole.WindowText, state_colour(State.DEGRADED, window_colour))
         self.banner.setPalette(palette)
         self.config_status = plain_label()  # the last reload of the config file, or why it was not applied
         self.config_status.setObjectName("config-status")
@@ -497,7 +498,8 @@ class MainWindow(QMainWindow):
     def show_config_status(self, text: str, *, problem: bool) -> None:
         """A line above the tabs about the config file: what a reload changed, or why it was not applied."""
         palette = self.config_status.palette()
-        palette.setColor(QPalette.ColorRole.WindowText, QColor("#b91c1c" if problem else "#4b5563"))
+        state = State.DOWN if problem else State.UNKNOWN  # red or grey, readable on a light or dark window
+        palette.setColor(QPalette.ColorRole.WindowText, state_colour(state, palette.color(QPalette.ColorRole.Window)))
         self.config_status.setPalette(palette)
         self.config_status.setText(text)
         self.config_status.setVisible(bool(text))
