@@ -36,7 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("trayapp.monitor",),
     ("trayapp.supervise",),
     ("trayapp.power",),
-    # The menu entry, icons and start at login: files in the user's folders (or the Run key).
+    # The menu entry, icons, start at login and notifications: the desktop around the app, Qt-free.
     ("trayapp.desktop",),
     ("trayapp.control", "trayapp.cli", "trayapp.__main__"),
     ("trayapp.ui",),

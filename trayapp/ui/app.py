@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from trayapp.clock import Clock, SystemClock
 from trayapp.config.load import Config, ConfigError
+from trayapp.desktop.notify import DesktopNotifications
 from trayapp.logs.store import LogStore
 from trayapp.logs.tail import LogTailer
 from trayapp.model import State, Transition
@@ -28,6 +29,7 @@ from trayapp.stop_signals import StopSignals
 from trayapp.supervise.supervisor import Supervisor, SupervisorEvent, announcement_for
 from trayapp.ui.bridge import MonitorBridge, SupervisorBridge
 from trayapp.ui.control import ControlRequests, SingleInstance
+from trayapp.ui.icons import icon_path
 from trayapp.ui.logview import LogFeed, LogWindow
 from trayapp.ui.models import PortsModel, ServicesModel
 from trayapp.ui.network import NetworkWatcher
@@ -65,7 +67,10 @@ class TrayApp(QObject):
         clock: Clock | None = None,
         monitor: Monitor | None = None,
         power: PowerMonitor | None = None,
+        notification_bus: str | None = None,
     ) -> None:
+        """``notification_bus``: the D-Bus whose notification server shows the popups ("session":
+        the session bus; None: the tray icon's own balloons only)."""
         super().__init__()
         self.clock = clock or SystemClock()
         #: one Timeline per service, shared with the controllers; the settings controller updates it in place
@@ -107,6 +112,18 @@ class TrayApp(QObject):
             parent=self,
         )
         self.settings.applied.connect(self._on_config_applied)
+        # Popups through the desktop's notification server (issue #11), else the tray's balloon.
+        self.notifications: DesktopNotifications | None = None
+        if notification_bus is not None:
+            popups, mark = self.tray.popups, icon_path("trayapp")
+            self.notifications = DesktopNotifications(
+                popups.note_acted,
+                popups.note_unshown,
+                on_shown=popups.note_shown,
+                address=None if notification_bus == "session" else notification_bus,
+                app_icon=None if mark is None else str(mark),
+            )
+            popups.use(self.notifications)
 
         self._bridge = MonitorBridge(self.monitor, self)
         self._bridge.checked.connect(self.on_checked)
@@ -155,6 +172,8 @@ class TrayApp(QObject):
     # -- life cycle ----------------------------------------------------------------
 
     def start(self) -> None:
+        if self.notifications is not None:
+            self.notifications.start()
         self.settings.start()
         self.log_tailer.start()
         self.supervisor.report_stopped()  # managed services nobody started: grey "stopped", not red
@@ -178,6 +197,8 @@ class TrayApp(QObject):
         self.supervisor.close()  # managed children keep running; the next start adopts them
         self.log_tailer.stop(timeout=1.0)
         self.power.stop(timeout=1.0)
+        if self.notifications is not None:
+            self.notifications.stop(timeout=1.0)
         self.wake.stop(timeout=1.0)
         self.monitor.stop(timeout=1.0)
         # Bounded: a start still waiting for its service is left behind (the next trayapp adopts the child).
@@ -389,7 +410,8 @@ def run(config_path: str | None, argv: Sequence[str] | None = None) -> int:
         power = PowerMonitor()
         for source in [*sleep_sources(gui=True), WindowsPowerSource(app)]:
             power.add_source(source)
-        tray_app = TrayApp(config, power=power)
+        desktop_bus = "session" if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")) else None
+        tray_app = TrayApp(config, power=power, notification_bus=desktop_bus)
         prefs = QSettings(str(ui_settings_file()), QSettings.Format.IniFormat, app)
         tray_app.tray.set_symbolic(bool(prefs.value("icon/symbolic", False, type=bool)))
         tray_app.tray.symbolic_toggled.connect(lambda on: prefs.setValue("icon/symbolic", on))

@@ -16,13 +16,7 @@ from trayapp.monitor.notifier import Announcement, Severity
 from trayapp.supervise.supervisor import ChildState, ChildStatus, stopping_text
 from trayapp.ui.autostart import AutostartSwitch
 from trayapp.ui.icons import state_icon, symbolic_colour
-
-_POPUP_ICON = {
-    Severity.INFO: QSystemTrayIcon.MessageIcon.Information,
-    Severity.WARNING: QSystemTrayIcon.MessageIcon.Warning,
-    Severity.CRITICAL: QSystemTrayIcon.MessageIcon.Critical,
-}
-POPUP_MS = 10_000
+from trayapp.ui.popups import OPEN, RESTART, SHOW_LOG, Popups
 
 
 def menu_text(text: str) -> str:
@@ -93,7 +87,6 @@ class Tray(QObject):
         self._dnd = False
         self._symbolic = False
         self._icon_key: tuple[State, bool, str] | None = None
-        self._clicked_service: str | None = None
         self._states: dict[str, State] = {}  # each service's state as last seen here
         self._counts: Counter[State] = Counter()  # how many services are in each state
         self._lines: dict[str, str] = {}  # each service's tooltip line, in config order
@@ -108,7 +101,9 @@ class Tray(QObject):
         self.menu.installEventFilter(self)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._on_activated)
-        self.icon.messageClicked.connect(self._on_message_clicked)
+        # Popups: through the desktop's notification server if there is one (see popups.py).
+        self.popups = Popups(self.icon, self.menu, lambda name: self._child_status(name) is not None, self)
+        self.popups.action.connect(self._on_popup_action)
         self._rebuild_menu()
         self.refresh()
 
@@ -200,8 +195,7 @@ class Tray(QObject):
         return "paused" if paused else str(state)
 
     def announce(self, announcement: Announcement) -> None:
-        self._clicked_service = announcement.services[0] if announcement.services else None
-        self.icon.showMessage(announcement.title, announcement.message, _POPUP_ICON[announcement.severity], POPUP_MS)
+        self.popups.announce(announcement)
         self.announced.emit(announcement)
 
     # -- menu ----------------------------------------------------------------------
@@ -292,13 +286,19 @@ class Tray(QObject):
 
     @Slot(str)
     def _on_autostart_failed(self, sentence: str) -> None:
-        self.icon.showMessage("Start at login", sentence, QSystemTrayIcon.MessageIcon.Warning, POPUP_MS)
+        self.popups.announce(Announcement("Start at login", sentence, (), Severity.WARNING, "problem"))
 
     @Slot(QSystemTrayIcon.ActivationReason)
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (QSystemTrayIcon.ActivationReason.Trigger, QSystemTrayIcon.ActivationReason.DoubleClick):
             self.open_window.emit(None)
 
-    @Slot()
-    def _on_message_clicked(self) -> None:
-        self.open_window.emit(self._clicked_service)
+    @Slot(str, str)
+    def _on_popup_action(self, service: str, action: str) -> None:
+        """Open (a click on the popup), Restart or Show log, picked on a popup about ``service``."""
+        if action == OPEN:
+            self.open_window.emit(service or None)
+        elif action == SHOW_LOG and service:
+            self.show_log.emit(service)
+        elif action == RESTART and service:
+            self.service_action.emit(service, "restart")
