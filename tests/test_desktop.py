@@ -31,9 +31,12 @@ def desktop() -> Iterator[Desktop]:
 
 
 class App:
-    def __init__(self, desktop: Desktop, home: Path, config: Path) -> None:
+    def __init__(self, desktop: Desktop, home: Path, config: Path, session_bus: str | None = None) -> None:
         self.log = home / "app.log"
         env = desktop.env(cli_env(home))
+        env.pop("DBUS_SESSION_BUS_ADDRESS", None)  # no notification server unless the test brings one
+        if session_bus is not None:
+            env["DBUS_SESSION_BUS_ADDRESS"] = session_bus
         self.proc = subprocess.Popen(
             trayapp_command("-v", "--config", config),
             cwd=home,
@@ -57,8 +60,8 @@ class App:
 def start_app(tmp_path) -> Iterator:
     apps: list[App] = []
 
-    def start(desktop: Desktop, config: Path) -> App:
-        app = App(desktop, tmp_path, config)
+    def start(desktop: Desktop, config: Path, session_bus: str | None = None) -> App:
+        app = App(desktop, tmp_path, config, session_bus)
         apps.append(app)
         return app
 

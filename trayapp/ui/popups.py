@@ -1,10 +1,9 @@
 """Popups: the monitor's announcements, shown through the desktop's notification server where
 there is one (with the app's icon, an urgency and actions), else as the tray icon's own balloon.
 
-Qt's balloon on an XEmbed tray is a window of its own that takes the pointer grab, so while it
-shows, the icon's menu cannot open (issue #11): with a notification server there is no balloon
-at all; without one, no balloon is shown while the menu is open (it waits until the menu
-closes), and opening the menu closes a balloon that is showing.
+Qt's balloon on an XEmbed tray is a window of its own beside the icon that blocks the icon's
+menu (issue #11): with a notification server there is no balloon at all; without one, no
+balloon is shown while the menu is open (it waits until the menu closes).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
-from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from trayapp.desktop.notify import DEFAULT_ACTION, NoNotifications, Note, Notifications, Urgency
 from trayapp.monitor.notifier import Announcement, Severity
@@ -89,7 +88,6 @@ class Popups(QObject):
         self._acted.connect(self._on_acted)
         self.server: Notifications = NoNotifications(self._unshown.emit)
         icon.messageClicked.connect(self._on_balloon_clicked)
-        menu.aboutToShow.connect(self._on_menu_shown)
         menu.aboutToHide.connect(self._on_menu_hidden)
 
     # -- the platform piece's callbacks, for the composition root to pass on ------------------------
@@ -137,12 +135,6 @@ class Popups(QObject):
         self._clicked_service = announcement.services[0] if announcement.services else None
         self._icon.showMessage(announcement.title, announcement.message, _BALLOON_ICON[announcement.severity], POPUP_MS)
         self.shown.emit(announcement, "balloon")
-
-    @Slot()
-    def _on_menu_shown(self) -> None:
-        for widget in QApplication.topLevelWidgets():  # Qt's balloon (QBalloonTip) takes the menu's grab
-            if widget.isVisible() and widget.metaObject().className() == "QBalloonTip":
-                widget.close()
 
     @Slot()
     def _on_menu_hidden(self) -> None:
