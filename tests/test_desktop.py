@@ -130,7 +130,7 @@ def test_a_second_start_shows_the_first_ones_window_with_the_app_icon(desktop, s
     api = backend("healthy")
     config = tmp_path / "stack.toml"
     config.write_text(service_toml("backend", "http", url=api.url()))
-    start_app(desktop, config)
+    first = start_app(desktop, config)
     wait_until(lambda: tray_icon(desktop) is not None, timeout=15, what="the first instance's tray icon")
     assert main_window(desktop) is None
     second = subprocess.run(
@@ -148,6 +148,7 @@ def test_a_second_start_shows_the_first_ones_window_with_the_app_icon(desktop, s
     assert window is not None
     icon = desktop.prop(window, "_NET_WM_ICON")  # what a task bar and the window switcher show
     assert "_NET_WM_ICON(CARDINAL)" in icon and "Icon (16 x 16)" in icon and "Icon (64 x 64)" in icon
+    assert first.stop() == 0  # SIGTERM quits with the window open too (it refuses to close: it hides)
 
 
 def test_without_a_tray_the_window_opens_and_says_why(start_app, backend, tmp_path) -> None:

@@ -207,7 +207,7 @@ class TrayApp(QObject):
 
     @Slot()
     def quit(self) -> None:
-        QApplication.quit()
+        QApplication.exit(0)  # not quit(): Qt 6 cancels that when a window refuses to close (ours hides)
 
     # -- engine events (GUI thread, via the bridge) ----------------------------------
 
@@ -352,7 +352,10 @@ class SignalWaker(QObject):
     def _on_wake(self) -> None:
         if self._stop.wait(timeout=0) is not None:
             log.info("stop signal received; shutting down")
-            QApplication.quit()
+            # exit(), not quit(): Qt 6's quit() first asks every window to close and gives up when one
+            # refuses, as the main window does (it hides to the tray), so with the window open a
+            # SIGTERM was logged and then ignored.
+            QApplication.exit(0)
 
     def close(self) -> None:
         """Stop watching the socket (before ``stop`` closes it)."""
