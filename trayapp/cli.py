@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -677,7 +678,7 @@ def _confirm_foreign_holder(config: Config, service: ServiceConfig, out: TextIO)
     :class:`Refused` when the answer is no or there is no terminal to ask on.
     """
     from trayapp.checks.ports import listeners
-    from trayapp.supervise.kill import plan_kill
+    from trayapp.supervise.kill import describe_holders, plan_kill
     from trayapp.supervise.supervisor import Supervisor
 
     if service.port is None or not listeners([service.port]):
@@ -691,7 +692,7 @@ def _confirm_foreign_holder(config: Config, service: ServiceConfig, out: TextIO)
     if plan.problem is not None:
         raise Refused(f"trayapp: {plan.problem}", EXIT_PROBLEM, elapsed_s=0.0)
     if not sys.stdin.isatty():
-        holders = ", ".join(f"{t.name or '?'} (pid {t.pid})" for t in foreign if t.role == "listener")
+        holders = describe_holders(replace(plan, targets=tuple(foreign)))
         raise Refused(
             f"trayapp: port {service.port} is held by {holders}, which trayapp did not start; "
             "pass --yes to kill it first",

@@ -32,6 +32,7 @@ from typing import Any
 
 import psutil
 
+from trayapp.config.redact import redact_command
 from trayapp.model import Listener
 from trayapp.text import humanize_age, shorten_home
 
@@ -225,7 +226,7 @@ def _read_owner(pid: int, proc: psutil.Process | None) -> Listener:
         readers = (
             ("started", proc.create_time),
             ("name", proc.name),
-            ("cmdline", lambda: tuple(proc.cmdline())),
+            ("cmdline", lambda: redact_command(proc.cmdline())),  # another process's: never shown with its secrets
             ("ppid", proc.ppid),
             ("user", proc.username),
             ("cwd", proc.cwd),

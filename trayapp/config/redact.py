@@ -1,4 +1,5 @@
-"""Hiding credentials in URIs before they are shown or logged.
+"""Hiding credentials before they are shown or logged: in URIs, and in command lines and text
+(``--password=…``, ``API_TOKEN=…``, ``Bearer …``).
 
 Done with plain string handling on purpose: pymongo's URI parser performs blocking DNS
 lookups for ``mongodb+srv://`` URIs, and a password may hold an unencoded ``@``.
@@ -87,9 +88,55 @@ def redact_text(text: str) -> str:
     return "".join(parts) + text[pos:]
 
 
+#: a name that says its value is a secret: ``password``, ``DB_PASSWD``, ``client-secret``,
+#: ``API_TOKEN``, ``api_key``, ``AWS_SECRET_ACCESS_KEY``, ``private-key``, ``credentials``
+_SECRET_NAME = (
+    r"[A-Za-z0-9_.-]*(?:passw(?:or)?d|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)"
+    r"[A-Za-z0-9_.-]*"
+)
+#: ``NAME=value`` / ``--name=value`` / ``name: value`` with such a name; the value quoted or up to whitespace
+_ASSIGNED = re.compile(
+    rf"(?i)(?P<key>(?<![A-Za-z0-9_.-]){_SECRET_NAME})(?P<sep>=|: ?)(?P<value>\"[^\"]*\"|'[^']*'|[^\s'\"]+)"
+)
+#: ``--password s3cret`` inside one string (``sh -c "… --password s3cret"``)
+_FLAG_SPACED = re.compile(
+    rf"(?i)(?P<key>(?<![A-Za-z0-9_.-])--?{_SECRET_NAME})(?P<sep> +)(?P<value>\"[^\"]*\"|'[^']*'|[^\s'\"-][^\s'\"]*)"
+)
+_BEARER = re.compile(r"(?i)\b(?P<key>bearer|basic)(?P<sep> +)(?P<value>[A-Za-z0-9._~+/=-]{6,})")
+#: a flag of its own whose value is the next argument: ``--password s3cret``, ``--token s3cret``
+_SECRET_FLAG = re.compile(rf"(?i)--?{_SECRET_NAME}")
+
+
+def _mask(match: re.Match[str]) -> str:
+    value = match["value"]
+    if value.startswith(MASK) or value.startswith(("$", "%")):  # already hidden, or a reference
+        return match[0]
+    return match["key"] + match["sep"] + MASK
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the values of secret-named settings and bearer tokens replaced by ``***``
+    (``--password=s3cret`` -> ``--password=***``, ``API_TOKEN=abc`` -> ``API_TOKEN=***``).
+    When in doubt this hides too much (``tokenizer=bert`` too), never too little."""
+    if not text:
+        return text
+    return _BEARER.sub(_mask, _FLAG_SPACED.sub(_mask, _ASSIGNED.sub(_mask, text)))
+
+
 def redact_command(argv: Iterable[str]) -> tuple[str, ...]:
-    """A command line to show or store: each argument through :func:`redact_text`."""
-    return tuple(redact_text(arg) for arg in argv)
+    """A command line to show or store, credentials hidden: URIs as :func:`redact_uri` does,
+    secret-named settings as :func:`redact_secrets` does (also inside one argument, as in
+    ``sh -c "…"``), and the argument after a secret flag of its own (``--password s3cret``)."""
+    shown: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next and not arg.startswith("-"):
+            shown.append(MASK)
+            hide_next = False
+            continue
+        hide_next = bool(_SECRET_FLAG.fullmatch(arg))
+        shown.append(redact_secrets(redact_text(arg)))
+    return tuple(shown)
 
 
 def uri_secrets(uri: str) -> tuple[str, ...]:

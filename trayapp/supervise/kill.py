@@ -26,7 +26,9 @@ from typing import TypeVar
 import psutil
 
 from trayapp.checks.ports import describe_owner, listeners, listening_sockets
+from trayapp.config.redact import redact_command
 from trayapp.model import Listener
+from trayapp.text import format_cmdline, humanize_age, shorten_home
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,6 +88,21 @@ class KillTarget:
         name = self.name or (os.path.basename(self.cmdline[0]) if self.cmdline else None) or "a process"
         return f"{name} (pid {self.pid})"
 
+    def describe(self, now: float | None = None) -> str:
+        """``node (pid 4242, started 3 h ago in ~/old-checkout, command: node server.js)``: what
+        someone needs to tell whose process it is (its command line with credentials hidden)."""
+        details = [f"pid {self.pid}"]
+        where = []
+        if self.started is not None:
+            where.append(f"started {humanize_age((time.time() if now is None else now) - self.started)} ago")
+        if self.cwd:
+            where.append(f"in {shorten_home(self.cwd)}")
+        if where:
+            details.append(" ".join(where))
+        if self.cmdline:
+            details.append(f"command: {format_cmdline(self.cmdline)}")
+        return f"{self.label.partition(' (pid ')[0]} ({', '.join(details)})"
+
     def to_json(self) -> dict[str, object]:
         return {
             "pid": self.pid,
@@ -96,6 +113,11 @@ class KillTarget:
             "started": self.started,
             "role": self.role,
         }
+
+
+def describe_holders(plan: KillPlan, now: float | None = None) -> str:
+    """The listeners of ``plan``, each by :meth:`KillTarget.describe`, joined with "; "."""
+    return "; ".join(t.describe(now) for t in plan.targets if t.role == "listener") or "a process"
 
 
 @dataclass(frozen=True)
@@ -237,7 +259,7 @@ def _target(proc: psutil.Process, role: str) -> KillTarget | None:
     return KillTarget(
         pid=proc.pid,
         name=name or None,
-        cmdline=tuple(cmdline) if cmdline else None,
+        cmdline=redact_command(cmdline) if cmdline else None,  # shown in the confirmation: secrets hidden
         cwd=cwd or None,
         user=user,
         started=started,

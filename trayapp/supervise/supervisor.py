@@ -59,7 +59,7 @@ from trayapp.monitor.scheduler import CheckEvent, Event, Monitor
 from trayapp.paths import captured_output, children_dir, config_records, service_log_dir
 from trayapp.supervise.crashes import CRASH_LOOP_WINDOW, CrashPolicy, backoff_delay, describe_exit
 from trayapp.supervise.groups import ProcessGroup, adopt, attach, group_alive, release, signal_group, spawn_options
-from trayapp.supervise.kill import KillPlan, execute_kill, plan_kill
+from trayapp.supervise.kill import KillPlan, describe_holders, execute_kill, plan_kill
 from trayapp.supervise.output import LOG_CHECK_S, LOG_MAX_BYTES, OutputRotator, open_for_child, write_header
 from trayapp.supervise.records import ChildRecord, RecordStore, adopt_old_layout, is_running
 from trayapp.text import humanize_age
@@ -433,8 +433,9 @@ class Supervisor:
         if plan.problem is not None:
             return plan.problem
         if confirm is None or not confirm(plan):
-            holders = ", ".join(f"{t.name or '?'} (pid {t.pid})" for t in plan.targets if t.role == "listener")
-            return f"port {port} is held by {holders}, which trayapp did not start; kill it first (--yes)"
+            return (
+                f"port {port} is held by {describe_holders(plan)}, which trayapp did not start; kill it first (--yes)"
+            )
         report = execute_kill(plan)
         if not report.ok:
             return report.detail
