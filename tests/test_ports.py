@@ -16,6 +16,7 @@ import pytest
 
 from tests.kit.servers import BACKEND_SCRIPT, Backend, free_port
 from tests.kit.users import run_as_nobody
+from tests.kit.wait import wait_until
 from trayapp.checks import ports
 from trayapp.checks.ports import describe_owner, listeners, listens_on
 from trayapp.model import Listener
@@ -138,43 +139,61 @@ def test_process_gone_before_lookup_keeps_the_socket_without_details(
     assert listeners([port]) == []
 
 
-def test_listing_while_listeners_exit_never_raises(short_lived: Callable[[], subprocess.Popen[str]]) -> None:
-    procs = [short_lived() for _ in range(8)]
-    wanted = []
+def test_listing_while_listeners_exit_names_every_live_owner_and_no_wrong_one(
+    short_lived: Callable[[], subprocess.Popen[str]],
+) -> None:
+    procs = [short_lived() for _ in range(4)]
+    ports_of = {}
     for proc in procs:
         assert proc.stdout is not None
-        wanted.append(int(proc.stdout.readline()))
+        ports_of[proc.pid] = int(proc.stdout.readline())
+    pid_on = {port: pid for pid, port in ports_of.items()}
     errors: list[BaseException] = []
-    rounds = 0
+    # One record per listing: how many listeners had been told to exit when it began and when it
+    # ended, how many had been reaped before it began, and what it saw on their ports.
+    rounds: list[tuple[int, int, int, dict[int, tuple[int | None, str]]]] = []
+    told = reaped = 0
     stop = threading.Event()
 
     def keep_listing() -> None:
-        nonlocal rounds
-        while True:  # at least one round, however fast the processes exit
+        while not stop.is_set():
+            began, gone = told, reaped
             try:
-                for lst in listeners(wanted) + listeners(None):
-                    describe_owner(lst)
+                seen = {x.port: (x.pid, describe_owner(x)) for x in listeners(ports_of.values())}
+                for x in listeners(None):  # the all-sockets scan races the exits too
+                    describe_owner(x)
             except BaseException as exc:  # noqa: BLE001 - the test reports whatever escaped
                 errors.append(exc)
                 return
-            rounds += 1
-            if stop.is_set():
-                return
+            rounds.append((began, told, gone, seen))
 
     worker = threading.Thread(target=keep_listing)
     worker.start()
     try:
         for proc in procs:
             assert proc.stdin is not None
-            proc.stdin.close()
+            told += 1  # counted first: a listing that ends after this may have raced the exit
+            proc.stdin.close()  # it exits now, while a listing may be reading its sockets
+            n = told
+            wait_until(lambda: any(r[0] >= n for r in rounds) or errors, what="a listing begun after an exit")  # noqa: B023
             proc.wait(timeout=10)
+            reaped += 1
+        wait_until(lambda: any(r[2] == len(procs) for r in rounds) or errors, what="a listing after the last exit")
     finally:
         stop.set()
         worker.join(timeout=30)
     assert not worker.is_alive()
     assert errors == []
-    assert rounds >= 1
-    assert listeners(wanted) == []
+    for _began, after, gone, seen in rounds:
+        for port, (pid, description) in seen.items():
+            assert pid == pid_on[port], f"port {port} named pid {pid}, not its owner {pid_on[port]}"
+            assert description.startswith(("python", "a process that has just exited")), description
+        for proc in procs[after:]:  # not told to exit until the listing was over: always there, named
+            pid, description = seen[ports_of[proc.pid]]
+            assert description.startswith("python") and f"pid {proc.pid}" in description, description
+        for proc in procs[:gone]:  # reaped before the listing began: never listed
+            assert ports_of[proc.pid] not in seen
+    assert rounds[-1][3] == {} and listeners(ports_of.values()) == []
 
 
 # --------------------------------------------------------------------------- other users
