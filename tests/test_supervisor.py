@@ -20,6 +20,7 @@ import pytest
 
 from tests.kit.servers import BACKEND_SCRIPT, free_port, start_backend
 from tests.kit.wait import wait_until
+from trayapp.checks.checker import Checker
 from trayapp.checks.ports import listeners
 from trayapp.config.load import Config, parse_config
 from trayapp.logs.tail import last_lines
@@ -561,23 +562,26 @@ def test_an_exit_after_healthy_checks_quotes_only_what_came_after_them(tmp_path,
         "trap 'kill $app; [ -e quiet ] || echo \"TypeError: boom\" >&2; exit 1' USR1; wait $app"
     )
     config = managed_config(tmp_path, port, sh(script))
+    # The monitor is not started: its healthy check is made here and reported through it, so
+    # that no check is in flight when the child writes its last words (the supervisor takes its
+    # healthy mark when a check's result arrives, so one in flight would move it past them).
     monitor = Monitor(config.services)
-    ups: list[CheckEvent] = []
-    monitor.subscribe(lambda e: ups.append(e) if isinstance(e, CheckEvent) and e.result.state is State.UP else None)
+    checker = Checker(config.services[0])
     supervisor = supervisors(config, monitor=monitor)
     events = events_of(supervisor)
     said = [(True, "backend exited with code 1"), (False, "backend exited with code 1: TypeError: boom")]
-    for runs, (quiet, expected) in enumerate(said, start=1):
-        if quiet:
-            (tmp_path / "quiet").touch()
-        else:
-            (tmp_path / "quiet").unlink()
-        ups.clear()
-        assert supervisor.start("backend").ok
-        monitor.start()
-        monitor.check_now()
-        wait_until(lambda: ups, what="a healthy check")
-        os.kill(supervisor.status("backend").pid, signal.SIGUSR1)
-        wait_until(lambda n=runs: sum(e.kind == "exited" for e in events) == n, what="the exit")
-        assert [e.detail for e in events if e.kind == "exited"][-1] == expected
-    monitor.stop()
+    try:
+        for runs, (quiet, expected) in enumerate(said, start=1):
+            if quiet:
+                (tmp_path / "quiet").touch()
+            else:
+                (tmp_path / "quiet").unlink()
+            assert supervisor.start("backend").ok
+            healthy = checker.check()
+            assert healthy.state is State.UP, healthy.detail
+            monitor.report(healthy)
+            os.kill(supervisor.status("backend").pid, signal.SIGUSR1)
+            wait_until(lambda n=runs: sum(e.kind == "exited" for e in events) == n, what="the exit")
+            assert [e.detail for e in events if e.kind == "exited"][-1] == expected
+    finally:
+        checker.close()
