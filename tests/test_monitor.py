@@ -190,6 +190,31 @@ def test_a_stop_holds_stopping_through_failed_checks_until_its_outcome(backend, 
     assert (done.old, done.new, done.reason) == (State.STOPPING, State.DOWN, Reason.STOPPED)
 
 
+def test_a_check_that_answered_before_a_stop_does_not_replace_what_the_stop_says(backend, run_monitor) -> None:
+    # Stop pressed while a check waits for its answer: the answer is from before the stop, and the
+    # refusals after it are the stop's own doing; the window keeps saying "SIGTERM sent ...".
+    server = backend("slow", delay=1.0)
+    clock = ManualClock()
+    service = http_service(server.url(), name="backend", interval=2.0, timeout=5.0, slow_ms=5000)
+    monitor, events = run_monitor(service, clock=clock)
+    healthy = events.next_check().result
+    events.next_transition()  # unknown -> up
+    clock.advance(2.0)
+    wait_until(lambda: server.hits() == 2, what="the second check to wait for its answer")
+
+    sent = "SIGTERM sent to backend (pid 4242)."
+    monitor.mark_stopping("backend", replace(healthy, state=State.STOPPING, reason=Reason.OK, detail=sent))
+    assert events.next_check().result.detail == sent
+    assert events.next_transition().new is State.STOPPING
+    late = events.next_check()  # the answer to the check in flight
+    assert (late.result.detail, late.service_state) == (sent, State.STOPPING)
+
+    server.kill()  # the port closes
+    clock.advance(2.0)
+    refused = events.next_check()
+    assert (refused.result.detail, refused.service_state) == (sent, State.STOPPING)
+
+
 def test_a_subscriber_gets_each_services_events_in_the_order_they_happened(backend, run_monitor) -> None:
     # The worker thread's check (up) is decided first, but its delivery is held up; meanwhile a
     # managed child's exit is reported from another thread (down). The window must end on down,

@@ -429,7 +429,12 @@ class Monitor:
                 entry.next_due = now + checker.service.interval
                 if self._paused:
                     continue  # the machine is going to sleep: this result is not to be trusted
-                if result.state is State.UP:
+                stop = entry.explained if entry.tracker.state is State.STOPPING else None
+                if result.state is State.UP and stop is not None:
+                    # An answer while a stop is under way (from a check in flight when it began, or a
+                    # server still draining) does not undo what the stop says, nor its later refusals.
+                    result = replace(stop, t=result.t, latency_ms=result.latency_ms)
+                elif result.state is State.UP:
                     entry.explained = None
                 elif entry.explained is not None and result.reason is Reason.REFUSED:
                     took = None if entry.explained.state is State.STOPPED else result.latency_ms  # no answer expected
