@@ -791,6 +791,29 @@ def test_rotations_while_a_fast_writer_switches_files(tmp_path: Path) -> None:
     assert got == list(range(total))
 
 
+def test_old_lines_that_outrun_the_polls_budget_still_come_before_the_new_files(tmp_path: Path) -> None:
+    """The writer adds its last lines to the old file while a poll reads the new one, more than
+    the poll may still read: the new file's lines wait for them (a loaded machine, a fast writer)."""
+    path, old = tmp_path / "app.log", tmp_path / "app.log.1"
+    path.write_bytes(b"")
+    with FileFollower(path, "api", max_poll_bytes=100, read_chunk=100, rotate_wait=60.0) as follower:
+        assert follower.poll() == []
+        path.rename(old)
+        path.write_bytes(b"".join(f"new {i}\n".encode() for i in range(5)))
+        real_read = follower._read
+        late = [b"".join(f"old {i}\n".encode() for i in range(30))]  # 210 bytes: more than a poll reads
+
+        def read(stream, out, budget):  # type: ignore[no-untyped-def]
+            if stream is follower._current and late:
+                append(old, late.pop())  # written as the new file is read
+            return real_read(stream, out, budget)
+
+        follower._read = read  # type: ignore[method-assign]
+        got: list[str] = []
+        wait_until(lambda: got.extend(texts(follower.poll())) or len(got) >= 35, what="every line")
+    assert got == [f"old {i}" for i in range(30)] + [f"new {i}" for i in range(5)]
+
+
 # -- last lines, then follow ------------------------------------------------------------
 
 

@@ -252,6 +252,7 @@ class FileFollower:
         self._now = self._clock.wall()
         self._closed = False
         self._pending: list[LogItem] = []
+        self._held: list[LogItem] = []  # read from the current file, waiting for a rotated file's rest
         self._open(self._pending, at_end=not from_start, backlog=backlog)
 
     def __enter__(self) -> FileFollower:
@@ -271,23 +272,35 @@ class FileFollower:
         # Files rotated away first: their rest was written before the new file's lines. Each read
         # takes from one budget, so a big rest is finished before the new file gets a byte.
         budget = self._drain_retired(items, self._max_poll_bytes)
+        if self._held and not self._retired_unread():
+            items += self._held
+            self._held = []
         if self._current is None:
             self._open(items)
-        if self._current is not None:
+        if self._current is not None and not self._held and not self._retired_unread():
             fresh: list[LogItem] = []
             self._check_truncation(fresh)
             budget = self._read(self._current, fresh, budget)
             # A writer switching files may have added its last lines to the old one after the drain
-            # above and then written what was just read from the new one: those old lines come first.
+            # above and then written what was just read from the new one: those old lines come first,
+            # and when this poll's budget does not reach their end, the new ones wait for them.
             budget = self._drain_retired(items, budget)
-            items += fresh
-        self.behind = budget <= 0
+            if self._retired_unread():
+                self._held = fresh
+            else:
+                items += fresh
+        self.behind = budget <= 0 or bool(self._held)
         return items
+
+    def _retired_unread(self) -> bool:
+        """Whether a file rotated away still has bytes this follower has not read."""
+        return any(not stream.at_eof for stream in self._retired)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._held = []
         for stream in [*self._retired, self._current]:
             if stream is not None:
                 _close(stream.fd)
