@@ -151,10 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
             action,
             summary,
             what + "\nOnly for services with a 'start' command in the config.",
-            [(f"trayapp {action} backend", "")],
+            [(f"trayapp {action} backend", ""), (f"trayapp {action} --all", "every managed service")],
             {0: "done (started: healthy)", 1: "it failed; the reason is printed", 2: USAGE_EXIT},
         )
-        p.add_argument("name", metavar="NAME", help="the service's name in the config (see trayapp status)")
+        p.add_argument("name", nargs="?", metavar="NAME", help="the service's name in the config (see trayapp status)")
+        p.add_argument(
+            "--all",
+            action="store_true",
+            dest="all_services",
+            help=f"{action} every managed service, in dependency order (stop: in reverse)",
+        )
         p.add_argument("--yes", action="store_true", help="kill a process trayapp did not start without asking")
         p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -631,6 +637,10 @@ def cmd_service_action(args: argparse.Namespace) -> int:
     from trayapp.supervise.supervisor import Supervisor
 
     config = load_stack(args.config)
+    if args.all_services == (args.name is not None):
+        raise Refused(f"trayapp {args.command}: name one service or pass --all, not both", EXIT_USAGE, elapsed_s=0.0)
+    if args.all_services:
+        return _service_action_all(args, config)
     service = config.service(args.name)
     managed = service.managed
     if managed is None:
@@ -668,6 +678,56 @@ def cmd_service_action(args: argparse.Namespace) -> int:
         print(json.dumps({"ok": ok, "detail": detail, "elapsed_s": round(elapsed, 3)}))
     else:
         print(detail, file=sys.stdout if ok else sys.stderr)
+    return EXIT_OK if ok else EXIT_PROBLEM
+
+
+def _service_action_all(args: argparse.Namespace, config: Config) -> int:
+    """start / stop / restart --all: every managed service of ``config`` in dependency order, through
+    the running tray if it manages them all (the same services: same identities), else directly."""
+    from trayapp.control import ControlError, TrayUnavailable, ask_tray
+    from trayapp.supervise.supervisor import Supervisor
+    from trayapp.supervise.together import run_all
+
+    services = [s for s in config.services if s.managed is not None]
+    if not services:
+        raise Refused(
+            f"trayapp: {config.source}: no service has a 'start' command, so there is nothing to {args.command}",
+            EXIT_USAGE,
+            elapsed_s=0.0,
+        )
+    confirmed: set[str] = set()  # services whose port holder (not started by trayapp) may be killed
+    if args.command in ("start", "restart"):
+        out = sys.stderr if args.json else sys.stdout
+        confirmed = {s.name for s in services if args.yes or _confirm_foreign_holder(config, s, out)}
+    budget = sum(s.managed.stop_timeout + s.managed.start_timeout for s in services if s.managed) + 30
+    answer: dict[str, object]
+    try:
+        request = {"cmd": args.command, "all": True, "identities": [s.identity for s in services],
+                   "config": config.source, "yes": sorted(confirmed)}  # fmt: skip
+        answer = ask_tray(request, timeout=budget)
+        if answer.get("foreign") is True:  # the tray watches other services: done here
+            raise TrayUnavailable(str(answer.get("detail", "")))
+        answer = {k: answer[k] for k in ("ok", "detail", "elapsed_s", "services") if k in answer}
+    except TrayUnavailable:
+        supervisor = Supervisor(config)
+        try:
+            done = run_all(supervisor, services, args.command, confirm=lambda name, _plan: name in confirmed)
+        finally:
+            supervisor.close()
+        answer = done.to_json()
+    except TimeoutError as exc:
+        answer = {"ok": False, "detail": f"trayapp: {exc}", "elapsed_s": float(budget), "services": []}
+    except ControlError as exc:  # the tray may have done it: not done again here
+        answer = {"ok": False, "detail": f"trayapp: {exc}", "elapsed_s": 0.0, "services": []}
+    ok = answer.get("ok") is True
+    if args.json:
+        print(json.dumps(answer))
+    else:
+        rows = answer.get("services")
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, dict):
+                print(str(row.get("detail", "")), file=sys.stdout if row.get("ok") else sys.stderr)
+        print(str(answer.get("detail", "")), file=sys.stdout if ok else sys.stderr)
     return EXIT_OK if ok else EXIT_PROBLEM
 
 

@@ -214,6 +214,11 @@ class Supervisor:
     def managed(self, name: str) -> bool:
         return name in self._services
 
+    def services(self) -> list[ServiceConfig]:
+        """The managed services' configs, in config order."""
+        with self._lock:
+            return [service.config for service in self._services.values() if not service.retired]
+
     def identity(self, name: str) -> str | None:
         """The identity (:mod:`trayapp.identity`) of managed service ``name``; None if not managed."""
         service = self._services.get(name)

@@ -159,6 +159,7 @@ class TrayApp(QObject):
         tray.open_in_browser.connect(self.services.open_in_browser)
         tray.show_port_owner.connect(self.show_port_owner)
         tray.service_action.connect(self.services.action)
+        tray.all_action.connect(self.services.action_all)
         tray.show_log.connect(self.show_log)
         services_tab = self.window.services_tab
         services_tab.check_requested.connect(self.check_now)
@@ -262,6 +263,7 @@ class TrayApp(QObject):
         announcement = announcement_for(event)
         if announcement is not None:
             self.post_announcement(announcement)
+        self.window.services_tab.note_event(event.service, event.kind, event.detail)
         self.window.services_tab.refresh_actions()
 
     @Slot(object)

@@ -32,8 +32,10 @@ from typing import Any
 from PySide6.QtCore import QLockFile, QObject, QTimer, Signal, Slot
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
+from trayapp.config.load import ServiceConfig
 from trayapp.paths import control_socket, runtime_dir
 from trayapp.supervise.supervisor import ActionResult, Supervisor
+from trayapp.supervise.together import run_all
 from trayapp.ui.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -193,6 +195,9 @@ class ControlRequests(QObject):
     @Slot(int, object)
     def handle(self, client_id: int, request: dict[str, Any]) -> None:
         action, service, request_id = request.get("cmd"), request.get("service"), request.get("id")
+        if action in ACTIONS and request.get("all") is True:
+            self._handle_all(client_id, request_id, action, request)
+            return
         if action not in ACTIONS or not isinstance(service, str):
             self._answer(client_id, request_id, ActionResult(False, f"bad request: {_describe(request)}", 0.0))
             return
@@ -221,6 +226,37 @@ class ControlRequests(QObject):
         task.done.connect(self._on_done)
         task.start()
 
+    def _handle_all(self, client_id: int, request_id: Any, action: str, request: dict[str, Any]) -> None:
+        """Start / stop / restart every service the request names by identity, in dependency order.
+
+        Carried out only when the tray manages each of them (else ``foreign``: the CLI does it itself).
+        """
+        identities = request.get("identities")
+        if not isinstance(identities, list) or not all(isinstance(i, str) for i in identities):
+            self._answer(client_id, request_id, ActionResult(False, "bad request: no list of 'identities'", 0.0))
+            return
+        supervisor = self._supervisor()
+        ours = {config.identity: config for config in supervisor.services()}
+        if not identities or not set(identities) <= set(ours):
+            theirs = request.get("config")
+            whose = theirs if isinstance(theirs, str) else "that config"
+            why = f"the running tray does not manage the services of {whose}"
+            self._answer(client_id, request_id, ActionResult(False, why, 0.0), foreign=True)
+            return
+        yes = request.get("yes")
+        confirmed = set(yes) if isinstance(yes, list) else set()
+        services = [config for config in supervisor.services() if config.identity in identities]
+        task = Task(lambda: (client_id, request_id, _group_carried_out(supervisor, services, action, confirmed)), self)
+        task.done.connect(self._on_group_done)
+        task.start()
+
+    @Slot(object)
+    def _on_group_done(self, done: tuple[int, Any, dict[str, Any]]) -> None:
+        client_id, request_id, answer = done
+        if request_id is not None:
+            answer["id"] = request_id
+        self.finished.emit(client_id, self._server.reply(client_id, answer))
+
     @Slot(object)
     def _on_done(self, done: tuple[int, Any, ActionResult]) -> None:
         self._answer(*done)
@@ -242,6 +278,19 @@ def _carried_out(call: Callable[[], ActionResult]) -> ActionResult:
     except Exception as exc:  # noqa: BLE001 - the client gets a sentence, the log the traceback
         log.exception("control request failed")
         return ActionResult(False, f"the tray could not do it: {type(exc).__name__}: {exc}", time.monotonic() - began)
+
+
+def _group_carried_out(
+    supervisor: Supervisor, services: list[ServiceConfig], action: str, confirmed: set[str]
+) -> dict[str, Any]:
+    began = time.monotonic()
+    try:
+        done = run_all(supervisor, services, action, confirm=lambda name, _plan: name in confirmed)
+    except Exception as exc:  # noqa: BLE001 - the client gets a sentence, the log the traceback
+        log.exception("control request failed")
+        why = f"the tray could not do it: {type(exc).__name__}: {exc}"
+        return {"ok": False, "detail": why, "elapsed_s": round(time.monotonic() - began, 3), "services": []}
+    return done.to_json()
 
 
 def _error(detail: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 
-from PySide6.QtCore import QObject, QUrl, Slot
+from PySide6.QtCore import QObject, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 
@@ -14,6 +14,7 @@ from trayapp.model import Kind
 from trayapp.monitor.history import Timeline
 from trayapp.supervise.kill import KillPlan, plan_kill
 from trayapp.supervise.supervisor import ActionResult, Supervisor
+from trayapp.supervise.together import GroupResult, run_all
 from trayapp.ui.tasks import Executors, Task
 from trayapp.ui.window import MainWindow, kill_confirmation, service_report
 
@@ -27,6 +28,8 @@ class ServicesController(QObject):
     the action itself runs on the service's own queue (a start may take its whole
     ``start_timeout``), so a slow service holds up only its own next action.
     """
+
+    _each = Signal(str, object)  # one service's result during Start all etc.: from the worker thread
 
     def __init__(
         self,
@@ -45,6 +48,8 @@ class ServicesController(QObject):
         self.closed = False
         self.tab.supervisor = supervisor
         self.tab.action_requested.connect(self.action)
+        self.tab.all_requested.connect(self.action_all)
+        self._each.connect(self._on_each)
 
     @Slot(str, str)
     def action(self, service: str, action: str) -> None:
@@ -119,6 +124,40 @@ class ServicesController(QObject):
     def _on_failed(self, message: str) -> None:
         if not self.closed:
             self.tab.show_action_result(None, message)
+
+    # -- every managed service at once ------------------------------------------------
+
+    @Slot(str)
+    def action_all(self, action: str) -> None:
+        """Start all / Stop all / Restart all, in dependency order, on one queue of their own.
+
+        A process trayapp did not start that holds a port is never killed from here: that
+        service's result says so, and its own Start asks first.
+        """
+        services = self.supervisor.services()
+        if not services:
+            return
+        verb = {"start": "Starting", "stop": "Stopping", "restart": "Restarting"}[action]
+        queue = self.executors.queue("all services")
+        after = " once what it is doing now is done" if queue.busy() else ""
+        self.tab.show_group_result(f"{verb} all {len(services)} managed services{after}…")
+        supervisor = self.supervisor
+        task = Task(lambda: run_all(supervisor, services, action, on_result=self._each.emit), self)
+        task.done.connect(self._on_all_done)
+        task.failed.connect(self._on_failed)
+        task.start(queue)
+
+    @Slot(str, object)
+    def _on_each(self, service: str, result: ActionResult) -> None:
+        if not self.closed:
+            self.tab.show_action_result(service, result.detail)
+            self.tab.refresh_actions()
+
+    @Slot(object)
+    def _on_all_done(self, done: GroupResult) -> None:
+        if not self.closed:
+            self.tab.show_group_result(done.detail)
+            self.tab.refresh_actions()
 
     # -- small things done to a service ------------------------------------------------
 

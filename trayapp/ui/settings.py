@@ -217,9 +217,7 @@ class SettingsController(QObject):
 
     def _show_problem(self, error: ConfigError) -> None:
         name = Path(error.source).name if not error.source.startswith("<") else "The project's files"
-        self.window.show_config_status(
-            f"{error}. Not applied: trayapp goes on with the settings it had.", problem=True
-        )
+        self.window.show_config_status(f"{error}. Not applied: trayapp goes on with the settings it had.", problem=True)
         services = (error.service,) if error.service in self.views else ()
         self.announce(
             Announcement(

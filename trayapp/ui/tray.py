@@ -67,6 +67,7 @@ class Tray(QObject):
     show_port_owner = Signal(str)
     announced = Signal(object)  # Announcement, after it was handed to the platform
     service_action = Signal(str, str)  # name, "start" | "stop" | "restart" | "force"
+    all_action = Signal(str)  # "start" | "stop" | "restart": every managed service
     show_log = Signal(str)
     symbolic_toggled = Signal(bool)  # the monochrome icon was turned on or off (Linux)
 
@@ -208,6 +209,11 @@ class Tray(QObject):
             menu.addMenu(self._service_menu(view, menu))
         if not self._views():
             menu.addAction("No services configured").setEnabled(False)
+        if any(self._child_status(view.service.name) is not None for view in self._views()):
+            menu.addSeparator()
+            self._add(menu, "Start all", lambda: self.all_action.emit("start"))
+            self._add(menu, "Stop all", lambda: self.all_action.emit("stop"))
+            self._add(menu, "Restart all", lambda: self.all_action.emit("restart"))
         menu.addSeparator()
         self._add(menu, "Check now", self._on_check_all)
         pause = self._add(menu, "Pause monitoring", self._on_pause)

@@ -118,6 +118,7 @@ class ServicesTab(QWidget):
     settings_requested = Signal(str, float, float)  # name, interval, timeout
     action_requested = Signal(str, str)  # name, "start" | "stop" | "restart" | "force"
     log_requested = Signal(str)  # name: show its log at its last state change
+    all_requested = Signal(str)  # "start" | "stop" | "restart": every managed service
 
     def __init__(self, model: ServicesModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -196,7 +197,22 @@ class ServicesTab(QWidget):
         splitter.addWidget(self.table)
         splitter.addWidget(lower)
         splitter.setStretchFactor(0, 3)
+        self.all_box = QWidget()
+        all_row = QHBoxLayout(self.all_box)
+        all_row.setContentsMargins(0, 0, 0, 0)
+        self.all_buttons: dict[str, QPushButton] = {}
+        for action, text in (("start", "Start all"), ("stop", "Stop all"), ("restart", "Restart all")):
+            button = QPushButton(text)
+            button.setObjectName(f"all-{action}")
+            button.setToolTip(f"{text.split()[0]} every managed service, in dependency order")
+            button.clicked.connect(lambda _checked=False, action=action: self.all_requested.emit(action))
+            all_row.addWidget(button)
+            self.all_buttons[action] = button
+        self.all_status = plain_label()
+        all_row.addWidget(self.all_status, 1)
+        self.all_box.setVisible(False)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.all_box)
         layout.addWidget(splitter)
 
         self._set_settings_enabled(False)
@@ -268,8 +284,22 @@ class ServicesTab(QWidget):
         if service is None or service == self.current_name():
             self.process_status.setText(text)
 
+    def show_group_result(self, text: str) -> None:
+        """The outcome (or progress) of Start all / Stop all / Restart all, beside their buttons."""
+        self.all_status.setText(text)
+
+    def note_event(self, service: str, kind: str, detail: str) -> None:
+        """What just happened to a managed service replaces what its Process box said before: after a
+        crash it no longer says "started in 0.3 s" (``kind``, ``detail``: a :class:`SupervisorEvent`'s)."""
+        if kind in ("exited", "crash_loop", "start_failed", "stopped", "started", "restarted"):
+            self._results[service] = detail
+        elif kind == "backoff":  # "will be restarted in 2 s" after what it exited with, not instead of it
+            before = self._results.get(service, "")
+            self._results[service] = f"{before} — {detail}" if before and "restarted in" not in before else detail
+
     def refresh_actions(self) -> None:
         """Enable the buttons that make sense now, and show a stop in progress ("SIGTERM sent 3 s ago")."""
+        self.all_box.setVisible(self.supervisor is not None and bool(self.supervisor.services()))
         name = self.current_name()
         status = self.supervisor.status(name) if self.supervisor is not None and name is not None else None
         self.process_box.setVisible(status is not None)
@@ -307,6 +337,7 @@ class ServicesTab(QWidget):
         super().showEvent(event)
         if not self.table.currentIndex().isValid() and self.model.rowCount() > 0:
             self.table.selectRow(0)
+        self.refresh_actions()
 
     def _show(self, row: int, load_settings: bool = False) -> None:
         self._set_settings_enabled(True)
