@@ -371,11 +371,13 @@ def cmd_tray(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from trayapp.checks.checker import check_once
+    from trayapp.monitor.rootcause import stale_once, with_blocked_by
     from trayapp.project.load import load_stack
     from trayapp.supervise.supervisor import settle_stopped
 
     config = load_stack(args.config)
     results = settle_stopped(config.services, check_once(config.services))
+    results = with_blocked_by(stale_once(results, config.services), config.services)
     overall = overall_state([r.state for r in results])
     if getattr(args, "json", False):
         services = [
@@ -394,6 +396,10 @@ def _print_status_table(results: list[CheckResult], overall: State, config: Conf
         latency = "" if r.latency_ms is None else f"{r.latency_ms:.0f} ms"
         state = paint(r.state, f"{r.state:<8}")
         print(f"{r.service:<{width}}  {state}  {latency:>8}  {r.detail}", file=out)
+    from trayapp.monitor.rootcause import root_summary
+
+    for line in root_summary(results):
+        print(f"\nroot cause: {line}", file=out)
     discovered = [s for s in config.services if s.source == "discovered"]
     if discovered:
         print("", file=out)

@@ -62,6 +62,8 @@ class Reason(StrEnum):
     STOPPED = "stopped"  # stopped on purpose by the user (no alarm)
     START_TIMEOUT = "start_timeout"  # started, but not healthy within start_timeout
     CRASH_LOOP = "crash_loop"  # exited again and again; trayapp stopped restarting it
+    PROXY_ERROR = "proxy_error"  # a dev server answers, but its proxy does not reach the service behind it
+    STALE_CONNECTION = "stale_connection"  # reports a dependency down that answers directly: a stale driver/pool
 
 
 #: The state a reason puts a service in, before thresholds are applied.
@@ -71,6 +73,7 @@ REASON_STATE: dict[Reason, State] = {
     Reason.WARNING: State.DEGRADED,
     Reason.SLOW: State.DEGRADED,
     Reason.STOPPED: State.STOPPED,
+    Reason.STALE_CONNECTION: State.DEGRADED,
 }
 
 
@@ -149,6 +152,10 @@ class CheckResult:
     http_status: int | None = None
     port: int | None = None
     listeners: tuple[Listener, ...] = field(default=())
+    #: the service whose failure explains this one's (the root along depends_on / proxy_to), or None
+    blocked_by: str | None = None
+    #: a dev server's API path as checked through its proxy, or None when it has no proxy_path
+    proxy: ProxyPath | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -162,6 +169,33 @@ class CheckResult:
             "http_status": self.http_status,
             "port": self.port,
             "listeners": [listener.to_json() for listener in self.listeners],
+            "blocked_by": self.blocked_by,
+            "proxy": None if self.proxy is None else self.proxy.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class ProxyPath:
+    """A dev server's ``proxy_path`` requested through it (issue #10 section 3).
+
+    ``state`` is the API path's own: ``up`` when the answer came from ``to``, ``down`` when the
+    proxy did not reach it (reason ``proxy_error``), ``degraded`` when ``to`` answered but reports
+    a problem. The dev server's row takes the worse of its own check and this.
+    """
+
+    path: str
+    to: str
+    state: State
+    http_status: int | None
+    latency_ms: float | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "to": self.to,
+            "state": str(self.state),
+            "http_status": self.http_status,
+            "latency_ms": _round(self.latency_ms),
         }
 
 
@@ -177,6 +211,8 @@ class Transition:
     t: float  # Unix time
     #: monotonic seconds the service spent in ``old`` (None when unknown)
     duration_s: float | None = None
+    #: the service whose failure explains this one's (see :attr:`CheckResult.blocked_by`)
+    blocked_by: str | None = None
 
     @property
     def deliberate(self) -> bool:
@@ -192,6 +228,7 @@ class Transition:
             "reason": str(self.reason),
             "detail": self.detail,
             "t": round(self.t, 3),
+            "blocked_by": self.blocked_by,
         }
 
 

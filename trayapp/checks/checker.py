@@ -21,6 +21,7 @@ from trayapp.checks.evidence import (
 )
 from trayapp.checks.ports import listeners
 from trayapp.checks.probes import Probe, make_probe
+from trayapp.checks.proxy import Fetched, ProxyCheck, browser_reaches
 from trayapp.config.load import ServiceConfig
 from trayapp.model import CheckResult, Listener, ProbeOutcome, Reason, State
 from trayapp.paths import captured_output
@@ -28,6 +29,8 @@ from trayapp.paths import captured_output
 log = logging.getLogger(__name__)
 
 OwnerLookup = Callable[[Iterable[int]], Sequence[Listener]]
+#: a service's latest result by name (the backend behind a dev server's proxy), None if not yet checked
+PeerLookup = Callable[[str], CheckResult | None]
 
 
 def lookup_owners(ports: Iterable[int]) -> Sequence[Listener]:
@@ -60,11 +63,20 @@ class Checker:
         owners: OwnerLookup = lookup_owners,
         wall: Callable[[], float] = time.time,
         logs: Sequence[str] | None = None,
+        *,
+        services: Sequence[ServiceConfig] = (),
+        peers: PeerLookup = lambda _name: None,
     ) -> None:
         self.service = service
         self.logs = tuple(logs) if logs is not None else log_sources(service)
         self._probe: Probe = make_probe(service)
         self._owners = owners
+        self._peers = peers
+        #: the check of the path through a dev server's proxy (``proxy_path``), if it has one
+        self.proxy: ProxyCheck | None = None
+        if service.proxy_path is not None and service.proxy_to is not None:
+            behind = next((s for s in services if s.name == service.proxy_to), None)
+            self.proxy = ProxyCheck(service, behind, owners=owners)
         self._wall = wall
         self._last_up: float | None = None
         self._marks: dict[str, FileMark] = {}  # where the logs ended at the last check that was up
@@ -87,13 +99,17 @@ class Checker:
         owners: Sequence[Listener] = ()
         if self.service.port is not None and (with_owners or needs_owners(outcome)):
             owners = self._owners([self.service.port])
-        return self.diagnose(outcome, owners)
+        result = self.diagnose(outcome, owners)
+        if result.state is State.UP and self.proxy is not None:
+            assert self.service.proxy_to is not None
+            result = self.proxy.judge(result, self.proxy.fetch(), self._peers(self.service.proxy_to))
+        return result
 
     def diagnose(self, outcome: ProbeOutcome, owners: Sequence[Listener]) -> CheckResult:
         service, t = self.service, self._wall()
         sources = self.sources
         since = self._last_up if self._last_up is not None else t - RECENT_S
-        result = diagnose(service, outcome, owners, t)
+        result = browser_reaches(service, diagnose(service, outcome, owners, t))
         if result.state is State.UP:
             self._last_up = result.t
             self._marks = mark(self.logs)
@@ -112,6 +128,8 @@ class Checker:
 
     def close(self) -> None:
         self._probe.close()
+        if self.proxy is not None:
+            self.proxy.close()
 
 
 def check_once(services: Sequence[ServiceConfig], owners: OwnerLookup = lookup_owners) -> list[CheckResult]:
@@ -120,20 +138,25 @@ def check_once(services: Sequence[ServiceConfig], owners: OwnerLookup = lookup_o
     Returns within the largest timeout + 0.5 s (plus the owner scan) even if a probe
     overruns its own bound: such a service is reported as timed out.
     """
-    checkers = [Checker(s, owners) for s in services]
+    checkers = [Checker(s, owners, services=services) for s in services]
     outcomes: list[ProbeOutcome | None] = [None] * len(checkers)
+    answers: list[Fetched | None] = [None] * len(checkers)
     done = threading.Semaphore(0)
 
     def run(index: int) -> None:
         try:
-            outcomes[index] = checkers[index].probe()
+            checker = checkers[index]
+            outcomes[index] = outcome = checker.probe()
+            if checker.proxy is not None and outcome.reason is Reason.OK:
+                answers[index] = checker.proxy.fetch()
         finally:
             done.release()
 
     # Daemon threads rather than an executor: a stuck probe must not delay exit.
     for index, checker in enumerate(checkers):
         threading.Thread(target=run, args=(index,), name=f"trayapp-status-{checker.service.name}", daemon=True).start()
-    deadline = time.monotonic() + max((s.timeout for s in services), default=0) + 0.5
+    # a dev server with a proxy_path asks up to two more requests (the API path, then as a browser)
+    deadline = time.monotonic() + max((s.timeout * (3 if s.proxy_path else 1) for s in services), default=0) + 0.5
     for _ in checkers:
         if not done.acquire(timeout=max(0.0, deadline - time.monotonic())):
             break
@@ -148,5 +171,11 @@ def check_once(services: Sequence[ServiceConfig], owners: OwnerLookup = lookup_o
             )
         else:
             results.append(checker.diagnose(outcome, listening))
+    by_name = {r.service: r for r in results}
+    for index, (checker, answer) in enumerate(zip(checkers, answers, strict=True)):
+        result = results[index]
+        if checker.proxy is not None and answer is not None and result.state is State.UP:
+            results[index] = checker.proxy.judge(result, answer, by_name.get(checker.service.proxy_to or ""))
+        if outcomes[index] is not None:
             checker.close()
     return results

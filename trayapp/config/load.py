@@ -141,6 +141,22 @@ class ServiceConfig:
         """Its config home (see :mod:`trayapp.identity`)."""
         return self.config_file or "<none>"
 
+    #: services this one needs (``depends_on``): a failure of one of them explains this one's
+    depends_on: tuple[str, ...] = ()
+    #: a dev server's path that its proxy forwards (``proxy_path = "/api/health"``), checked through it
+    proxy_path: str | None = None
+    #: the service behind that proxy (``proxy_to = "backend"``)
+    proxy_to: str | None = None
+    #: consecutive up checks of a dependency after which this service still reporting it down is
+    #: ``stale_connection`` (``stale_after_checks``)
+    stale_after_checks: int = 3
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """``depends_on`` and ``proxy_to`` (a dev server needs what its proxy reaches), in that order."""
+        extra = (self.proxy_to,) if self.proxy_to and self.proxy_to not in self.depends_on else ()
+        return (*self.depends_on, *extra)
+
     @property
     def display_target(self) -> str:
         return redact_uri(self.target)
@@ -205,7 +221,9 @@ _MANAGED_KEYS = {
     "start_timeout",
     "autorestart",
 }
-_COMMON_KEYS = {"name", "kind", "timeout", "interval", "down_after", "slow_ms", "log"} | _MANAGED_KEYS
+#: keys that relate services to each other (issue #10 sections 3 to 5)
+_RELATION_KEYS = {"depends_on", "proxy_path", "proxy_to", "stale_after_checks"}
+_COMMON_KEYS = {"name", "kind", "timeout", "interval", "down_after", "slow_ms", "log"} | _MANAGED_KEYS | _RELATION_KEYS
 #: signals a service may be stopped with (POSIX names; Windows uses CTRL_BREAK then TerminateProcess)
 STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGKILL")
 _KIND_KEYS = {
@@ -276,6 +294,7 @@ def parse_config(text: str, source: str, base: Path | None = None) -> Config:
         services.append(service)
     home = config_home(source)
     services = [replace(s, config_file=home) for s in services]
+    _check_relations(services, source)
     if source == BUILTIN:
         services = [replace(s, source="default") for s in services]
     return Config(tuple(services), source, projects=projects, text=text if source.startswith("<") else None)
@@ -371,7 +390,12 @@ def _parse_service(raw: dict[str, Any], index: int, source: str, base: Path) -> 
     if kind is Kind.HTTP:
         secrets = uri_secrets(target)
     tls_ca_file, tls_verify = _tls(raw, target, source, label, base) if kind is Kind.HTTP else (None, True)
+    depends_on, proxy_path, proxy_to, stale_after = _relations(raw, kind, source, label)
     return ServiceConfig(
+        depends_on=depends_on,
+        proxy_path=proxy_path,
+        proxy_to=proxy_to,
+        stale_after_checks=stale_after,
         tls_ca_file=tls_ca_file,
         tls_verify=tls_verify,
         managed=_managed(raw, source, label, base),
@@ -415,6 +439,78 @@ def _kind_problem(kind_raw: object) -> str:
     if guess is not None:
         return f"{kind_raw!r} is not a known kind; did you mean {guess!r}?"
     return f"{kind_raw!r} is not a known kind (one of: {kinds})"
+
+
+def _relations(
+    raw: dict[str, Any], kind: Kind, source: str, label: str
+) -> tuple[tuple[str, ...], str | None, str | None, int]:
+    """``depends_on``, ``proxy_path``, ``proxy_to`` and ``stale_after_checks`` of one service (names
+    are checked against the other services by :func:`_check_relations`)."""
+    depends_on = raw.get("depends_on", [])
+    if isinstance(depends_on, str):
+        depends_on = [depends_on]
+    if not isinstance(depends_on, list) or not all(isinstance(d, str) and d for d in depends_on):
+        raise ConfigError(source, 'must be a list of service names, e.g. ["db"]', label, "depends_on")
+    proxy_path = raw.get("proxy_path")
+    proxy_to = raw.get("proxy_to")
+    if proxy_path is not None:
+        if not isinstance(proxy_path, str) or not proxy_path.startswith("/") or any(c.isspace() for c in proxy_path):
+            raise ConfigError(
+                source,
+                f'must be a path that starts with "/" (e.g. "/api/health"), not {proxy_path!r}',
+                label,
+                "proxy_path",
+            )
+        if kind is Kind.MONGO:
+            raise ConfigError(source, "only applies to a dev server (kind http or tcp)", label, "proxy_path")
+    if proxy_to is not None and (not isinstance(proxy_to, str) or not proxy_to):
+        raise ConfigError(source, "must be the name of a service", label, "proxy_to")
+    if (proxy_path is None) != (proxy_to is None):
+        have, missing = ("proxy_path", "proxy_to") if proxy_to is None else ("proxy_to", "proxy_path")
+        raise ConfigError(
+            source,
+            f"needs {missing} as well (the path to check through the proxy and the service behind it)",
+            label,
+            have,
+        )
+    stale_after = raw.get("stale_after_checks", 3)
+    if isinstance(stale_after, bool) or not isinstance(stale_after, int) or not 1 <= stale_after <= 100:
+        raise ConfigError(
+            source, f"must be a whole number from 1 to 100, not {stale_after!r}", label, "stale_after_checks"
+        )
+    return tuple(dict.fromkeys(depends_on)), proxy_path, proxy_to, stale_after
+
+
+def _check_relations(services: list[ServiceConfig], source: str) -> None:
+    """Every name in ``depends_on`` and ``proxy_to`` is another service, and no service needs itself
+    through a chain of others."""
+    names = {s.name for s in services}
+    known = ", ".join(s.name for s in services)
+    for service in services:
+        for key, values in (("depends_on", service.depends_on), ("proxy_to", (service.proxy_to,))):
+            for value in values:
+                if value is None:
+                    continue
+                if value == service.name:
+                    raise ConfigError(source, "names the service itself", service.name, key)
+                if value not in names:
+                    raise ConfigError(source, f"{value!r} is not a service (known: {known})", service.name, key)
+    needs = {s.name: s.needs for s in services}
+    for service in services:
+        seen: set[str] = set()
+        todo = list(needs[service.name])
+        while todo:
+            current = todo.pop()
+            if current == service.name:
+                raise ConfigError(
+                    source,
+                    "makes a cycle: the service needs itself through depends_on / proxy_to",
+                    service.name,
+                    "depends_on",
+                )
+            if current not in seen:
+                seen.add(current)
+                todo += needs.get(current, ())
 
 
 def _managed(raw: dict[str, Any], source: str, label: str, base: Path) -> ManagedConfig | None:

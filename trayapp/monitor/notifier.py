@@ -10,6 +10,13 @@ calls :meth:`Notifier.poll` when :meth:`Notifier.next_due` has passed and shows 
   announcement, then that service is silent until it has had no change for ``settle_after``
   seconds, which is announced once ("settled").
 - While do-not-disturb is on, whatever falls due is dropped; the bookkeeping goes on.
+- One root cause, one popup (issue #10 section 4): a transition whose ``blocked_by`` names a
+  service that goes bad in the same batch is folded into that one's popup ("db is down
+  (refused); backend and frontend are affected"); one whose root was announced bad before says
+  nothing of its own; one whose root is not (yet) known bad waits up to ``root_wait`` seconds
+  for it, then is announced alone.
+- A service going into ``stale_connection`` is announced even though it stays degraded, with
+  the action ``restart`` (the shell offers it when it manages the service).
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ class Announcement:
     services: tuple[str, ...]
     severity: Severity
     kind: str  # "problem" | "recovered" | "flapping" | "settled" | "mixed"
+    #: what a click on it may do for ``services[0]``: "restart" (a stale connection), or None
+    action: str | None = None
 
 
 @dataclass
@@ -77,12 +86,17 @@ class Notifier:
         flap_count: int = 4,
         flap_window: float = 60.0,
         settle_after: float = 60.0,
+        root_wait: float = 10.0,
     ) -> None:
         self._clock = clock
         self.batch_window = batch_window
         self.flap_count = flap_count
         self.flap_window = flap_window
         self.settle_after = settle_after
+        self.root_wait = root_wait
+        self._bad_now: set[str] = set()  # services whose latest transition is into down/degraded
+        #: affected services waiting for their root to go bad: name -> (deadline, pending)
+        self._waiting: dict[str, tuple[float, _Pending]] = {}
         self._lock = threading.Lock()
         self._dnd = False
         self._batch: dict[str, _Pending] = {}
@@ -127,16 +141,44 @@ class Notifier:
             self._collect(now)
             name = transition.service
             back_after = self._track_outage(transition)
+            was_bad = self._bad_now.copy()
+            if transition.new in _BAD:
+                self._bad_now.add(name)
+            else:
+                self._bad_now.discard(name)
             if self._hold_until is not None and now < self._hold_until:
                 return
             if self._count_change(transition, now):
                 return
-            if self._batch_due is None:
-                self._batch_due = now + self.batch_window
-            pending = self._batch.get(name)
-            start = transition.old if pending is None else pending.start
-            deliberate = transition.deliberate or (pending is not None and pending.deliberate)
-            self._batch[name] = _Pending(start, transition, back_after, deliberate)
+            waited = self._waiting.pop(name, None)
+            root = transition.blocked_by
+            if transition.new in _BAD and root is not None and root != name:
+                if root in was_bad and not self._bad_in_batch(root):
+                    return  # its root was announced: no alarm of its own
+                if not self._bad_in_batch(root):
+                    start = transition.old if waited is None else waited[1].start
+                    self._waiting[name] = (now + self.root_wait, _Pending(start, transition, back_after))
+                    return
+            self._add_to_batch(name, transition, back_after, now)
+            if transition.new in _BAD:  # the root of services waiting for it
+                for other, (_, pending) in list(self._waiting.items()):
+                    if pending.latest.blocked_by == name:
+                        del self._waiting[other]
+                        self._add_to_batch(other, pending.latest, pending.back_after, now, pending.start)
+
+    def _bad_in_batch(self, name: str) -> bool:
+        pending = self._batch.get(name)
+        return pending is not None and pending.latest.new in _BAD
+
+    def _add_to_batch(
+        self, name: str, transition: Transition, back_after: float | None, now: float, start: State | None = None
+    ) -> None:
+        if self._batch_due is None:
+            self._batch_due = now + self.batch_window
+        pending = self._batch.get(name)
+        first = (transition.old if start is None else start) if pending is None else pending.start
+        deliberate = transition.deliberate or (pending is not None and pending.deliberate)
+        self._batch[name] = _Pending(first, transition, back_after, deliberate)
 
     def poll(self) -> list[Announcement]:
         """The announcements due now, oldest first (call on the GUI thread at :meth:`next_due`)."""
@@ -152,6 +194,7 @@ class Notifier:
         """Monotonic time :meth:`poll` may next have something to say; None when nothing is pending."""
         with self._lock:
             times = [f.last_change + self.settle_after for f in self._flapping.values()]
+            times += [deadline for deadline, _ in self._waiting.values()]
             if self._batch_due is not None:
                 times.append(self._batch_due)
             if self._ready:
@@ -163,6 +206,10 @@ class Notifier:
     def _collect(self, now: float) -> None:
         """Move everything due by ``now`` (closed batch, settled services) to the ready list."""
         due: list[tuple[float, Announcement]] = []
+        for name, (deadline, pending) in list(self._waiting.items()):
+            if now >= deadline:  # its root never went bad: it is news of its own
+                del self._waiting[name]
+                due.append((deadline, _single(name, pending)))
         if self._batch_due is not None and now >= self._batch_due:
             announcement = self._announce_batch(list(self._batch.items()))
             if announcement is not None:
@@ -228,6 +275,27 @@ class Notifier:
         changed = [(name, p) for name, p in batch if _worth_saying(p)]
         if not changed:
             return None
+        bad = {name for name, p in changed if p.latest.new in _BAD}
+        affected: dict[str, list[str]] = {}
+        for name, p in changed:
+            root = p.latest.blocked_by
+            if p.latest.new in _BAD and root in bad and root != name:
+                affected.setdefault(root, []).append(name)
+        folded = {name for names in affected.values() for name in names}
+        if affected:
+            changed = [(name, p) for name, p in changed if name not in folded]
+            if len(changed) == 1:
+                root, p = changed[0]
+                t = p.latest
+                hit = tuple(affected.get(root, []))
+                verb = "is" if len(hit) == 1 else "are"
+                return Announcement(
+                    f"{root} is {t.new} ({t.reason}); {_join(hit)} {verb} affected",
+                    t.detail,
+                    (root, *hit),
+                    _severity(t.new),
+                    "problem",
+                )
         if len(changed) == 1:
             return _single(*changed[0])
         changed.sort(key=lambda item: -item[1].latest.new.severity)  # stable: arrival order within a state
@@ -241,10 +309,17 @@ class Notifier:
             title, kind = f"{len(names)} services are {states.pop()}", "problem"
         else:
             title, kind = f"{len(names)} services are down or degraded", "problem"
+        lines = []
+        for name, p in changed:
+            line = _line(name, p)
+            if name in affected:
+                verb = "is" if len(affected[name]) == 1 else "are"
+                line += f"; {_join(tuple(affected[name]))} {verb} affected"
+            lines.append(line)
         return Announcement(
             title=title,
-            message="\n".join(_line(name, p) for name, p in changed),
-            services=names,
+            message="\n".join(lines),
+            services=(*names, *(n for name in names for n in affected.get(name, []))),
             severity=_severity(changed[0][1].latest.new),  # the worst
             kind=kind,
         )
@@ -253,7 +328,8 @@ class Notifier:
 def _worth_saying(p: _Pending) -> bool:
     """A problem, or a recovery from one; not startup, not a bounce back to where it was."""
     new = p.latest.new
-    if new is p.start or p.latest.reason in _ANNOUNCED_ELSEWHERE or p.latest.old in DELIBERATE:
+    stale = p.latest.reason is Reason.STALE_CONNECTION and new is State.DEGRADED
+    if (new is p.start and not stale) or p.latest.reason in _ANNOUNCED_ELSEWHERE or p.latest.old in DELIBERATE:
         return False  # a start's or stop's outcome and a crash loop are announced by the supervisor
     if new is State.UP and p.deliberate:
         return False  # back because the user started it: "backend started in 1.2 s" says so
@@ -272,6 +348,8 @@ def _back(p: _Pending) -> str:
 
 def _single(name: str, p: _Pending) -> Announcement:
     t = p.latest
+    if t.reason is Reason.STALE_CONNECTION and t.new in _BAD:
+        return Announcement(f"{name} has a stale connection", t.detail, (name,), Severity.WARNING, "problem", "restart")
     if t.new in _BAD:
         return Announcement(f"{name} is {t.new}", t.detail, (name,), _severity(t.new), "problem")
     return Announcement(f"{name} is {_back(p)}", t.detail or f"{name} is up", (name,), Severity.INFO, "recovered")

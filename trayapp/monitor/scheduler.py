@@ -25,6 +25,7 @@ from trayapp.checks.checker import Checker
 from trayapp.clock import Clock, SystemClock
 from trayapp.config.load import ServiceConfig
 from trayapp.model import CheckResult, Reason, State, Transition
+from trayapp.monitor.rootcause import Relations
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class CheckEvent:
             "t": round(r.t, 3),
             "service_state": str(self.service_state),
             "http_status": r.http_status,
+            "blocked_by": r.blocked_by,
+            "proxy": None if r.proxy is None else r.proxy.to_json(),
         }
 
 
@@ -70,6 +73,7 @@ class Tracker:
         self.state = State.UNKNOWN
         self.failures = 0
         self.since: float | None = None  # monotonic time the state was entered
+        self.reason: Reason | None = None  # the reason of the last transition
         self.starting_until: float | None = None  # monotonic; failures do not count before it
 
     def force(self, state: State, result: CheckResult, now: float) -> Transition | None:
@@ -115,10 +119,14 @@ class Tracker:
         return self._move(new, result, now)
 
     def _move(self, new: State, result: CheckResult, now: float) -> Transition | None:
-        if new is self.state:
+        # Into or out of stale_connection is news even within "degraded": it asks for a restart.
+        stale_news = Reason.STALE_CONNECTION in (result.reason, self.reason) and result.reason is not self.reason
+        if new is self.state and not (stale_news and new is not State.UP):
             return None
         old, old_since = self.state, self.since
-        self.state, self.since = new, now
+        self.state, self.reason = new, result.reason
+        if old is not new:
+            self.since = now
         return Transition(
             service=self.name,
             old=old,
@@ -127,6 +135,7 @@ class Tracker:
             detail=result.detail,
             t=result.t,
             duration_s=None if old_since is None else now - old_since,
+            blocked_by=result.blocked_by,
         )
 
 
@@ -184,7 +193,13 @@ class Monitor:
         checker_factory: Callable[[ServiceConfig], Checker] | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
-        self._factory = checker_factory or (lambda s: Checker(s, wall=self.clock.wall))
+        #: every service of the config, for the proxy check of a dev server (the service behind it)
+        self._all: tuple[ServiceConfig, ...] = tuple(services)
+        self._factory = checker_factory or (
+            lambda s: Checker(s, wall=self.clock.wall, services=self._all, peers=self._latest)
+        )
+        #: blocked_by and stale_connection, across services (monitor/rootcause.py)
+        self.relations = Relations(services, self.clock.wall)
         self._cond = threading.Condition()
         now = self.clock.monotonic()
         self._entries = {s.name: _Entry(self._factory(s), now) for s in services}
@@ -234,6 +249,8 @@ class Monitor:
         checked at once. Probes are built on the calling thread (a MongoClient is made there).
         """
         fresh = {s.name: s for s in services}
+        self._all = tuple(services)
+        self.relations.set_services(services)
         with self._cond:
             current = dict(self._entries)
         built = {
@@ -359,6 +376,14 @@ class Monitor:
             for entry in self._select(names):
                 entry.reset_pending = True
 
+    def hold_stale(self, seconds: float) -> None:
+        """Judge no connection stale for ``seconds`` (after a wake: drivers reconnect in the grace)."""
+        self.relations.hold(seconds)
+
+    def _latest(self, name: str) -> CheckResult | None:
+        entry = self._entries.get(name)
+        return None if entry is None else entry.last
+
     def pause(self) -> None:
         with self._cond:
             self._paused = True
@@ -439,6 +464,7 @@ class Monitor:
                 elif entry.explained is not None and result.reason is Reason.REFUSED:
                     took = None if entry.explained.state is State.STOPPED else result.latency_ms  # no answer expected
                     result = replace(entry.explained, t=result.t, latency_ms=took)
+                result = self.relations.observe(result, self._latest)
                 entry.last = result
                 transition = entry.tracker.feed(result, now)
                 self._queue(entry, CheckEvent(result, entry.tracker.state, entry.tracker.failures), transition)

@@ -213,6 +213,9 @@ class WakeCoordinator:
             self.notifier.hold(None if keep_paused else now + self.grace)
         self._emit(event)  # before the re-checks, so whoever prints sees the resume first
         monitor.reset_connections()  # e.g. Mongo clients are rebuilt rather than trusted
+        # A driver that lost its sockets in the sleep gets the grace to reconnect before
+        # its "db disconnected" counts as a stale connection (issue #10 section 5).
+        monitor.hold_stale(self.grace)
         if not keep_paused:
             monitor.resume()
             monitor.burst(self.burst)

@@ -104,14 +104,26 @@ def _commented(value: object, said: list[str] | None) -> object:
 
 
 def accepts(key: str, value: object) -> bool:
-    """Whether this trayapp's config validator takes ``key`` on a service (a real parse)."""
+    """Whether this trayapp's config validator takes ``key = value`` on a dev server (a real parse;
+    the services a value names are added beside it)."""
     doc = tomlkit.document()
+    aot = AoT([])
     table = tomlkit.table()
-    table.add("name", "a")
-    table.add("kind", "tcp")
-    table.add("port", 1)
-    table.add(key, value if key != "proxy_to" else "a")
-    aot = AoT([table])
+    table.add("name", "__init_probe__")
+    table.add("kind", "http")
+    table.add("url", "http://127.0.0.1:1/")
+    table.add(key, value)
+    if key in ("proxy_path", "proxy_to"):
+        other = "proxy_to" if key == "proxy_path" else "proxy_path"
+        table.add(other, "__init_other__" if other == "proxy_to" else "/")
+    aot.append(table)
+    names = value if isinstance(value, list) else [value] if key == "proxy_to" else []
+    for name in {*(n for n in names if isinstance(n, str)), "__init_other__"}:
+        other_table = tomlkit.table()
+        other_table.add("name", name)
+        other_table.add("kind", "tcp")
+        other_table.add("port", 1)
+        aot.append(other_table)
     doc.add("service", aot)
     try:
         parse_config(tomlkit.dumps(doc), BUILTIN)

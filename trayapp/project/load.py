@@ -140,7 +140,13 @@ def expand_projects(config: Config) -> Config:
 
 
 def _prefixed(service: ServiceConfig, prefix: str) -> ServiceConfig:
-    return replace(service, name=f"{prefix}-{service.name}")
+    """The service named ``<prefix>-<name>``, and so are the services it names (depends_on, proxy_to)."""
+    return replace(
+        service,
+        name=f"{prefix}-{service.name}",
+        depends_on=tuple(f"{prefix}-{d}" for d in service.depends_on),
+        proxy_to=f"{prefix}-{service.proxy_to}" if service.proxy_to else None,
+    )
 
 
 def project_roots(config: Config) -> list[Path]:

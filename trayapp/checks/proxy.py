@@ -1,0 +1,337 @@
+"""The browser's path: a dev server's ``proxy_path`` requested through the dev server, compared
+with the service behind its proxy (issue #10 section 3).
+
+A frontend with ``proxy_path = "/api/health"`` and ``proxy_to = "backend"`` gets, on each check
+whose own answer was fine, one more request: that path through the dev server, with
+``Accept: application/json``. Vite's SPA fallback (``htmlFallbackMiddleware``,
+packages/vite/src/node/server/middlewares/htmlFallback.ts) answers ``index.html`` only to a GET
+whose Accept is missing, empty, or includes ``text/html`` or ``*/*``; so a path Vite does not
+proxy gets a 404 rather than the page. When that happens a second request with ``Accept: */*``
+(what the browser's ``fetch()`` sends by default) shows what the app gets: the page.
+
+How Vite's proxy answers when it cannot reach its target, from Vite's own source
+(vitejs/vite packages/vite/src/node/server/middlewares/proxy.ts at a98c8d95, the same code in
+the Vite 8.3.8 the test stack installs, dist/node/chunks/node.js): on http-proxy's ``error``
+event it logs ``http proxy error: <url>`` with the error's stack, and unless headers were sent
+answers ``res.writeHead(502, {'Content-Type': 'text/plain'}).end()``: status 502, Content-Type
+``text/plain``, an empty body. That empty 502 is told apart from a 502 the backend itself sends
+(which has a body, or is what the backend's own check sees).
+
+The frontend's row then reads (see :class:`~trayapp.model.ProxyPath` for the JSON):
+
+- the proxy reaches the backend and the answer is fine: ``up``;
+- the proxy does not reach the backend: ``down``, reason ``proxy_error``, with the cause: the
+  backend is down itself (``blocked_by`` the backend: no alarm of its own), the target's port is
+  not the backend's, the target's name resolves first to the address family the backend does
+  not listen on, or the path is not proxied at all (``index.html``);
+- the proxy reaches the backend, which reports a problem: ``degraded``, reason
+  ``dependency_down``, ``blocked_by`` the backend.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+from trayapp.checks.ports import listens_on
+from trayapp.checks.probes import (
+    HttpProbe,
+    ResolveError,
+    _HttpFailure,
+    _resolve_target,
+    connect_any,
+    is_loopback,
+    read_answer,
+    resolve,
+)
+from trayapp.config.load import ServiceConfig
+from trayapp.model import CheckResult, Kind, Listener, ProbeOutcome, ProxyPath, Reason, State
+
+#: asked first: no SPA fallback answers it with HTML
+API_ACCEPT = "application/json"
+#: what ``fetch()`` sends when the app sets no Accept (the Fetch standard's default)
+BROWSER_ACCEPT = "*/*"
+
+Resolver = Callable[[str, int, float], tuple[str, ...]]
+OwnerLookup = Callable[[Iterable[int]], Sequence[Listener]]
+
+_URL = re.compile(r"(?:https?|wss?)://[^\s'\"`,;)}]+")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One request through the dev server: its answer, or ``failure`` when none came."""
+
+    status: int | None
+    content_type: str | None
+    body: bytes
+    latency_ms: float
+    failure: ProbeOutcome | None = None
+    #: the same path asked as the browser's fetch() asks it (only after a 404)
+    as_browser: Fetched | None = None
+
+    @property
+    def html(self) -> bool:
+        head = self.body[:256].lstrip().lower()
+        return bool(
+            (self.content_type or "").lower().startswith("text/html") or head.startswith((b"<!doctype html", b"<html"))
+        )
+
+    @property
+    def vite_upstream_error(self) -> bool:
+        """Vite's own answer when its proxy cannot reach the target: 502, text/plain, no body."""
+        return self.status == 502 and not self.body.strip()
+
+
+class _PathProbe(HttpProbe):
+    """GET one path of the dev server with a chosen Accept, returning the raw answer."""
+
+    def __init__(self, service: ServiceConfig, accept: str) -> None:
+        super().__init__(service)
+        self._accept = accept
+        self._head = [(k, accept if k == "Accept" else v) for k, v in self._head]
+
+    def _new_client(self):  # type: ignore[no-untyped-def]  # httpx is imported lazily
+        client = super()._new_client()
+        client.headers["Accept"] = self._accept
+        return client
+
+    def fetch(self) -> Fetched:
+        service = self._service
+        start = time.perf_counter()
+        resolved = _resolve_target(service, start)
+        if isinstance(resolved, ProbeOutcome):
+            return Fetched(None, None, b"", _ms(start), resolved)
+        addresses, port = resolved
+        try:
+            if self._plain:
+                status, _phrase, content_type, body = self._get_plain(addresses, port, start + service.timeout)
+            else:
+                status, _phrase, content_type, body = self._get_httpx(start + service.timeout)
+        except _HttpFailure as failure:
+            outcome = ProbeOutcome(failure.reason, failure.detail, _ms(start), addresses=addresses)
+            return Fetched(None, None, b"", _ms(start), outcome)
+        return Fetched(status, content_type, body, _ms(start))
+
+
+def path_url(service: ServiceConfig, path: str) -> str:
+    """``path`` on the dev server: the scheme and authority of its url, or http://host:port for tcp."""
+    if service.kind is Kind.HTTP:
+        parts = urlsplit(service.target)
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}"
+    host = service.host or "localhost"
+    return f"http://{f'[{host}]' if ':' in host else host}:{service.port}{path}"
+
+
+class ProxyCheck:
+    """Checks ``service.proxy_path`` through the dev server and says what the answer means.
+
+    :meth:`fetch` does the network part (bounded by the service's timeout, twice at most);
+    :meth:`judge` turns it and the backend's own latest result into the dev server's row.
+    """
+
+    def __init__(
+        self,
+        service: ServiceConfig,
+        backend: ServiceConfig | None,
+        *,
+        owners: OwnerLookup | None = None,
+        resolver: Resolver = resolve,
+    ) -> None:
+        assert service.proxy_path is not None and service.proxy_to is not None
+        self.service = service
+        self.backend = backend
+        self._owners = owners
+        self._resolver = resolver
+        target = replace(service, kind=Kind.HTTP, target=path_url(service, service.proxy_path))
+        self._api = _PathProbe(target, API_ACCEPT)
+        self._browser = _PathProbe(target, BROWSER_ACCEPT)
+
+    def fetch(self) -> Fetched:
+        answer = self._api.fetch()
+        if answer.status == 404:
+            answer = replace(answer, as_browser=self._browser.fetch())
+        return answer
+
+    def close(self) -> None:
+        self._api.close()
+        self._browser.close()
+
+    # -- what it means -------------------------------------------------------------------------
+
+    def judge(self, own: CheckResult, answer: Fetched, backend: CheckResult | None) -> CheckResult:
+        """The dev server's row: ``own`` (its own check, which answered) with the API path read in."""
+        service = self.service
+        path, to = service.proxy_path or "/", service.proxy_to or ""
+        # down, degraded, or stopped by the user: anything but up explains a proxy that cannot reach it
+        backend_bad = backend is not None and backend.state is not State.UP and backend.state is not State.UNKNOWN
+
+        def row(state: State, reason: Reason, detail: str, blocked: str | None = None) -> CheckResult:
+            view = ProxyPath(path, to, state, answer.status, answer.latency_ms)
+            worse = state if state.severity > own.state.severity else own.state
+            return replace(
+                own,
+                state=worse,
+                reason=reason if state.severity > own.state.severity else own.reason,
+                detail=detail,
+                blocked_by=blocked if state.severity > own.state.severity else own.blocked_by,
+                proxy=view,
+            )
+
+        def because_backend() -> CheckResult:
+            assert backend is not None
+            return row(
+                State.DOWN,
+                Reason.PROXY_ERROR,
+                f"{service.name}'s API path {path} fails because {to} is {backend.state} ({backend.reason}).",
+                to,
+            )
+
+        server = self._server_name(own)
+        rule = self._rule()
+        if answer.status is None:
+            failure = answer.failure
+            assert failure is not None
+            if backend_bad:
+                return because_backend()
+            direct = self._direct(backend)
+            return row(
+                State.DOWN,
+                Reason.PROXY_ERROR,
+                f"{path} through {server} {failure.detail}, {direct}: {server}'s {rule} proxy is stuck.",
+            )
+        if answer.html or (answer.status == 404 and answer.as_browser is not None and answer.as_browser.html):
+            return row(
+                State.DOWN,
+                Reason.PROXY_ERROR,
+                f"{rule} is not proxied: {server} answers its index.html (the browser's `Unexpected token <`).",
+            )
+        if answer.vite_upstream_error:
+            if backend_bad:
+                return because_backend()
+            return row(State.DOWN, Reason.PROXY_ERROR, self._unreached(server, rule, answer.status, backend))
+        reason, said = read_answer(answer.status, "", answer.body, answer.content_type)
+        if reason is Reason.OK:
+            return row(State.UP, Reason.OK, f"{own.detail.rstrip('.')}; {path} through its proxy reaches {to}.")
+        return row(
+            State.DEGRADED,
+            Reason.DEPENDENCY_DOWN,
+            f"{service.name}'s API path {path} reaches {to}, which {said}.",
+            to if backend_bad else None,
+        )
+
+    def _server_name(self, own: CheckResult) -> str:
+        said = " ".join(p.said for p in self.service.origin if p.key == "kind").lower()
+        commands = " ".join(" ".join(x.cmdline or ()) for x in own.listeners).lower()
+        return "Vite" if "vite" in said or "vite" in commands else self.service.name
+
+    def _rule(self) -> str:
+        """The proxied prefix: ``/api`` of ``/api/health``."""
+        path = self.service.proxy_path or "/"
+        first = path.strip("/").split("/", 1)[0]
+        return f"/{first}" if first else "/"
+
+    def _target(self) -> tuple[str, str] | None:
+        """The proxy's target URL and where it was read (``client/vite.config.js:8``), when known."""
+        for p in self.service.origin:
+            if p.key == "proxy":
+                found = _URL.search(p.said)
+                if found:
+                    return found.group(0).rstrip("/"), p.where
+        return None
+
+    def _direct(self, backend: CheckResult | None) -> str:
+        if backend is None:
+            return f"and {self.service.proxy_to} has not been checked yet"
+        latency = "" if backend.latency_ms is None else f" in {backend.latency_ms:.0f} ms"
+        return f"though {backend.service} answers directly{latency}"
+
+    def _unreached(self, server: str, rule: str, status: int, backend: CheckResult | None) -> str:
+        """Why the proxy did not reach a backend that answers directly."""
+        to = self.service.proxy_to or "the backend"
+        be = self.backend
+        port = be.port if be is not None else None
+        port_where = next((p.where for p in (be.origin if be else ()) if p.key == "port" and p.where), None)
+        listens = f"{to} listens on {port}" + (f" ({port_where})" if port_where else "") if port else ""
+        every = f"every {rule} call fails with {status}"
+        found = self._target()
+        if found is None:
+            return (
+                f"{server}'s {rule} proxy answers {status} (it cannot reach its target), "
+                f"{self._direct(backend)}{' on port ' + str(port) if port else ''}: check the proxy's target; {every}."
+            )
+        url, where = found
+        parts = urlsplit(url)
+        try:
+            target_port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+        except ValueError:
+            target_port = None
+        if port is not None and target_port is not None and target_port != port:
+            return f"{server}'s {rule} proxy targets port {target_port} ({where}), but {listens}: {every}."
+        host = parts.hostname or ""
+        owners = self._owners([port]) if self._owners is not None and port is not None else ()
+        bound = sorted({x.address for x in owners if x.port == port})
+        try:
+            addresses = self._resolver(host, target_port or 80, 1.0) if host else ()
+        except ResolveError:
+            addresses = ()
+        if bound and addresses and not any(listens_on(b, addresses[0]) for b in bound):
+            reachable = next((a for a in addresses if any(listens_on(b, a) for b in bound)), bound[0])
+            fixed = f"{parts.scheme}://{_url_host(reachable)}:{target_port}"
+            named = host.strip("[]") != addresses[0]
+            resolves = f", which resolves to {addresses[0]} first," if named else ","
+            return (
+                f"{server}'s {rule} proxy targets {url}{resolves} but {to} listens on {' and '.join(bound)} only: "
+                f"set the target to {fixed} or make {to} listen on both."
+            )
+        return (
+            f"{server}'s {rule} proxy targets {url} ({where}) and answers {status} (it cannot reach it), "
+            f"{self._direct(backend)}: {every}."
+        )
+
+
+def browser_reaches(service: ServiceConfig, result: CheckResult, *, resolver: Resolver = resolve) -> CheckResult:
+    """A dev server checked at a loopback address it does not listen on (``address_mismatch``), but
+    reached by the browser's ``localhost`` (its addresses in the resolver's order): up, saying so.
+
+    A dev server is a service with a ``proxy_path``, or whose listener runs Vite. Anything else,
+    and a mismatch the browser's ``localhost`` does not get past either, is left as it is.
+    """
+    if result.reason is not Reason.ADDRESS_MISMATCH or service.port is None or not is_loopback(service.host or ""):
+        return result
+    vite = any("vite" in " ".join(x.cmdline or ()).lower() for x in result.listeners)
+    if service.proxy_path is None and not vite:
+        return result
+    try:
+        addresses = resolver("localhost", service.port, service.timeout)
+    except ResolveError:
+        return result
+    reached = [a for a in addresses if any(listens_on(x.address, a) for x in result.listeners)]
+    if not reached:
+        return result
+    start = time.perf_counter()
+    reason, _ = connect_any(tuple(reached[:1]), service.port, start + service.timeout, service.timeout)
+    if reason is not Reason.OK:
+        return result
+    bound = ", ".join(sorted({x.address for x in result.listeners}))
+    return replace(
+        result,
+        state=State.UP,
+        reason=Reason.OK,
+        latency_ms=_ms(start),
+        detail=(
+            f"{service.name} listens on {bound} only, not on {service.host}, but the browser's localhost "
+            f"reaches it (localhost resolves to {' then '.join(addresses)} here)."
+        ),
+    )
+
+
+def _url_host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
