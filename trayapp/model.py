@@ -228,7 +228,6 @@ class Transition:
             "reason": str(self.reason),
             "detail": self.detail,
             "t": round(self.t, 3),
-            "blocked_by": self.blocked_by,
         }
 
 

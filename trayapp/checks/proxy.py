@@ -220,7 +220,7 @@ class ProxyCheck:
             State.DEGRADED,
             Reason.DEPENDENCY_DOWN,
             f"{service.name}'s API path {path} reaches {to}, which {said}.",
-            to if backend_bad else None,
+            to,  # the answer is the backend's own, reporting its failure
         )
 
     def _server_name(self, own: CheckResult) -> str:

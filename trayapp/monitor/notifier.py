@@ -160,11 +160,16 @@ class Notifier:
                     self._waiting[name] = (now + self.root_wait, _Pending(start, transition, back_after))
                     return
             self._add_to_batch(name, transition, back_after, now)
-            if transition.new in _BAD:  # the root of services waiting for it
-                for other, (_, pending) in list(self._waiting.items()):
-                    if pending.latest.blocked_by == name:
-                        del self._waiting[other]
-                        self._add_to_batch(other, pending.latest, pending.back_after, now, pending.start)
+            if transition.new in _BAD:
+                self._release(name, now)
+
+    def _release(self, root: str, now: float) -> None:
+        """Move the services waiting for ``root`` (and those waiting for them) into the batch."""
+        for other, (_, pending) in list(self._waiting.items()):
+            if pending.latest.blocked_by == root and other in self._waiting:
+                del self._waiting[other]
+                self._add_to_batch(other, pending.latest, pending.back_after, now, pending.start)
+                self._release(other, now)
 
     def _bad_in_batch(self, name: str) -> bool:
         pending = self._batch.get(name)
@@ -276,10 +281,14 @@ class Notifier:
         if not changed:
             return None
         bad = {name for name, p in changed if p.latest.new in _BAD}
+        causes = {name: p.latest.blocked_by for name, p in changed if p.latest.new in _BAD}
         affected: dict[str, list[str]] = {}
-        for name, p in changed:
-            root = p.latest.blocked_by
-            if p.latest.new in _BAD and root in bad and root != name:
+        for name in causes:
+            root, seen = causes[name], {name}
+            while root in causes and causes[root] in bad and causes[root] not in seen:  # follow to the first root
+                seen.add(root)
+                root = causes[root]
+            if root is not None and root in bad and root != name:
                 affected.setdefault(root, []).append(name)
         folded = {name for names in affected.values() for name in names}
         if affected:
