@@ -213,4 +213,6 @@ def test_mongoose_that_gave_up_is_a_stale_connection_once_db_answers(tmp_path: P
         what="status to call the connection stale",
     )
     out = run_cli("status", "--config", config, home=tmp_path).stdout
-    assert "backend still reports db disconnected " in out and " after db started, and db answers ping directly (" in out
+    assert (
+        "backend still reports db disconnected " in out and " after db started, and db answers ping directly (" in out
+    )

@@ -30,8 +30,9 @@ CLIENT_PACKAGE = {
 }
 
 
-def split_project(stack: Stack, *, backend_port: int, mongodb_uri: str, vite_port: int, proxy_target: str | None,
-                  name: str = "app") -> Path:
+def split_project(
+    stack: Stack, *, backend_port: int, mongodb_uri: str, vite_port: int, proxy_target: str | None, name: str = "app"
+) -> Path:
     """``stack.project(name)`` rewritten to the server/ + client/ layout; returns its folder.
 
     ``proxy_target`` None removes the proxy from the Vite config (no ``/api`` rule at all).
