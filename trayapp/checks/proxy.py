@@ -34,7 +34,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from trayapp.checks.ports import listens_on
 from trayapp.checks.probes import (
@@ -92,7 +92,10 @@ class _PathProbe(HttpProbe):
     def __init__(self, service: ServiceConfig, accept: str) -> None:
         super().__init__(service)
         self._accept = accept
-        self._head = [(k, accept if k == "Accept" else v) for k, v in self._head]
+
+    def _request_head(self, parts: SplitResult) -> list[tuple[str, str]]:  # type: ignore[override]
+        """The probe's request head with this Accept (the probe calls it on ``self``)."""
+        return [(k, self._accept if k == "Accept" else v) for k, v in HttpProbe._request_head(parts)]
 
     def _new_client(self):  # type: ignore[no-untyped-def]  # httpx is imported lazily
         client = super()._new_client()

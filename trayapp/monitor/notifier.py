@@ -14,7 +14,9 @@ calls :meth:`Notifier.poll` when :meth:`Notifier.next_due` has passed and shows 
   service that goes bad in the same batch is folded into that one's popup ("db is down
   (refused); backend and frontend are affected"); one whose root was announced bad before says
   nothing of its own; one whose root is not (yet) known bad waits up to ``root_wait`` seconds
-  for it, then is announced alone.
+  for it, then is announced alone. Given ``needs`` (each service's depends_on and proxy_to), the
+  popup of a service that went bad waits up to ``root_wait`` for the services that need it, and
+  goes as soon as they are all bad too.
 - A service going into ``stale_connection`` is announced even though it stays degraded, with
   the action ``restart`` (the shell offers it when it manages the service).
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -87,6 +90,7 @@ class Notifier:
         flap_window: float = 60.0,
         settle_after: float = 60.0,
         root_wait: float = 10.0,
+        needs: Mapping[str, Sequence[str]] | Callable[[], Mapping[str, Sequence[str]]] | None = None,
     ) -> None:
         self._clock = clock
         self.batch_window = batch_window
@@ -94,6 +98,10 @@ class Notifier:
         self.flap_window = flap_window
         self.settle_after = settle_after
         self.root_wait = root_wait
+        #: each service's depends_on and proxy_to, as they are now (a callable follows config reloads)
+        fixed: dict[str, Sequence[str]] = {} if needs is None or callable(needs) else dict(needs)
+        self._needs: Callable[[], Mapping[str, Sequence[str]]] = needs if callable(needs) else (lambda: fixed)
+        self._held_since: float | None = None  # monotonic; a root's popup waits for its dependents since
         self._bad_now: set[str] = set()  # services whose latest transition is into down/degraded
         #: affected services waiting for their root to go bad: name -> (deadline, pending)
         self._waiting: dict[str, tuple[float, _Pending]] = {}
@@ -153,7 +161,7 @@ class Notifier:
             waited = self._waiting.pop(name, None)
             root = transition.blocked_by
             if transition.new in _BAD and root is not None and root != name:
-                if root in was_bad and not self._bad_in_batch(root):
+                if root in was_bad and root not in self._waiting and not self._bad_in_batch(root):
                     return  # its root was announced: no alarm of its own
                 if not self._bad_in_batch(root):
                     start = transition.old if waited is None else waited[1].start
@@ -162,6 +170,26 @@ class Notifier:
             self._add_to_batch(name, transition, back_after, now)
             if transition.new in _BAD:
                 self._release(name, now)
+            self._hold_for_dependents(now)
+
+    def _hold_for_dependents(self, now: float) -> None:
+        """Keep the batch open (up to ``root_wait``) while a service in it that went bad has
+        dependents that are not bad yet: they usually follow within a check or two."""
+        dependents = _dependents(self._needs())  # service -> all that need it, directly or not
+        pending = {
+            d
+            for name, p in self._batch.items()
+            if p.latest.new in _BAD
+            for d in dependents.get(name, ())
+            if d not in self._bad_now
+        }
+        if pending:
+            if self._held_since is None:
+                self._held_since = now
+            self._batch_due = self._held_since + self.root_wait
+        elif self._held_since is not None:
+            self._held_since = None
+            self._batch_due = now + self.batch_window
 
     def _release(self, root: str, now: float) -> None:
         """Move the services waiting for ``root`` (and those waiting for them) into the batch."""
@@ -220,6 +248,7 @@ class Notifier:
             if announcement is not None:
                 due.append((self._batch_due, announcement))
             self._batch, self._batch_due = {}, None
+            self._held_since = None
         for name, flap in list(self._flapping.items()):
             settle_at = flap.last_change + self.settle_after
             if now >= settle_at:
@@ -282,14 +311,17 @@ class Notifier:
             return None
         bad = {name for name, p in changed if p.latest.new in _BAD}
         causes = {name: p.latest.blocked_by for name, p in changed if p.latest.new in _BAD}
-        affected: dict[str, list[str]] = {}
+        hops: dict[str, tuple[str, int]] = {}
         for name in causes:
             root, seen = causes[name], {name}
             while root in causes and causes[root] in bad and causes[root] not in seen:  # follow to the first root
                 seen.add(root)
                 root = causes[root]
             if root is not None and root in bad and root != name:
-                affected.setdefault(root, []).append(name)
+                hops[name] = (root, len(seen))
+        affected: dict[str, list[str]] = {}
+        for name, (root, _) in sorted(hops.items(), key=lambda item: (item[1][1], item[0])):  # nearest root first
+            affected.setdefault(root, []).append(name)
         folded = {name for names in affected.values() for name in names}
         if affected:
             changed = [(name, p) for name, p in changed if name not in folded]
@@ -332,6 +364,20 @@ class Notifier:
             severity=_severity(changed[0][1].latest.new),  # the worst
             kind=kind,
         )
+
+
+def _dependents(needs: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for service in needs:
+        todo, seen = list(needs[service]), set()
+        while todo:
+            needed = todo.pop()
+            if needed in seen or needed == service:
+                continue
+            seen.add(needed)
+            found.setdefault(needed, set()).add(service)
+            todo += needs.get(needed, ())
+    return found
 
 
 def _worth_saying(p: _Pending) -> bool:

@@ -77,7 +77,8 @@ class TrayApp(QObject):
         self.views: dict[str, Timeline] = {s.name: Timeline(s) for s in config.services}
         self.monitor = monitor or Monitor(config.services, clock=self.clock)
         self.supervisor = Supervisor(config, monitor=self.monitor)
-        self.notifier = Notifier(self.clock)
+        # depends_on / proxy_to as the monitor has them now (a config reload changes them in place)
+        self.notifier = Notifier(self.clock, needs=lambda: {s.name: s.needs for s in self.monitor.services})
         self.executors = Executors()
 
         self.services_model = ServicesModel(list(self.views.values()), self)

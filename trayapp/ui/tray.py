@@ -10,9 +10,10 @@ from PySide6.QtCore import QEvent, QObject, Signal, Slot
 from PySide6.QtGui import QAction, QGuiApplication, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from trayapp.model import Kind, Reason, State
+from trayapp.model import CheckResult, Kind, Reason, State
 from trayapp.monitor.history import Timeline
 from trayapp.monitor.notifier import Announcement, Severity
+from trayapp.monitor.rootcause import root_summary
 from trayapp.supervise.supervisor import ChildState, ChildStatus, stopping_text
 from trayapp.ui.autostart import AutostartSwitch
 from trayapp.ui.icons import state_icon, symbolic_colour
@@ -24,6 +25,9 @@ def menu_text(text: str) -> str:
     return text.replace("&", "&&")
 
 
+_BAD = (State.DOWN, State.DEGRADED)
+
+
 def short_reason(view: Timeline) -> str:
     """A word or two after the state ("refused"); "" when the state says it all ("stopping")."""
     last = view.last
@@ -33,6 +37,8 @@ def short_reason(view: Timeline) -> str:
         return "ok"
     if view.state is State.STOPPED:
         return ""  # "stopped" says it; the menu has Start
+    if last.blocked_by is not None and view.state in (State.DOWN, State.DEGRADED):
+        return f"blocked by {last.blocked_by}"
     return "" if last.reason is Reason.OK else str(last.reason).replace("_", " ")
 
 
@@ -91,6 +97,7 @@ class Tray(QObject):
         self._states: dict[str, State] = {}  # each service's state as last seen here
         self._counts: Counter[State] = Counter()  # how many services are in each state
         self._lines: dict[str, str] = {}  # each service's tooltip line, in config order
+        self._bad: dict[str, CheckResult] = {}  # the last result of each service that is down or degraded
         self._tooltip = ""
         self._head = ""
         self.icon = QSystemTrayIcon(self)
@@ -160,6 +167,7 @@ class Tray(QObject):
             self._states = {v.service.name: v.state for v in views}
             self._counts = Counter(self._states.values())
             self._lines = {v.service.name: tooltip_line(v) for v in views}
+            self._bad = {v.service.name: v.last for v in views if v.last is not None and v.state in _BAD}
             lines_changed = True
         else:
             name = view.service.name
@@ -172,6 +180,10 @@ class Tray(QObject):
             line = tooltip_line(view)
             lines_changed = self._lines.get(name) != line
             self._lines[name] = line
+            if view.last is not None and view.state in _BAD:
+                self._bad[name] = view.last
+            else:
+                self._bad.pop(name, None)
         overall = self.overall
         tint = symbolic_colour() if self._symbolic else None
         key = (overall, self._paused, "" if tint is None else tint.name())
@@ -181,7 +193,10 @@ class Tray(QObject):
         head = "trayapp — paused" if self._paused else f"trayapp — {overall}"
         if lines_changed or head != self._head:  # joining the lines is O(services): only on news
             self._head = head
-            text = "\n".join([head, *self._lines.values()])
+            # the root cause once ("db is down (refused); backend and frontend are affected")
+            text = "\n".join(
+                [head, *root_summary([self._bad[n] for n in self._lines if n in self._bad]), *self._lines.values()]
+            )
             if text != self._tooltip:
                 self._tooltip = text
                 self.icon.setToolTip(text)

@@ -376,6 +376,10 @@ def service_report(view: Timeline) -> str:
     lines = [f"{service.name} ({service.kind}) — {view.state}", f"target: {service.display_target}"]
     lines += [service.source_text, ""]
     lines.append(view.detail)
+    if last is not None and last.blocked_by is not None and view.state in (State.DOWN, State.DEGRADED):
+        lines.append(f"Blocked by {last.blocked_by}: its failure explains this one; fix {last.blocked_by} first.")
+    if last is not None and last.reason is Reason.STALE_CONNECTION and service.managed is not None:
+        lines.append(f"Restart {service.name} (the Restart button) so it connects again.")
     if last is not None:
         when = time.strftime("%H:%M:%S", time.localtime(last.t))
         latency = "" if last.latency_ms is None else f", {last.latency_ms:.0f} ms"
