@@ -35,6 +35,8 @@ SERVICE_KEYS = {
     "http_status",
     "port",
     "listeners",
+    "blocked_by",  # issue #10 section 4: the service whose failure explains this one's, or null
+    "proxy",  # issue #10 section 3: a dev server's proxy_path checked through its proxy, or null
 }
 LISTENER_KEYS = {"pid", "name", "address", "port", "cmdline", "cwd", "user", "started"}
 
@@ -78,6 +80,7 @@ def test_status_json_contract_and_exit_code(tmp_path, backend, mongo) -> None:
         assert set(service) == SERVICE_KEYS
         assert service["state"] == "up" and service["reason"] == "ok"
         assert service["source"] == "config"
+        assert service["blocked_by"] is None and service["proxy"] is None
     backend_json = data["services"][0]
     assert backend_json["http_status"] == 200 and backend_json["port"] == api.port
     [listener] = backend_json["listeners"]

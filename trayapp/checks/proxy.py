@@ -121,12 +121,13 @@ class _PathProbe(HttpProbe):
 
 
 def path_url(service: ServiceConfig, path: str) -> str:
-    """``path`` on the dev server: the scheme and authority of its url, or http://host:port for tcp."""
-    if service.kind is Kind.HTTP:
-        parts = urlsplit(service.target)
-        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}"
+    """``path`` on the dev server as the browser asks it: ``localhost`` when the service is on this
+    machine (the browser's address bar says localhost; its addresses are dialled in the resolver's
+    order), with the scheme and port of its url (http://…:port for a tcp service)."""
+    scheme = urlsplit(service.target).scheme if service.kind is Kind.HTTP else "http"
     host = service.host or "localhost"
-    return f"http://{f'[{host}]' if ':' in host else host}:{service.port}{path}"
+    host = "localhost" if is_loopback(host) else host
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{service.port}{path}"
 
 
 class ProxyCheck:
