@@ -118,9 +118,22 @@ def test_no_proxy_in_the_vite_config_is_named_as_vites_index_html(tmp_path: Path
 
 
 def test_backend_down_the_frontend_row_says_its_api_path_fails_because_of_it(tmp_path: Path, stack: Stack) -> None:
-    project, _db, backend, _vite, _target = discovered_stack(stack, "http://localhost:{backend}")
+    project, db, backend, vite, _target = discovered_stack(stack, "http://localhost:{backend}")
     backend.kill()
 
+    # discovered, the backend has a start command (npm run dev): not running, it is "stopped"
+    exit_code, output, services, overall = status_in(project, tmp_path)
+    assert line_of(output, "frontend").endswith("frontend's API path /api/health fails because backend is stopped.")
+    assert "root cause: backend is stopped; frontend is affected" in output
+    assert (services["backend"]["state"], services["frontend"]["blocked_by"]) == ("stopped", "backend")
+
+    # a config that does not manage the backend: it crashed, it is down
+    (project / "trayapp.toml").write_text(
+        service_toml("backend", "http", url=backend.url("/api/health"), depends_on=["db"])
+        + service_toml("frontend", "http", url=vite.url("/"), proxy_path="/api/health", proxy_to="backend")
+        + service_toml("db", "mongo", uri=f"{db.uri}/app"),
+        encoding="utf-8",
+    )
     exit_code, output, services, overall = status_in(project, tmp_path)
 
     assert line_of(output, "frontend").endswith(

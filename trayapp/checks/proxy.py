@@ -187,12 +187,7 @@ class ProxyCheck:
 
         def because_backend() -> CheckResult:
             assert backend is not None
-            return row(
-                State.DOWN,
-                Reason.PROXY_ERROR,
-                f"{service.name}'s API path {path} fails because {to} is {backend.state} ({backend.reason}).",
-                to,
-            )
+            return row(State.DOWN, Reason.PROXY_ERROR, blocked_sentence(service.name, path, backend), to)
 
         server = self._server_name(own)
         rule = self._rule()
@@ -295,6 +290,13 @@ class ProxyCheck:
             f"{server}'s {rule} proxy targets {url} ({where}) and answers {status} (it cannot reach it), "
             f"{self._direct(backend)}: {every}."
         )
+
+
+def blocked_sentence(name: str, path: str, backend: CheckResult) -> str:
+    """``frontend's API path /api/health fails because backend is down (refused).``; a backend the
+    user stopped (or never started) is just "stopped"."""
+    how = str(backend.state) if backend.state is State.STOPPED else f"{backend.state} ({backend.reason})"
+    return f"{name}'s API path {path} fails because {backend.service} is {how}."
 
 
 def browser_reaches(service: ServiceConfig, result: CheckResult, *, resolver: Resolver = resolve) -> CheckResult:

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from trayapp.checks.proxy import blocked_sentence
 from trayapp.config.load import ServiceConfig
 from trayapp.model import CheckResult, Reason, State
 from trayapp.text import humanize_duration
@@ -74,10 +75,18 @@ def _direct_cause(result: CheckResult, service: ServiceConfig | None, results: M
 
 
 def with_blocked_by(results: Sequence[CheckResult], services: Sequence[ServiceConfig]) -> list[CheckResult]:
-    """``results`` with ``blocked_by`` set (one run, as ``trayapp status`` sees it)."""
+    """``results`` with ``blocked_by`` set (one run, as ``trayapp status`` sees it). A dev server's
+    "fails because backend is …" is said again from the backend's final result (a managed service
+    nobody started is settled as ``stopped`` after the checks)."""
     by_name = {r.service: r for r in results}
     roots = blocked_by(by_name, {s.name: s for s in services})
-    return [replace(r, blocked_by=roots.get(r.service)) for r in results]
+    out = []
+    for r in results:
+        behind = by_name.get(r.blocked_by or "")
+        if r.reason is Reason.PROXY_ERROR and r.proxy is not None and behind is not None:
+            r = replace(r, detail=blocked_sentence(r.service, r.proxy.path, behind))
+        out.append(replace(r, blocked_by=roots.get(r.service)))
+    return out
 
 
 def root_summary(results: Sequence[CheckResult]) -> list[str]:
@@ -91,7 +100,10 @@ def root_summary(results: Sequence[CheckResult]) -> list[str]:
     by_name = {r.service: r for r in results}
     for root, names in affected.items():
         cause = by_name.get(root)
-        state = f"{cause.state} ({cause.reason})" if cause is not None else "failing"
+        if cause is None:
+            state = "failing"
+        else:
+            state = str(cause.state) if cause.state is State.STOPPED else f"{cause.state} ({cause.reason})"
         verb = "is" if len(names) == 1 else "are"
         lines.append(f"{root} is {state}; {join(names)} {verb} affected")
     return lines
