@@ -18,7 +18,7 @@ calls :meth:`Notifier.poll` when :meth:`Notifier.next_due` has passed and shows 
   popup of a service that went bad waits up to ``root_wait`` for the services that need it, and
   goes as soon as they are all bad too.
 - A service going into ``stale_connection`` is announced even though it stays degraded, with
-  the action ``restart`` (the shell offers it when it manages the service).
+  the action ``restart`` (the popup offers Restart when trayapp manages the service).
 """
 
 from __future__ import annotations
