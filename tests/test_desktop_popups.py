@@ -87,7 +87,7 @@ def test_a_popup_goes_to_dunst_not_a_balloon_and_a_click_opens_the_window(
     app, api, icon = healthy_app(desktop, start_app, backend, tmp_path, dunst)
     api.set_mode("angle_500")  # text/plain: "Error: expected <number>, got <img src=x>"
     wait_until(lambda: desktop.windows("Dunst"), timeout=10, what="dunst's popup window")
-    assert "popup through the notification server" in app.said()
+    wait_until(lambda: "popup through the notification server" in app.said(), timeout=10, what="the server's id")
     assert popups(desktop) == []  # no balloon of Qt's own
     assert main_window(desktop) is None
     dunstctl(dunst, "action", "0")  # the user clicks the popup: its default action, Open

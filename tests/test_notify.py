@@ -116,6 +116,8 @@ def test_after_the_user_closed_a_note_the_next_one_is_new(server, bus, client) -
     [down] = server.wait_shown(1)
     server.invoke(down["id"], "log")  # the server closes a note after an action, as dunst does
     assert c.actions.get(timeout=5) == (DOWN, "log")
+    # NotificationClosed follows ActionInvoked: once the client has read it, it forgets the id
+    wait_until(lambda: "backend" not in c.notes._ids, timeout=5, what="the closed note to be forgotten")
     c.notes.show(BACK)
     _, back = server.wait_shown(2)
     assert back["replaces_id"] == 0

@@ -107,7 +107,7 @@ def test_show_log_on_a_popup_opens_the_log_at_that_service(qtbot, bus, server, t
         ),
         notification_bus=bus.address,
     )
-    qtbot.waitUntil(lambda: app.tray.icon_name() == "down", timeout=WAIT_MS)  # web was down from the start
+    wait_note(qtbot, server, "web is down")  # down from the start: announced on its own first
     qtbot.waitUntil(lambda: app.views["backend"].state is State.UP, timeout=WAIT_MS)
     api.set_mode("status_500")
     backend_down = wait_note(qtbot, server, "backend is down")
