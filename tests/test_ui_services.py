@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -171,6 +172,9 @@ def test_logs_tab_follows_the_file_and_jumps_to_a_state_change(qtbot, tray_app, 
     marker = view.seq_at(view.current_line())
     assert marker is not None
     assert "backend: up → down (http_status)" in view.text.textCursor().block().text()
+    # the marker says when: "── 12:03:04 backend: up → down (http_status) ──"
+    block = view.text.textCursor().block().text()
+    assert re.fullmatch(r"── \d\d:\d\d:\d\d backend: up → down \(http_status\) ──", block)
 
 
 def test_a_crash_under_a_watcher_is_explained_by_the_line_the_app_wrote(qtbot, tray_app, tmp_path) -> None:

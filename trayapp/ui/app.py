@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 from trayapp.clock import Clock, SystemClock
 from trayapp.config.load import Config, ConfigError
 from trayapp.desktop.notify import DesktopNotifications
+from trayapp.logs.format import marker_text
 from trayapp.logs.store import LogStore
 from trayapp.logs.tail import LogTailer
 from trayapp.model import State, Transition
@@ -234,8 +235,9 @@ class TrayApp(QObject):
         self._schedule_announcements()
         bad = transition.new in (State.DOWN, State.DEGRADED)
         reason = f" ({transition.reason})" if bad else ""
+        what = f"{transition.old} → {transition.new}{reason}"  # the marker says when: "── 12:03:04 backend: …"
         self._marker_seq[transition.service] = self.log_feed.add_marker(
-            f"{transition.service}: {transition.old} → {transition.new}{reason}", transition.service, transition.t
+            marker_text(what, transition.service, transition.t), transition.service, transition.t
         )
 
     def post_announcement(self, announcement: Announcement) -> None:

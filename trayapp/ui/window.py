@@ -55,7 +55,8 @@ from trayapp.ui.widgets import plain_label
 
 
 class HistoryDelegate(QStyledItemDelegate):
-    """Draws the last minutes of a service as bars: colour = state, height = latency."""
+    """Draws the last minutes of a service as bars: colour = state; height = latency when up (at
+    least a third of the row, so a healthy service shows too), the full row when not up."""
 
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
@@ -72,9 +73,11 @@ class HistoryDelegate(QStyledItemDelegate):
         slowest = max((s.latency_ms or 0.0) for s in samples) or 1.0
         painter.save()
         x = rect.right() - len(samples) * bar + 1
+        floor = max(3, rect.height() // 3)  # a healthy, fast service still shows a row of green bars
         for sample in samples:
             share = (sample.latency_ms or 0.0) / slowest
-            height = rect.height() if sample.state is not State.UP else max(2, int(rect.height() * share))
+            up_height = floor + int((rect.height() - floor) * share)
+            height = rect.height() if sample.state is not State.UP else up_height
             colour = state_colour(sample.state, option.palette.base().color())  # type: ignore[attr-defined]
             painter.fillRect(x, rect.bottom() - height + 1, bar - 1, height, colour)
             x += bar
