@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.kit.services import make_service
 from trayapp.clock import ManualClock
 from trayapp.model import Reason, State, Transition
 from trayapp.monitor.notifier import Announcement, Notifier, Severity
+from trayapp.monitor.scheduler import first_verdict_bound
 from trayapp.text import humanize_duration
 
 UP, DEGRADED, DOWN, UNKNOWN = State.UP, State.DEGRADED, State.DOWN, State.UNKNOWN
@@ -399,3 +401,47 @@ def test_a_crash_right_after_a_start_is_still_announced() -> None:
     notifier.feed(Transition("backend", State.UP, State.DOWN, Reason.EXITED, "backend was killed by SIGKILL", 0.0, 0.1))
     clock.advance(1)
     assert [a.title for a in notifier.poll()] == ["backend is down"]
+
+
+# -- start-up summary (issue 9, section 5) ----------------------------------------------------
+
+
+def test_a_start_up_with_several_failing_services_makes_one_summary(notifier: Notifier, clock: ManualClock) -> None:
+    """Three services reach their thresholds 2, 5 and 9 s after start: one popup, not three."""
+    notifier.expect_first_verdicts({"vite": 10.0, "backend": 10.0, "frontend": 10.0, "db": 10.0})
+    change(notifier, clock, "vite", UNKNOWN, UP, duration=None)
+    for name, at in (("backend", 2.0), ("frontend", 5.0), ("db", 9.0)):
+        clock.advance(at - (clock.monotonic() - 1000.0))
+        assert notifier.poll() == []
+        if name != "db":
+            assert notifier.next_due() == 1010.0  # the bound, until the last first verdict is in
+        change(notifier, clock, name, UNKNOWN, DOWN, duration=None)
+    summary = only(when_due(notifier, clock))
+    assert clock.monotonic() == 1009.5  # the last verdict plus the batch window, not the bound
+    assert (summary.title, summary.kind, summary.severity) == ("3 services are down", "problem", Severity.CRITICAL)
+    assert summary.services == ("backend", "frontend", "db")
+    assert summary.message.splitlines()[0] == "backend: down — Nothing listens on port 8000: backend is not running."
+
+    clock.advance(30)
+    change(notifier, clock, "backend", DOWN, UP)  # after start-up: one popup each, as before
+    assert only(when_due(notifier, clock)).title == "backend is back after 10 s"
+
+
+def test_the_start_up_summary_waits_no_longer_than_the_bound(notifier: Notifier, clock: ManualClock) -> None:
+    """A service whose first verdict is late does not hold the others' popup past its bound; its
+    own verdict comes later, on its own."""
+    notifier.expect_first_verdicts({"backend": 4.0, "db": 30.0})
+    clock.advance(2)
+    change(notifier, clock, "backend", UNKNOWN, DOWN, duration=None)
+    assert notifier.next_due() == 1030.0
+    summary = only(when_due(notifier, clock))
+    assert (summary.title, clock.monotonic()) == ("backend is down", 1030.0)
+    clock.advance(10)
+    change(notifier, clock, "db", UNKNOWN, DOWN, duration=None)
+    late = only(when_due(notifier, clock))
+    assert late.title == "db is down" and clock.monotonic() == 1040.5
+
+
+def test_first_verdict_bound_is_down_after_checks_of_timeout_interval_apart() -> None:
+    service = make_service("backend", "http", url="http://127.0.0.1:5000/", timeout=2, interval=3, down_after=3)
+    assert first_verdict_bound(service) == 3 * 2 + 2 * 3

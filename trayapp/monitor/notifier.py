@@ -3,7 +3,10 @@
 Qt-free and timer-free. :meth:`Notifier.feed` takes transitions from any thread; the shell
 calls :meth:`Notifier.poll` when :meth:`Notifier.next_due` has passed and shows what it returns.
 
-- Startup (``unknown -> up``) is silent; a problem present at startup is announced.
+- Startup (``unknown -> up``) is silent; a problem present at startup is announced. With
+  :meth:`Notifier.expect_first_verdicts` (the tray calls it as it starts) the problems found
+  at start-up make one summary, raised when every service has had its first verdict or its
+  bound has passed, instead of one popup per service as each reaches its threshold.
 - Transitions within ``batch_window`` of the first pending one make one announcement;
   a service that ends a batch where it started is not mentioned.
 - ``flap_count`` changes of one service within ``flap_window`` make one "flapping"
@@ -114,6 +117,9 @@ class Notifier:
         self._flapping: dict[str, _Flapping] = {}
         self._outage: dict[str, float | None] = {}  # seconds spent bad so far, per bad service
         self._hold_until: float | None = None  # monotonic; transitions before it make no popup
+        #: start-up: the services whose first verdict is still awaited, and until when (monotonic)
+        self._awaiting: set[str] = set()
+        self._startup_due: float | None = None
 
     # -- public API (any thread) -------------------------------------------------
 
@@ -137,6 +143,16 @@ class Notifier:
             if until is not None:
                 self._batch, self._batch_due = {}, None
 
+    def expect_first_verdicts(self, bounds: Mapping[str, float]) -> None:
+        """Start-up: what the services in ``bounds`` turn out to be makes one announcement,
+        raised when each of them has had its first verdict (its first change of state) or,
+        at the latest, when the largest bound (seconds from now; see
+        :func:`trayapp.monitor.scheduler.first_verdict_bound`) has passed. A verdict that
+        comes later is announced on its own, as usual."""
+        with self._lock:
+            self._awaiting = set(bounds)
+            self._startup_due = self._clock.monotonic() + max(bounds.values(), default=0.0) if bounds else None
+
     def post(self, announcement: Announcement) -> None:
         """Queue an announcement made elsewhere (the wake summary); DND still applies."""
         with self._lock:
@@ -147,30 +163,54 @@ class Notifier:
         with self._lock:
             now = self._clock.monotonic()
             self._collect(now)
-            name = transition.service
-            back_after = self._track_outage(transition)
-            was_bad = self._bad_now.copy()
-            if transition.new in _BAD:
-                self._bad_now.add(name)
-            else:
-                self._bad_now.discard(name)
-            if self._hold_until is not None and now < self._hold_until:
+            if self._startup_due is not None and now >= self._startup_due:
+                self._end_startup()
+            self._feed(transition, now)
+            self._hold_for_startup(transition.service, now)
+
+    def _feed(self, transition: Transition, now: float) -> None:
+        """:meth:`feed`, the lock held."""
+        name = transition.service
+        back_after = self._track_outage(transition)
+        was_bad = self._bad_now.copy()
+        if transition.new in _BAD:
+            self._bad_now.add(name)
+        else:
+            self._bad_now.discard(name)
+        if self._hold_until is not None and now < self._hold_until:
+            return
+        if self._count_change(transition, now):
+            return
+        waited = self._waiting.pop(name, None)
+        root = transition.blocked_by
+        if transition.new in _BAD and root is not None and root != name:
+            if root in was_bad and root not in self._waiting and not self._bad_in_batch(root):
+                return  # its root was announced: no alarm of its own
+            if not self._bad_in_batch(root):
+                start = transition.old if waited is None else waited[1].start
+                self._waiting[name] = (now + self.root_wait, _Pending(start, transition, back_after))
                 return
-            if self._count_change(transition, now):
-                return
-            waited = self._waiting.pop(name, None)
-            root = transition.blocked_by
-            if transition.new in _BAD and root is not None and root != name:
-                if root in was_bad and root not in self._waiting and not self._bad_in_batch(root):
-                    return  # its root was announced: no alarm of its own
-                if not self._bad_in_batch(root):
-                    start = transition.old if waited is None else waited[1].start
-                    self._waiting[name] = (now + self.root_wait, _Pending(start, transition, back_after))
-                    return
-            self._add_to_batch(name, transition, back_after, now)
-            if transition.new in _BAD:
-                self._release(name, now)
-            self._hold_for_dependents(now)
+        self._add_to_batch(name, transition, back_after, now)
+        if transition.new in _BAD:
+            self._release(name, now)
+        self._hold_for_dependents(now)
+
+    def _hold_for_startup(self, name: str, now: float) -> None:
+        """Start-up: keep the batch open until every awaited service has had its first verdict
+        (``name`` just had one), at most until the start-up bound; then close it as usual."""
+        if self._startup_due is None:
+            return
+        self._awaiting.discard(name)
+        if self._awaiting:
+            if self._batch_due is not None:
+                self._batch_due = max(self._batch_due, self._startup_due)
+            return
+        self._end_startup()
+        if self._batch_due is not None:  # it waited for the bound: now only for the usual window
+            due = now + self.batch_window
+            if self._held_since is not None:
+                due = max(due, self._held_since + self.root_wait)
+            self._batch_due = due
 
     def _hold_for_dependents(self, now: float) -> None:
         """Keep the batch open (up to ``root_wait``) while a service in it that went bad has
@@ -244,6 +284,8 @@ class Notifier:
                 del self._waiting[name]
                 due.append((deadline, _single(name, pending)))
         if self._batch_due is not None and now >= self._batch_due:
+            if self._startup_due is not None:
+                self._end_startup()
             announcement = self._announce_batch(list(self._batch.items()))
             if announcement is not None:
                 due.append((self._batch_due, announcement))
@@ -257,6 +299,11 @@ class Notifier:
                 due.append((settle_at, _settled(name, flap.latest, self.settle_after)))
         due.sort(key=lambda item: item[0])
         self._ready += [announcement for _, announcement in due]
+
+    def _end_startup(self) -> None:
+        if self._awaiting:
+            log.info("start-up summary without a first verdict of %s", ", ".join(sorted(self._awaiting)))
+        self._awaiting, self._startup_due = set(), None
 
     def _track_outage(self, t: Transition) -> float | None:
         """Update the per-service outage length; return it when ``t`` is a recovery."""

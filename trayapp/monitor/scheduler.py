@@ -59,6 +59,13 @@ Event = CheckEvent | Transition
 Subscriber = Callable[[Event], None]
 
 
+def first_verdict_bound(service: ServiceConfig) -> float:
+    """Seconds from the first check to the service's first verdict at the latest: ``down_after``
+    checks of at most ``timeout`` each, ``interval`` apart (a managed start or a stop reported
+    by the supervisor comes sooner)."""
+    return service.down_after * service.timeout + (service.down_after - 1) * service.interval
+
+
 class Tracker:
     """Debounces one service's results into a confirmed state.
 

@@ -20,7 +20,7 @@ from trayapp.logs.tail import LogTailer
 from trayapp.model import State, Transition
 from trayapp.monitor.history import Timeline
 from trayapp.monitor.notifier import Announcement, Notifier
-from trayapp.monitor.scheduler import CheckEvent, Monitor
+from trayapp.monitor.scheduler import CheckEvent, Monitor, first_verdict_bound
 from trayapp.paths import ui_settings_file
 from trayapp.power.events import PowerEvent, PowerMonitor
 from trayapp.power.sources import sleep_sources
@@ -179,6 +179,8 @@ class TrayApp(QObject):
             self.notifications.start()
         self.settings.start()
         self.log_tailer.start()
+        # What start-up finds makes one popup, not one per service as each reaches its threshold.
+        self.notifier.expect_first_verdicts({s.name: first_verdict_bound(s) for s in self.config.services})
         self.supervisor.report_stopped()  # managed services nobody started: grey "stopped", not red
         self.monitor.start()
         self.wake.start()
