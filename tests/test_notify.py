@@ -182,6 +182,17 @@ def test_a_hung_server_never_holds_up_show_and_its_notes_come_back(server, bus, 
         os.kill(server.proc.pid, signal.SIGCONT)
 
 
+def test_when_the_session_bus_goes_away_later_notes_come_back_for_the_trays_popup(bus, server, client) -> None:
+    c = client(bus.address)
+    c.notes.show(DOWN)
+    server.wait_shown(1)
+    server.stop()
+    bus.stop()  # the session ends under a running tray
+    wait_until(lambda: not c.notes._thread.is_alive(), timeout=5, what="the notifications thread to end")
+    c.notes.show(BACK)
+    assert c.unshown.get(timeout=5) == BACK
+
+
 def test_the_do_nothing_fallback_hands_every_note_back() -> None:
     back: list[Note] = []
     fallback = NoNotifications(back.append)

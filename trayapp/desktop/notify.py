@@ -137,6 +137,22 @@ def _owner_changed_rule() -> MatchRule:
     return rule
 
 
+class _Router(DBusRouter):
+    """jeepney's router, whose receiver thread, when the bus goes away (the session ends, the
+    dbus-daemon dies), says so through ``on_lost`` instead of dying with a traceback."""
+
+    def __init__(self, conn: Any, on_lost: Callable[[], None]) -> None:
+        self._on_lost = on_lost  # before the receiver thread starts
+        super().__init__(conn)
+
+    def _receiver(self) -> None:
+        try:
+            super()._receiver()
+        except (OSError, EOFError, ValueError) as exc:
+            log.info("notifications: the session bus went away (%s); popups are the tray's own", exc)
+        self._on_lost()
+
+
 class DesktopNotifications:
     """Shows :class:`Note` objects through the session bus's notification server (one thread).
 
@@ -165,7 +181,8 @@ class DesktopNotifications:
         self._on_action = on_action
         self._on_unshown = on_unshown
         self._on_shown = on_shown
-        self._inbox: queue.Queue[Any] = queue.Queue()  # ("show", Note), ("stop", None), or a signal Message
+        # ("show", Note), ("stop", None), ("lost", None) when the bus went away, or a signal Message
+        self._inbox: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
         self._gone = False  # the thread has ended: notes go straight back unshown
         self._thread: threading.Thread | None = None
@@ -212,7 +229,7 @@ class DesktopNotifications:
             log.info("notifications: cannot connect to the bus at %s (%s); popups are the tray's own", address, exc)
             self._end()
             return
-        router = DBusRouter(conn)
+        router = _Router(conn, lambda: self._inbox.put(("lost", None)))
         handles = []
         try:
             for member in ("ActionInvoked", "NotificationClosed"):
@@ -226,7 +243,7 @@ class DesktopNotifications:
                     self._on_signal(item)
                     continue
                 what, note = item
-                if what == "stop":
+                if what in ("stop", "lost"):
                     break
                 self._notify(router, note)
         except (DBusErrorResponse, OSError, TimeoutError) as exc:
