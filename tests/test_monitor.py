@@ -44,8 +44,8 @@ class Recorder:
 def run_monitor() -> Iterator:
     monitors: list[Monitor] = []
 
-    def start(*services, clock: ManualClock) -> tuple[Monitor, Recorder]:
-        monitor = Monitor(list(services), clock=clock)
+    def start(*services, clock: ManualClock, **options: float) -> tuple[Monitor, Recorder]:
+        monitor = Monitor(list(services), clock=clock, **options)  # type: ignore[arg-type]
         recorder = Recorder()
         monitor.subscribe(recorder)
         monitors.append(monitor)
@@ -248,6 +248,7 @@ def test_a_subscriber_gets_each_services_events_in_the_order_they_happened(backe
 
 
 def _workers(name: str) -> list[threading.Thread]:
+    """The threads in a check of service ``name`` now (a worker takes the service's name while it checks it)."""
     return [t for t in threading.enumerate() if t.name == f"trayapp-check-{name}"]
 
 
@@ -278,10 +279,11 @@ def test_a_reload_keeps_unchanged_services_and_retires_replaced_workers_without_
     )  # "gone" is dropped
 
     assert (done.added, done.changed, done.removed, done.kept) == (("web",), ("hung",), ("gone",), ("api",))
-    assert len(_workers("hung")) == 2  # the old worker was not waited for: it is still in its check
+    assert monitor.status()[1].checking  # the new probe is checked at once, beside the old one's check:
+    wait_until(lambda: len(_workers("hung")) == 2, what="hung's new check beside the old one, not waited for")
     assert [s.service.name for s in monitor.status()] == ["api", "hung", "web"]
     after: list[Event] = [events.next() for _ in range(3)]  # hung and web checked at once; web comes up
-    wait_until(lambda: len(_workers("hung")) == 1 and not _workers("gone"), what="the retired workers to end")
+    wait_until(lambda: not _workers("hung") and not _workers("gone"), what="the retired check to end")
     after += list(events.events.queue)
     hung_checks = [e for e in after if isinstance(e, CheckEvent) and e.result.service == "hung"]
     assert [(e.service_state, e.failures) for e in hung_checks] == [(State.DOWN, 3)]  # the outage goes on
@@ -292,3 +294,52 @@ def test_a_reload_keeps_unchanged_services_and_retires_replaced_workers_without_
     assert _workers("api") == api_worker  # the unchanged service's worker goes on
     clock.advance(60.0)
     assert {events.next_check().result.service for _ in range(3)} == {"api", "hung", "web"}
+
+
+def _checks(events: Recorder, n: int) -> list[CheckEvent]:
+    """The next ``n`` check events, skipping the transitions between them."""
+    checks: list[CheckEvent] = []
+    while len(checks) < n:
+        event = events.next()
+        if isinstance(event, CheckEvent):
+            checks.append(event)
+    return checks
+
+
+def _monitor_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t not in before and t.name.startswith("trayapp-")]
+
+
+def test_a_hung_service_delays_no_other_service_with_a_small_pool(backend, run_monitor) -> None:
+    # One worker for six services, the first of them hung with a 30 s timeout: its check is
+    # handed to its own thread, and the others are checked, twice, while it is still in flight.
+    hung, api = backend("hang"), backend("healthy")
+    clock = ManualClock()
+    others = [tcp_service("127.0.0.1", api.port, name=f"tcp{i}", interval=60.0) for i in range(5)]
+    monitor, events = run_monitor(
+        http_service(hung.url(), name="hung", timeout=30.0, interval=60.0),
+        *others,
+        clock=clock,
+        workers=1,
+        stall_after=0.2,
+    )
+    for _ in range(2):
+        checked = _checks(events, len(others))  # each within WAIT, far below hung's 30 s
+        assert sorted(e.result.service for e in checked) == [s.name for s in others]
+        assert all(e.result.state is State.UP for e in checked)
+        assert monitor.status()[0].checking and hung.hits() == 1  # hung's one check is still in flight
+        clock.advance(60.0)
+
+
+def test_threads_stay_bounded_with_a_hundred_services(backend, run_monitor) -> None:
+    api = backend("healthy")
+    clock = ManualClock()
+    before = set(threading.enumerate())
+    services = [tcp_service("127.0.0.1", api.port, name=f"tcp{i}", interval=60.0) for i in range(100)]
+    monitor, events = run_monitor(*services, clock=clock, workers=4)
+    for _ in range(2):
+        checked = {e.result.service for e in _checks(events, len(services))}
+        assert checked == {s.name for s in services}
+        threads = _monitor_threads(before)
+        assert 1 <= len(threads) <= 5, [t.name for t in threads]  # the scheduler and at most 4 workers
+        clock.advance(60.0)

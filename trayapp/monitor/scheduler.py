@@ -1,23 +1,39 @@
 """The monitor engine: schedules checks, debounces failures, emits events.
 
-Each service has one worker thread, so at most one check per service is in flight and
-the next is scheduled when the last result arrives: a hung server delays only its own
-checks. Subscribers are called on those worker threads (or on the thread that reported a
-result from outside, a supervisor's); a GUI must hop to its own thread (the Qt adapter
-emits signals).
+Threads (bounded, not one per service): one scheduler thread decides which services are due
+and queues their checks; a small pool of worker threads (at most ``workers``, 4 by default,
+started only when there is work for them) runs the checks. A service is queued only when no
+check of it is in flight, so at most one check per service is in flight, and its next check
+is scheduled when the last result arrives.
+
+A hung server delays only its own checks: the scheduler watches each worker, and one whose
+check has run past ``stall_after`` (0.5 s by default, real time) is *detached*: it leaves the
+pool, finishes that one check as a dedicated overflow thread (the check is bounded by the
+service's timeout) and then ends, while the pool starts a replacement for the other
+services. So the threads are at most 1 + ``workers`` + the checks running past
+``stall_after`` (at most one per service, and one per retired probe still in its check);
+with healthy services, 1 + ``workers`` whatever their number. All threads are daemons: a
+probe stuck in the OS never holds the process open. A worker takes the name
+``trayapp-check-<service>`` while it checks that service (for py-spy and thread dumps).
+
+Subscribers are called on the worker threads (or on the thread that reported a result from
+outside, a supervisor's); a GUI must hop to its own thread (the Qt adapter emits signals).
 
 Each service's events reach every subscriber in the order they were decided: an event is
 queued in the same critical section that builds it, and one thread at a time delivers a
 service's queue, so a subscriber never gets an older state after a newer one.
 
 A new config is taken in place (:meth:`Monitor.reconfigure`): unchanged services go on as
-they were, and a worker that is no longer wanted is retired, never waited for.
+they were, and a probe that is no longer wanted is retired, never waited for: a check of it
+in flight ends, reports nothing, and its worker closes it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -183,21 +199,45 @@ class _Entry:
         self.last: CheckResult | None = None
         #: why nothing listens (the child exited, was stopped): shown instead of a bare "refused"
         self.explained: CheckResult | None = None
-        self.thread: threading.Thread | None = None
         self.outbox: list[Event] = []  # decided, not yet delivered (in order; under the monitor's lock)
         self.delivering = False  # a thread is delivering this entry's events
-        #: bumped when a reload gives the service a new probe or drops it: a worker started for an
-        #: older generation ends after the check it is in, and reports nothing
+        #: bumped when a reload gives the service a new probe or drops it: a check started for an
+        #: older generation reports nothing, and its worker closes the old probe
         self.generation = 0
 
 
+@dataclass(frozen=True)
+class _Job:
+    """A check of ``entry`` with ``checker`` (its probe at ``generation``), or only closing it."""
+
+    entry: _Entry | None
+    generation: int
+    checker: Checker
+    reset: bool = False  # rebuild the probe's connections first (after sleep/wake)
+
+
+class _Worker:
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+        self.busy_since: float | None = None  # time.monotonic() the current check began
+        self.detached = False  # past stall_after: ends after its check; the pool has a replacement
+
+
 class Monitor:
+    """Checks services on their intervals with a bounded set of threads (see the module doc).
+
+    ``workers``: the pool's size (threads that run checks). ``stall_after``: seconds (real
+    time) after which a check still running is handed to its own overflow thread.
+    """
+
     def __init__(
         self,
         services: Sequence[ServiceConfig],
         *,
         clock: Clock | None = None,
         checker_factory: Callable[[ServiceConfig], Checker] | None = None,
+        workers: int = 4,
+        stall_after: float = 0.5,
     ) -> None:
         self.clock = clock or SystemClock()
         #: every service of the config, for the proxy check of a dev server (the service behind it)
@@ -214,6 +254,12 @@ class Monitor:
         self._stopping = False
         self._paused = False
         self._started = False
+        self._pool_size = max(1, workers)
+        self._stall_after = stall_after
+        self._ready: deque[_Job] = deque()  # checks and closes waiting for a worker
+        self._pool: set[_Worker] = set()  # workers not detached
+        self._idle = 0  # pool workers waiting for a job
+        self._threads: list[threading.Thread] = []  # every thread started, for stop() to join
         self.clock.on_advance(self._wake)
 
     # -- public API (any thread) -------------------------------------------------
@@ -231,18 +277,14 @@ class Monitor:
             if self._started:
                 return
             self._started = True
-            for entry in self._entries.values():
-                self._start_worker(entry)
+            self._spawn(self._schedule, "trayapp-scheduler")
 
-    def _start_worker(self, entry: _Entry) -> None:
-        """A worker for ``entry``'s current generation and probe (call with the lock held)."""
-        entry.thread = threading.Thread(
-            target=self._run,
-            args=(entry, entry.generation, entry.checker),
-            name=f"trayapp-check-{entry.checker.service.name}",
-            daemon=True,
-        )
-        entry.thread.start()
+    def _spawn(self, target: Callable[..., None], name: str, *args: object) -> None:
+        """Start a daemon thread (call with the lock held)."""
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()]
+        self._threads.append(thread)
+        thread.start()
 
     def reconfigure(self, services: Sequence[ServiceConfig]) -> Reconfigured:
         """Take a new list of services in place. Any thread; joins nothing and waits for no check.
@@ -280,7 +322,7 @@ class Monitor:
                     entry = _Entry(checker, now)
                     added.append(name)
                 else:
-                    entry.generation += 1
+                    self._retire(entry)
                     entry.checker = checker
                     entry.tracker.down_after = service.down_after
                     entry.next_due, entry.extra_due, entry.poked = now, [], False
@@ -288,26 +330,42 @@ class Monitor:
                 entries[name] = entry
             removed = [name for name in old if name not in fresh]
             for name in removed:
-                old[name].generation += 1
+                self._retire(old[name])
             self._entries = entries
-            if self._started and not self._stopping:
+            if self._started and not self._stopping and not self._paused:
                 for name in (*added, *changed):
-                    self._start_worker(entries[name])
+                    self._dispatch(entries[name], now)  # checked at once, in flight from here
+            self._grow()
             self._cond.notify_all()
         return Reconfigured(tuple(added), tuple(changed), tuple(removed), tuple(kept))
 
-    def stop(self, timeout: float = 1.0) -> None:
-        """Stop scheduling; each worker closes its probe as it ends.
+    def _retire(self, entry: _Entry) -> None:
+        """Retire ``entry``'s probe (call with the lock held): a check of it in flight (or
+        queued) closes it when it returns; otherwise a worker closes it now."""
+        if not entry.in_flight:
+            self._ready.append(_Job(None, entry.generation, entry.checker))
+        entry.generation += 1
+        entry.in_flight = False  # the old check no longer counts: the new probe is checked at once
 
-        Waits at most ``timeout`` for each check in flight. Worker threads are daemons:
-        one stuck in a probe cannot hold the process open.
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop scheduling; the workers close every probe.
+
+        Waits at most ``timeout`` for each thread (a check in flight). The threads are
+        daemons: one stuck in a probe cannot hold the process open.
         """
         with self._cond:
+            if self._stopping:
+                return
             self._stopping = True
+            for entry in self._entries.values():
+                if not entry.in_flight:
+                    self._ready.append(_Job(None, entry.generation, entry.checker))
+            self._grow()
             self._cond.notify_all()
-        for entry in self._entries.values():
-            if entry.thread is not None:
-                entry.thread.join(timeout)
+            threads = list(self._threads)
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout)
 
     def check_now(self, names: Iterable[str] | None = None) -> None:
         """Check these services (default: all) as soon as possible."""
@@ -424,43 +482,109 @@ class Monitor:
         with self._cond:
             self._cond.notify_all()
 
-    def _wait_until_due(self, entry: _Entry, generation: int, checker: Checker) -> bool:
-        """Block until ``entry`` should be checked; False when stopping or retired."""
-        with self._cond:
-            while not self._stopping and entry.generation == generation:
-                if not self._paused:
-                    if entry.poked:
-                        break
-                    now = self.clock.monotonic()
-                    if entry.extra_due and entry.extra_due[0] <= now:
-                        entry.extra_due = [t for t in entry.extra_due if t > now]
-                        break
-                    remaining = min([entry.next_due, *entry.extra_due[:1]]) - now
-                    if remaining <= 0:
-                        break
-                    self._cond.wait(remaining)
-                else:
-                    self._cond.wait()
-            if self._stopping or entry.generation != generation:
-                return False
-            entry.poked = False
-            entry.in_flight = True
-            reset, entry.reset_pending = entry.reset_pending, False
-        if reset:
-            checker.reset()
-        return True
+    def _due_in(self, entry: _Entry, now: float) -> float:
+        """Seconds until ``entry`` should be checked, <= 0 when it is due (lock held)."""
+        if entry.poked:
+            return 0.0
+        if entry.extra_due and entry.extra_due[0] <= now:
+            return 0.0
+        return min([entry.next_due, *entry.extra_due[:1]]) - now
 
-    def _run(self, entry: _Entry, generation: int, checker: Checker) -> None:
-        while self._wait_until_due(entry, generation, checker):
-            result = checker.check()
+    def _dispatch(self, entry: _Entry, now: float) -> None:
+        """Queue a check of ``entry`` (lock held): from now on it is in flight."""
+        entry.poked = False
+        entry.extra_due = [t for t in entry.extra_due if t > now]
+        entry.in_flight = True
+        reset, entry.reset_pending = entry.reset_pending, False
+        self._ready.append(_Job(entry, entry.generation, entry.checker, reset))
+
+    def _grow(self) -> None:
+        """Start pool workers for queued jobs no idle worker will take (lock held)."""
+        if not self._started and not self._stopping:
+            return
+        while len(self._ready) > self._idle and len(self._pool) < self._pool_size:
+            worker = _Worker()
+            self._pool.add(worker)
+            self._idle += 1  # counted idle until it takes its first job
+            self._spawn(self._work, "trayapp-worker", worker)
+        self._cond.notify_all()
+
+    def _schedule(self) -> None:
+        """The scheduler thread: queue due checks, detach workers stuck past ``stall_after``."""
+        with self._cond:
+            while not self._stopping:
+                wait: float | None = None
+                if not self._paused:
+                    now = self.clock.monotonic()
+                    for entry in self._entries.values():
+                        if entry.in_flight:
+                            continue
+                        remaining = self._due_in(entry, now)
+                        if remaining <= 0:
+                            self._dispatch(entry, now)
+                        elif wait is None or remaining < wait:
+                            wait = remaining
+                real = time.monotonic()
+                for worker in list(self._pool):
+                    if worker.busy_since is None:
+                        continue
+                    left = worker.busy_since + self._stall_after - real
+                    if left <= 0:  # a slow or hung check: it gets the thread, the pool a new one
+                        worker.detached = True
+                        self._pool.discard(worker)
+                    elif wait is None or left < wait:
+                        wait = left
+                if self._ready and (wait is None or wait > self._stall_after):
+                    wait = self._stall_after  # to time the checks about to begin (no wake-up per check)
+                self._grow()
+                self._cond.wait(wait)
+
+    def _work(self, me: _Worker) -> None:
+        """A worker thread: run queued jobs; end when detached (after its check) or stopping."""
+        thread = threading.current_thread()
+        while True:
             with self._cond:
-                if self._stopping or entry.generation != generation:
-                    break  # retired: the result is about settings that no longer hold
+                while not self._ready and not self._stopping:
+                    self._cond.wait()
+                self._idle -= 1
+                if not self._ready:
+                    self._pool.discard(me)
+                    return
+                job = self._ready.popleft()
+                entry = job.entry
+                live = entry is not None and not self._stopping and entry.generation == job.generation
+                if live:
+                    me.busy_since = time.monotonic()
+            if entry is None or not live:
+                job.checker.close()  # retired, or stopping: this probe is done
+            else:
+                thread.name = f"trayapp-check-{job.checker.service.name}"
+                self._check(entry, job)
+                thread.name = "trayapp-worker"
+            with self._cond:
+                me.busy_since = None
+                if me.detached:
+                    self._grow()  # in case the pool shrank to nothing meanwhile
+                    return
+                self._idle += 1
+
+    def _check(self, entry: _Entry, job: _Job) -> None:
+        """Run one check of ``entry`` and report it (on a worker, without the lock)."""
+        checker, generation = job.checker, job.generation
+        if job.reset:
+            checker.reset()
+        result = checker.check()
+        with self._cond:
+            if self._stopping or entry.generation != generation:
+                retired = True  # the result is about settings that no longer hold
+            else:
+                retired = False
                 entry.in_flight = False
                 now = self.clock.monotonic()
                 entry.next_due = now + checker.service.interval
+                self._cond.notify_all()  # the scheduler: this service can be queued again
                 if self._paused:
-                    continue  # the machine is going to sleep: this result is not to be trusted
+                    return  # the machine is going to sleep: this result is not to be trusted
                 stop = entry.explained if entry.tracker.state is State.STOPPING else None
                 if result.state is State.UP and stop is not None:
                     # An answer while a stop is under way (from a check in flight when it began, or a
@@ -475,8 +599,10 @@ class Monitor:
                 entry.last = result
                 transition = entry.tracker.feed(result, now)
                 self._queue(entry, CheckEvent(result, entry.tracker.state, entry.tracker.failures), transition)
-            self._deliver(entry)
-        checker.close()
+        if retired:
+            checker.close()
+            return
+        self._deliver(entry)
 
     @staticmethod
     def _queue(entry: _Entry, *events: Event | None) -> None:
