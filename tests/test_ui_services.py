@@ -177,6 +177,34 @@ def test_logs_tab_follows_the_file_and_jumps_to_a_state_change(qtbot, tray_app, 
     assert re.fullmatch(r"── \d\d:\d\d:\d\d backend: up → down \(http_status\) ──", block)
 
 
+def test_the_logs_tab_opened_late_shows_the_lines_and_changes_from_before(qtbot, tray_app, tmp_path, backend) -> None:
+    # The log view is built only when the Logs tab is first chosen: what was tailed and marked
+    # before then must be in it all the same, and what comes after must follow.
+    api = backend("healthy")
+    log = tmp_path / "server.log"
+    log.write_text('{"level":30,"time":1700000000000,"msg":"listening on 5000"}\n')
+    path = tmp_path / "trayapp.toml"
+    path.write_text(
+        f'[[service]]\nname = "backend"\nkind = "http"\nurl = "{api.url()}"\ninterval = 0.1\nlog = "{log}"\n'
+    )
+    app = tray_app(parse_config(path.read_text(), str(path)))
+    qtbot.waitUntil(lambda: app.views["backend"].state is State.UP, timeout=WAIT_MS)
+    api.set_mode("status_500")
+    qtbot.waitUntil(lambda: app.views["backend"].state is State.DOWN, timeout=WAIT_MS)
+    stored = lambda: " ".join(e.text for e in app.log_store.entries())  # noqa: E731
+    qtbot.waitUntil(lambda: "listening on 5000" in stored() and "up → down" in stored(), timeout=WAIT_MS)
+
+    app.window.show()
+    app.window.tabs.setCurrentIndex(2)  # the user clicks "Logs"
+    view = app.window.tabs.currentWidget()
+    assert view is app.window.log_view
+    qtbot.waitUntil(lambda: "listening on 5000" in view.visible_text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "backend: up → down (http_status)" in view.visible_text(), timeout=WAIT_MS)
+    with log.open("a") as out:
+        out.write("MongoServerSelectionError: connect ECONNREFUSED 127.0.0.1:27017\n")
+    qtbot.waitUntil(lambda: "MongoServerSelectionError" in view.visible_text(), timeout=WAIT_MS)
+
+
 def test_a_crash_under_a_watcher_is_explained_by_the_line_the_app_wrote(qtbot, tray_app, tmp_path) -> None:
     # Hot reload: nodemon stays up when the app dies, so there is no exit to see; only a port
     # that stopped answering, and the reason in the output nobody is looking at.

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QSettings, QSocketNotifier, Qt, QThreadPool, QTimer, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
@@ -31,7 +32,7 @@ from trayapp.supervise.supervisor import Supervisor, SupervisorEvent, announceme
 from trayapp.ui.bridge import MonitorBridge, SupervisorBridge
 from trayapp.ui.control import ControlRequests, SingleInstance
 from trayapp.ui.icons import icon_path
-from trayapp.ui.logview import LogFeed, LogWindow
+from trayapp.ui.logfeed import LogFeed
 from trayapp.ui.models import PortsModel, ServicesModel
 from trayapp.ui.network import NetworkWatcher
 from trayapp.ui.ports import PortsController
@@ -42,6 +43,9 @@ from trayapp.ui.tasks import Executors
 from trayapp.ui.tray import Tray
 from trayapp.ui.window import MainWindow
 from trayapp.ui.winpower import WindowsPowerSource
+
+if TYPE_CHECKING:
+    from trayapp.ui.logview import LogWindow
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +94,9 @@ class TrayApp(QObject):
         self.log_tailer = LogTailer(self.log_feed.on_batch)
         self._marker_seq: dict[str, int] = {}  # the log position of each service's last change
         self.window = MainWindow(self.services_model, self.ports_model, self.log_store)
-        self.log_window = LogWindow(self.log_store)
-        for view in (self.window.log_view, self.log_window.view):
-            self.log_feed.entries_added.connect(view.on_entries)
+        # The log views are imported and built when first opened (about 6 MiB): fed from then on.
+        self.window.log_view_created.connect(lambda view: self.log_feed.entries_added.connect(view.on_entries))
+        self._log_window: LogWindow | None = None
         self.tray = Tray(
             lambda: list(self.views.values()), self, child_status=lambda name: self.supervisor.status(name)
         )
@@ -166,6 +170,17 @@ class TrayApp(QObject):
         services_tab = self.window.services_tab
         services_tab.check_requested.connect(self.check_now)
         services_tab.log_requested.connect(self.show_log)
+
+    @property
+    def log_window(self) -> LogWindow:
+        """The logs in a window of their own, built (and fed) when first wanted."""
+        if self._log_window is None:
+            from trayapp.ui.logview import LogWindow  # noqa: PLC0415 - lazily: about 6 MiB, seldom opened
+
+            self._log_window = LogWindow(self.log_store)
+            self._log_window.view.rebuild()
+            self.log_feed.entries_added.connect(self._log_window.view.on_entries)
+        return self._log_window
 
     @property
     def config(self) -> Config:

@@ -27,7 +27,7 @@ from trayapp.monitor.notifier import Announcement, Severity
 from trayapp.monitor.scheduler import Monitor, Reconfigured
 from trayapp.project.load import Rediscovery, expand_projects
 from trayapp.supervise.supervisor import Supervisor
-from trayapp.ui.logview import RECENT_LINES
+from trayapp.ui.logfeed import RECENT_LINES
 from trayapp.ui.models import PortsModel, ServicesModel
 from trayapp.ui.tasks import Executors, Task
 from trayapp.ui.window import MainWindow

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QEvent,
@@ -49,9 +49,11 @@ from trayapp.supervise.kill import KillPlan
 from trayapp.supervise.supervisor import ChildState, Supervisor, stopping_text
 from trayapp.text import format_cmdline, humanize_age
 from trayapp.ui.icons import state_colour
-from trayapp.ui.logview import LogView
 from trayapp.ui.models import PortsModel, ServicesModel, ValueRole
 from trayapp.ui.widgets import plain_label
+
+if TYPE_CHECKING:
+    from trayapp.ui.logview import LogView
 
 
 class HistoryDelegate(QStyledItemDelegate):
@@ -497,7 +499,14 @@ def kill_confirmation(parent: QWidget, plan: KillPlan, then: str = "") -> QMessa
 
 
 class MainWindow(QMainWindow):
-    """Closing it hides it; the app lives on in the tray (unless there is no tray)."""
+    """Closing it hides it; the app lives on in the tray (unless there is no tray).
+
+    The Logs tab's :class:`~trayapp.ui.logview.LogView` is imported and built when it is first
+    wanted (the tab is chosen, :meth:`show_log`, or :attr:`log_view` is read): most runs never
+    open it, and it costs about 6 MiB. :attr:`log_view_created` then hands it out to be fed.
+    """
+
+    log_view_created = Signal(object)  # the LogView, once, when it is built
 
     def __init__(
         self, services: ServicesModel, ports: PortsModel, logs: LogStore, parent: QWidget | None = None
@@ -517,17 +526,44 @@ class MainWindow(QMainWindow):
         self.config_status.setVisible(False)
         self.services_tab = ServicesTab(services)
         self.ports_tab = PortsTab(ports)
-        self.log_view = LogView(logs)
+        self._logs = logs
+        self._log_view: LogView | None = None
+        self._logs_placeholder = QWidget()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.services_tab, "Services")
         self.tabs.addTab(self.ports_tab, "Ports")
-        self.tabs.addTab(self.log_view, "Logs")
+        self.tabs.addTab(self._logs_placeholder, "Logs")
+        self.tabs.currentChanged.connect(self._on_tab_chosen)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
         layout.addWidget(self.config_status)
         layout.addWidget(self.tabs)
         self.setCentralWidget(central)
+
+    @property
+    def log_view(self) -> LogView:
+        """The Logs tab's view, built (showing the store's lines so far) on first use."""
+        if self._log_view is None:
+            from trayapp.ui.logview import LogView  # noqa: PLC0415 - lazily: about 6 MiB, seldom opened
+
+            view = LogView(self._logs)
+            view.rebuild()
+            self._log_view = view
+            index = self.tabs.indexOf(self._logs_placeholder)
+            current = self.tabs.currentIndex()
+            self.tabs.blockSignals(True)
+            self.tabs.removeTab(index)
+            self.tabs.insertTab(index, view, "Logs")
+            self.tabs.setCurrentIndex(current)
+            self.tabs.blockSignals(False)
+            self._logs_placeholder.deleteLater()
+            self.log_view_created.emit(view)
+        return self._log_view
+
+    def _on_tab_chosen(self, index: int) -> None:
+        if self._log_view is None and self.tabs.widget(index) is self._logs_placeholder:
+            self.log_view  # noqa: B018 - builds it, in the tab just chosen
 
     def show_banner(self, text: str) -> None:
         self.banner.setText(text)
