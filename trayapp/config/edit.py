@@ -41,6 +41,22 @@ def save_service_settings(config: Config, name: str, **values: float) -> Config:
     return updated
 
 
+def config_file_to_open(config: Config) -> Path:
+    """The file that holds ``config``, written first from what it was made of when there is none.
+
+    A config read from a file: that file. The built-in default or a discovery: its TOML
+    (``config.text``, else the built-in default) is written to ``config.save_path`` (a discovered
+    project's ``trayapp.toml``) or the user's config dir, unless a file is there already (never
+    overwritten). Raises ``OSError``.
+    """
+    if config.path is not None:
+        return config.path
+    path = Path(config.save_path) if config.save_path else user_config_path()
+    if not path.exists():
+        _write_atomically(path, config.text or DEFAULT_TOML)
+    return path
+
+
 def _write_atomically(path: Path, text: str) -> None:
     """Replace the file's content in one step: a temporary file in the same folder, synced, then
     ``os.replace`` over it, with the old file's permission bits.

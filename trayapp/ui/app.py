@@ -7,12 +7,15 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QSettings, QSocketNotifier, Qt, QThreadPool, QTimer, Slot
-from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
+from PySide6.QtCore import QObject, QSettings, QSocketNotifier, QThreadPool, QTimer, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from trayapp.clock import Clock, SystemClock
+from trayapp.config.edit import config_file_to_open
 from trayapp.config.load import Config, ConfigError
 from trayapp.desktop.notify import DesktopNotifications
 from trayapp.logs.format import marker_text
@@ -39,7 +42,7 @@ from trayapp.ui.ports import PortsController
 from trayapp.ui.power import PowerSignals
 from trayapp.ui.services import ServicesController
 from trayapp.ui.settings import SettingsController
-from trayapp.ui.tasks import Executors
+from trayapp.ui.tasks import Executors, Task
 from trayapp.ui.tray import Tray
 from trayapp.ui.window import MainWindow
 from trayapp.ui.winpower import WindowsPowerSource
@@ -166,6 +169,7 @@ class TrayApp(QObject):
         tray.show_port_owner.connect(self.show_port_owner)
         tray.service_action.connect(self.services.action)
         tray.all_action.connect(self.services.action_all)
+        tray.open_config.connect(self.open_config_file)
         tray.show_log.connect(self.show_log)
         services_tab = self.window.services_tab
         services_tab.check_requested.connect(self.check_now)
@@ -318,6 +322,27 @@ class TrayApp(QObject):
         self.notifier.do_not_disturb = dnd
         self.tray.set_dnd(dnd)
 
+    @Slot()
+    def open_config_file(self) -> None:
+        """Open the config file in the desktop's editor; with none yet, write the one in use first
+        (off the GUI thread, on the settings queue: it may write the file)."""
+        config = self.config
+        task = Task(lambda: config_file_to_open(config), self)
+        task.done.connect(self._on_config_file)
+        task.failed.connect(self._on_config_file_failed)
+        task.start(self.executors.settings)
+
+    @Slot(object)
+    def _on_config_file(self, path: Path) -> None:
+        if not self._closed:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    @Slot(str)
+    def _on_config_file_failed(self, message: str) -> None:
+        if not self._closed:
+            self.window.show_config_status(f"The config file could not be written: {message}", problem=True)
+            self.window.bring_up()
+
     @Slot(str)
     def show_port_owner(self, service: str) -> None:
         self.window.show_ports(self.views[service].service.port)
@@ -424,12 +449,17 @@ def run(config_path: str | None, argv: Sequence[str] | None = None) -> int:
         config = load_stack(config_path)
     except ConfigError as exc:
         print(f"trayapp: {exc}", file=sys.stderr)
-        box = QMessageBox(QMessageBox.Icon.Critical, "trayapp: bad config", "")
-        box.setTextFormat(Qt.TextFormat.PlainText)
-        box.setText(str(exc))
-        box.exec()
-        instance.release()
-        return 2
+        from trayapp.ui.config_problem import ConfigProblem
+
+        problem = ConfigProblem(exc, lambda: load_stack(config_path))
+        problem.show()  # in the app's own event loop, which its end leaves
+        problem.raise_()
+        problem.finished.connect(lambda _code: app.exit(0))
+        app.exec()
+        if problem.config is None:  # Quit
+            instance.release()
+            return 2
+        config = problem.config
     with StopSignals() as stop:
         waker = SignalWaker(app, stop)
         power = PowerMonitor()

@@ -74,6 +74,7 @@ class Tray(QObject):
     announced = Signal(object)  # Announcement, after it was handed to the platform
     service_action = Signal(str, str)  # name, "start" | "stop" | "restart" | "force"
     all_action = Signal(str)  # "start" | "stop" | "restart": every managed service
+    open_config = Signal()  # Open config file
     show_log = Signal(str)
     symbolic_toggled = Signal(bool)  # the monochrome icon was turned on or off (Linux)
 
@@ -247,6 +248,7 @@ class Tray(QObject):
             mono.setChecked(self._symbolic)
         menu.addSeparator()
         self._add(menu, "Open window", self._on_open)
+        self._add(menu, "Open config file", self.open_config.emit)
         self._add(menu, "Quit", self.quit_requested.emit)
 
     def _service_menu(self, view: Timeline, parent: QMenu) -> QMenu:
