@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "trayapp.identity",
         "trayapp.paths",
         "trayapp.text",
+        "trayapp.headline",
         "trayapp.stop_signals",
     ),
     ("trayapp.config",),

@@ -30,6 +30,7 @@ SERVICE_KEYS = {
     "target",
     "state",
     "reason",
+    "headline",
     "detail",
     "latency_ms",
     "http_status",
@@ -141,7 +142,8 @@ def test_status_table_for_people(tmp_path) -> None:
     result = run_cli("status", "--config", config, home=tmp_path)
     assert result.returncode == 1
     assert "api  down" in result.stdout
-    assert f"Nothing listens on port {port}" in result.stdout
+    assert f"nothing listens on port {port}" in result.stdout  # the headline, not the sentence
+    assert "Nothing listens on" not in result.stdout
     assert "overall: down" in result.stdout
 
 
@@ -207,7 +209,8 @@ def test_watch_json_prints_checks_and_transitions_and_stops_on_sigterm(tmp_path,
 
         first = read_event()
         assert first["event"] == "check" and first["service"] == "backend" and first["state"] == "up"
-        assert {"event", "service", "state", "reason", "detail", "latency_ms", "t"} <= set(first)
+        assert {"event", "service", "state", "reason", "headline", "detail", "latency_ms", "t"} <= set(first)
+        assert first["headline"].startswith("answers in ")
         transition = read_event()
         assert (transition["event"], transition["from"], transition["to"]) == ("transition", "unknown", "up")
         api.set_mode("status_500")
@@ -216,6 +219,8 @@ def test_watch_json_prints_checks_and_transitions_and_stops_on_sigterm(tmp_path,
         down = events[-1]
         assert set(down) == {"event", "service", "from", "to", "reason", "detail", "t"}
         assert (down["from"], down["reason"]) == ("up", "http_status")
+        failed = next(e for e in events if e["event"] == "check" and e["reason"] == "http_status")
+        assert failed["headline"] == "health check fails (500)"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 1  # something was down when it stopped
     finally:

@@ -46,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         "`trayapp config` says which)",
     )
     common.add_argument(
-        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debugging detail to stderr"
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log debugging detail to stderr (status: also each full diagnosis)",
     )
 
     parser = _Parser(
@@ -85,8 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         "status",
         "check every service once and print the result",
         "Check every service once, at the same time, and print one line per service: its state,\n"
-        "how long the check took and what it found.",
-        [("trayapp status", "the table"), ("trayapp status --json | jq .overall", "for scripts")],
+        "how long the check took and what it found in a few words (-v adds the full sentence).",
+        [
+            ("trayapp status", "the table"),
+            ("trayapp status -v", "with each full diagnosis"),
+            ("trayapp status --json | jq .overall", "for scripts"),
+        ],
         {0: "every service is up", 1: "a service is degraded, down or unknown", 2: USAGE_EXIT},
     )
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -385,17 +393,23 @@ def cmd_status(args: argparse.Namespace) -> int:
         ]
         print(json.dumps({"overall": str(overall), "services": services}, indent=2))
     else:
-        _print_status_table(results, overall, config, sys.stdout)
+        _print_status_table(results, overall, config, sys.stdout, sentences=args.verbose)
     return EXIT_OK if overall in FINE else EXIT_PROBLEM
 
 
-def _print_status_table(results: list[CheckResult], overall: State, config: Config, out: TextIO) -> None:
+def _print_status_table(
+    results: list[CheckResult], overall: State, config: Config, out: TextIO, *, sentences: bool = False
+) -> None:
+    """One line per service: name, state, latency and the headline; ``sentences`` (``-v``) adds
+    the full diagnosis on an indented line under each."""
     paint = _painter(out)
     width = max(len(r.service) for r in results)
     for r in results:
         latency = "" if r.latency_ms is None else f"{r.latency_ms:.0f} ms"
         state = paint(r.state, f"{r.state:<8}")
-        print(f"{r.service:<{width}}  {state}  {latency:>8}  {r.detail}", file=out)
+        print(f"{r.service:<{width}}  {state}  {latency:>8}  {r.headline}", file=out)
+        if sentences:
+            print(f"{'':<{width}}  {r.detail}", file=out)
     from trayapp.monitor.rootcause import root_summary
 
     for line in root_summary(results):

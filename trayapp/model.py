@@ -157,6 +157,13 @@ class CheckResult:
     #: a dev server's API path as checked through its proxy, or None when it has no proxy_path
     proxy: ProxyPath | None = None
 
+    @property
+    def headline(self) -> str:
+        """At most about 60 characters saying what ``detail`` says at length (trayapp.headline)."""
+        from trayapp.headline import headline
+
+        return headline(self)
+
     def to_json(self) -> dict[str, object]:
         return {
             "name": self.service,
@@ -164,6 +171,7 @@ class CheckResult:
             "target": self.target,
             "state": str(self.state),
             "reason": str(self.reason),
+            "headline": self.headline,
             "detail": self.detail,
             "latency_ms": _round(self.latency_ms),
             "http_status": self.http_status,

@@ -61,6 +61,7 @@ class CheckEvent:
             "service": r.service,
             "state": str(r.state),
             "reason": str(r.reason),
+            "headline": r.headline,
             "detail": r.detail,
             "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 1),
             "t": round(r.t, 3),
