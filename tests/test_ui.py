@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 
 from tests.kit.servers import free_port
@@ -16,7 +17,7 @@ from trayapp.checks.checker import Checker
 from trayapp.config.load import Config, parse_config
 from trayapp.model import State
 from trayapp.ui.app import TrayApp
-from trayapp.ui.models import PortsModel, ServicesModel
+from trayapp.ui.models import PortsModel, SentenceRole, ServicesModel
 
 WAIT_MS = 10_000
 
@@ -46,11 +47,19 @@ def test_window_shows_each_service_with_state_and_sentence(qtbot, tray_app, back
     )
     model = app.services_model
     assert model.data(model.index(0, ServicesModel.STATE)) == "up"
-    assert model.data(model.index(1, ServicesModel.STATE)) == "down · refused"
-    assert f"Nothing listens on port {port}" in model.data(model.index(1, ServicesModel.DETAIL))
+    assert model.data(model.index(1, ServicesModel.STATE)) == "down"
+    # The table: state and headline in words; the sentence in the row's tooltip and the report.
+    assert model.data(model.index(1, ServicesModel.DETAIL)) == f"nothing listens on port {port}"
+    assert f"Nothing listens on port {port}" in model.data(model.index(1, ServicesModel.DETAIL), SentenceRole)
+    tip = model.data(model.index(1, ServicesModel.DETAIL), Qt.ItemDataRole.ToolTipRole)
+    assert f"Nothing listens on port {port}" in tip
     assert model.data(model.index(0, ServicesModel.LATENCY)).endswith("ms")
     assert app.tray.icon_name() == "down"
-    assert app.tray.tooltip().splitlines() == ["trayapp — down", "backend: up (ok)", "vite: down (refused)"]
+    assert app.tray.tooltip().splitlines() == [
+        "trayapp — down",
+        "backend: up (ok)",
+        f"vite: down (nothing listens on port {port})",
+    ]
 
     app.open_window("vite")
     assert app.window.isVisible()
@@ -67,8 +76,9 @@ def test_one_failed_check_is_shown_but_is_not_an_outage(qtbot, tray_app, backend
     api.set_mode("status_500")
     model = app.services_model
     qtbot.waitUntil(lambda: model.data(model.index(0, ServicesModel.STATE)) != "up", timeout=WAIT_MS)
-    assert model.data(model.index(0, ServicesModel.STATE)) == "up · last check: http status"
-    assert model.data(model.index(0, ServicesModel.DETAIL)).startswith("backend answers 500")
+    assert model.data(model.index(0, ServicesModel.STATE)) == "up · last check failed"
+    assert model.data(model.index(0, ServicesModel.DETAIL)) == "health check fails (500)"
+    assert model.data(model.index(0, ServicesModel.DETAIL), SentenceRole).startswith("backend answers 500")
     assert (state_of(app, "backend"), app.tray.icon_name(), seen) == (State.UP, "up", [])
 
 
@@ -145,7 +155,7 @@ def test_menu_has_a_row_per_service_and_the_actions(qtbot, tray_app, backend) ->
     app.tray.menu.aboutToShow.emit()  # the menu is rebuilt each time it opens
     texts = [a.text() for a in app.tray.menu.actions()]
     assert texts[0].startswith("back&&end · up · ok · ")  # '&' shown, not a shortcut
-    assert texts[1].startswith("db · down · refused")
+    assert texts[1].startswith("db · down · nothing listens on port ")  # words, not a reason code
     assert [t for t in texts if t][2:] == [
         "Check now", "Pause monitoring", "Do not disturb", "Start at &login", "Monochrome icon", "Open window",
         "Open config file", "Quit",
@@ -175,11 +185,15 @@ def test_outside_text_is_shown_as_plain_characters(qtbot, tray_app, backend) -> 
     said = "Error: expected <number>, got <img src=x>"
     assert said in popup.args[0].message
     model = app.services_model
-    assert said in model.data(model.index(0, ServicesModel.DETAIL))
+    assert said in model.data(model.index(0, ServicesModel.DETAIL), SentenceRole)
     app.open_window("backend")
     assert said in app.window.services_tab.detail.toPlainText()
-    # Qt tooltips render rich text, so the diagnosis never goes into one.
-    assert model.data(model.index(0, ServicesModel.DETAIL), Qt.ItemDataRole.ToolTipRole) is None
+    # Qt tooltips render rich text, so the diagnosis goes into one escaped: shown as its characters.
+    tip = model.data(model.index(0, ServicesModel.DETAIL), Qt.ItemDataRole.ToolTipRole)
+    assert "<img" not in tip and "<number>" not in tip
+    shown = QTextDocument()
+    shown.setHtml(tip)
+    assert said in shown.toPlainText()
     assert "<" not in app.tray.tooltip()
 
 
@@ -192,7 +206,7 @@ def test_an_html_error_page_shows_as_its_text_in_popup_table_and_report(qtbot, t
     app.open_window("backend")
     shown = [
         popup.args[0].message,
-        model.data(model.index(0, ServicesModel.DETAIL)),
+        model.data(model.index(0, ServicesModel.DETAIL), SentenceRole),
         app.window.services_tab.detail.toPlainText(),
     ]
     for text in shown:

@@ -15,7 +15,7 @@ from trayapp.config.load import parse_config
 from trayapp.model import CheckResult, Kind, Reason, State, Transition
 from trayapp.monitor.history import HISTORY_SAMPLES
 from trayapp.monitor.scheduler import CheckEvent
-from trayapp.ui.models import ServicesModel
+from trayapp.ui.models import SentenceRole, ServicesModel
 
 NAMES = [f"svc{i}" for i in range(6)]
 
@@ -89,8 +89,9 @@ def test_the_table_hears_of_many_checks_as_one_change_per_row(qtbot, tray_app) -
     assert changed == []  # nothing yet: coalesced, not one repaint per check
     qtbot.waitUntil(lambda: changed != [], timeout=5_000)
     assert sorted(changed) == [(row, row) for row in range(len(NAMES))]  # then one per changed row
-    assert model.data(model.index(0, ServicesModel.DETAIL)) == "check 199"
+    assert model.data(model.index(0, ServicesModel.DETAIL), SentenceRole) == "check 199"
     assert app.tray.tooltip().splitlines()[1:] == [
-        f"{name}: {app.views[name].state}" + (" (ok)" if app.views[name].state is State.UP else " (refused)")
+        f"{name}: {app.views[name].state}"
+        + (" (ok)" if app.views[name].state is State.UP else f" ({app.views[name].last.headline})")
         for name in NAMES
     ]

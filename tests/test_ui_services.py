@@ -19,7 +19,7 @@ from trayapp.checks.ports import listeners
 from trayapp.config.load import Config, parse_config
 from trayapp.model import State
 from trayapp.ui.app import TrayApp
-from trayapp.ui.models import ServicesModel
+from trayapp.ui.models import SentenceRole, ServicesModel
 
 WAIT_MS = 15_000
 WATCHER = Path(__file__).parent / "kit" / "watcher.py"
@@ -62,7 +62,8 @@ def test_start_from_the_window_then_a_crash_is_announced_at_once(qtbot, tray_app
     assert down.message.startswith("backend was killed by SIGKILL (not by trayapp: a kill from another program")
     assert "last output" not in down.message  # its last lines (its own health checks) would not say who did it
     model = app.services_model
-    assert model.data(model.index(0, ServicesModel.STATE)) == "down · exited"
+    assert model.data(model.index(0, ServicesModel.STATE)) == "down"
+    assert model.data(model.index(0, ServicesModel.DETAIL)) == "process killed (SIGKILL)"
 
 
 def test_stop_shows_progress_and_force_kills_at_once(qtbot, tray_app, tmp_path) -> None:
@@ -101,7 +102,8 @@ def test_a_slow_graceful_stop_shows_stopping_and_never_cries_down(qtbot, tray_ap
     app.window.services_tab.action_buttons["stop"].click()
 
     qtbot.waitUntil(lambda: model.data(model.index(0, ServicesModel.STATE)) == "stopping", timeout=WAIT_MS)
-    assert model.data(model.index(0, ServicesModel.DETAIL)).startswith("SIGTERM sent to backend (pid ")
+    assert model.data(model.index(0, ServicesModel.DETAIL)) == "stopping…"
+    assert model.data(model.index(0, ServicesModel.DETAIL), SentenceRole).startswith("SIGTERM sent to backend (pid ")
     report = app.window.services_tab.detail.toPlainText()
     assert "SIGKILL follows if it is still running after 5 s.\n(checked at " in report  # no "reason ok" for a stop
     qtbot.waitUntil(lambda: listeners([port]) == [], timeout=WAIT_MS)
@@ -238,7 +240,7 @@ def test_a_crash_under_a_watcher_is_explained_by_the_line_the_app_wrote(qtbot, t
         model = app.services_model
 
         def row_detail() -> str:
-            return str(model.data(model.index(0, ServicesModel.DETAIL)))
+            return str(model.data(model.index(0, ServicesModel.DETAIL), SentenceRole))
 
         def after_the_stale_socket() -> bool:
             return row_detail().startswith(f"port {port} is held by ") and "Address already in use" in row_detail()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,20 @@ Index = QModelIndex | QPersistentModelIndex
 
 #: a role carrying the row's value object (Timeline, Listener) for delegates and views
 ValueRole = Qt.ItemDataRole.UserRole + 1
+#: a role carrying a service's full diagnosis (the sentence) as plain text
+SentenceRole = Qt.ItemDataRole.UserRole + 2
+
+
+def plain_tooltip(text: str) -> str:
+    """``text`` as a tooltip that shows it verbatim: Qt renders a tooltip that looks like markup as
+    rich text, so the sentence (outside text: an HTML error page's words, a driver's message) is
+    escaped into a rich-text paragraph of its own, never passed as it is."""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
+
+
+def view_headline(view: Timeline) -> str:
+    """The few words the table shows for a service (trayapp.headline), or why there are none yet."""
+    return view.last.headline if view.last is not None else "not checked yet"
 
 
 def _latency(ms: float | None) -> str:
@@ -28,6 +43,37 @@ def _latency(ms: float | None) -> str:
 
 def _ago(t: float | None, now: float) -> str:
     return "" if t is None else f"{humanize_age(now - t)} ago"
+
+
+#: how many troubled services the summary names before "and N more"
+SUMMARY_NAMES = 3
+
+
+def summary_text(views: Sequence[Timeline], paused: bool = False) -> str:
+    """The window's one-line summary: "3 services · db down since 12:03", "2 services · all up".
+
+    Names the services that are not fine (down first), each with the local time its state began
+    when known; services the user stopped are named last. Plain text, O(services).
+    """
+    count = f"{len(views)} service" + ("" if len(views) == 1 else "s")
+    if not views:
+        return "no services configured"
+    if paused:
+        return f"{count} · monitoring paused"
+    checked = [v for v in views if v.last is not None]
+    troubled = sorted((v for v in checked if v.state not in (State.UP, State.STOPPED)), key=lambda v: -v.state.severity)
+    if not troubled and len(checked) < len(views):
+        return f"{count} · checking…"
+    parts = []
+    for view in troubled[:SUMMARY_NAMES]:
+        since = "" if view.changed_at is None else time.strftime(" since %H:%M", time.localtime(view.changed_at))
+        parts.append(f"{view.service.name} {view.state}{since}")
+    if len(troubled) > SUMMARY_NAMES:
+        parts.append(f"and {len(troubled) - SUMMARY_NAMES} more")
+    stopped = [v.service.name for v in views if v.state is State.STOPPED]
+    if not troubled:
+        parts.append("all up" if not stopped else f"all up but {', '.join(stopped)} (stopped)")
+    return " · ".join([count, *parts])
 
 
 class _RowsModel(QAbstractTableModel):
@@ -60,6 +106,8 @@ class ServicesModel(_RowsModel):
 
     NAME, STATE, DETAIL, LATENCY, HISTORY, CHANGED = range(6)
     HEADERS = ("Service", "State", "Diagnosis", "Latency", "Last minutes", "Last change")
+    #: the State column's widest words, so the column never jumps when a state or pause changes it
+    WIDEST_STATE = "up · last check failed"
 
     #: a row's service changed, at once (the table's ``dataChanged`` follows within REFRESH_MS):
     #: for what shows one service's details
@@ -89,6 +137,10 @@ class ServicesModel(_RowsModel):
     def set_paused(self, paused: bool) -> None:
         self._paused = paused
         self._changed_all()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
 
     def row_of(self, name: str) -> int:
         return self._rows.get(name, -1)
@@ -141,8 +193,10 @@ class ServicesModel(_RowsModel):
             return state_icon(view.state, self._paused)
         if role == Qt.ItemDataRole.ForegroundRole and column == self.STATE and not self._paused:
             return state_colour(view.state)  # for the palette's base: 4.5:1 on light and dark
-        if role == Qt.ItemDataRole.ToolTipRole and column == self.DETAIL:
-            return None  # tooltips render rich text; the full sentence is in the detail pane instead
+        if role == SentenceRole:
+            return view.detail
+        if role == Qt.ItemDataRole.ToolTipRole and column in (self.STATE, self.DETAIL):
+            return plain_tooltip(view.detail)  # the full sentence, escaped: never read as markup
         return None
 
     def _display(self, view: Timeline, column: int) -> str:
@@ -155,12 +209,11 @@ class ServicesModel(_RowsModel):
             if view.state is State.STOPPED:
                 return "stopped"  # the detail says how to start it
             bad = last is not None and last.state is not State.UP and last.reason is not Reason.OK
-            reason = str(last.reason).replace("_", " ") if bad else ""
-            if reason and view.state is State.UP:  # one failed check is not an outage yet (down_after)
-                return f"up · last check: {reason}"
-            return f"{view.state} · {reason}" if reason else str(view.state)
+            if bad and view.state is State.UP:  # one failed check is not an outage yet (down_after)
+                return "up · last check failed"  # the Diagnosis column says what it found
+            return str(view.state)
         if column == self.DETAIL:
-            return view.detail
+            return view_headline(view)
         if column == self.LATENCY:
             return _latency(last.latency_ms if last else None)
         if column == self.CHANGED:

@@ -29,7 +29,7 @@ _BAD = (State.DOWN, State.DEGRADED)
 
 
 def short_reason(view: Timeline) -> str:
-    """A word or two after the state ("refused"); "" when the state says it all ("stopping")."""
+    """A few words after the state ("nothing listens on port 5000"); "" when the state says it all."""
     last = view.last
     if last is None:
         return "not checked yet"
@@ -39,7 +39,7 @@ def short_reason(view: Timeline) -> str:
         return ""  # "stopped" says it; the menu has Start
     if last.blocked_by is not None and view.state in (State.DOWN, State.DEGRADED):
         return f"blocked by {last.blocked_by}"
-    return "" if last.reason is Reason.OK else str(last.reason).replace("_", " ")
+    return "" if last.reason is Reason.OK else last.headline  # words, not a reason code
 
 
 def latency_text(view: Timeline) -> str:

@@ -16,7 +16,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QCloseEvent, QPainter, QPalette
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -49,7 +49,7 @@ from trayapp.supervise.kill import KillPlan
 from trayapp.supervise.supervisor import ChildState, Supervisor, stopping_text
 from trayapp.text import format_cmdline, humanize_age
 from trayapp.ui.icons import state_colour
-from trayapp.ui.models import PortsModel, ServicesModel, ValueRole
+from trayapp.ui.models import PortsModel, ServicesModel, ValueRole, summary_text
 from trayapp.ui.widgets import plain_label
 
 if TYPE_CHECKING:
@@ -144,12 +144,26 @@ class ServicesTab(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(ServicesModel.DETAIL, QHeaderView.ResizeMode.Stretch)
         header.resizeSection(ServicesModel.HISTORY, 160)
+        header.setSectionResizeMode(ServicesModel.HISTORY, QHeaderView.ResizeMode.Fixed)
         self._fit_columns()
         model.modelReset.connect(self._fit_columns)
 
         self.detail = QPlainTextEdit()
         self.detail.setReadOnly(True)
         self.detail.setPlaceholderText("Select a service to see its full diagnosis.")
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.setObjectName("copy-diagnosis")
+        self.copy_button.setToolTip("Copy this service's full diagnosis to the clipboard")
+        self.copy_button.setEnabled(False)
+        self.copy_button.clicked.connect(self._on_copy)
+        report = QWidget()
+        report_layout = QVBoxLayout(report)
+        report_layout.setContentsMargins(0, 0, 0, 0)
+        report_layout.addWidget(self.detail)
+        copy_row = QHBoxLayout()
+        copy_row.addStretch(1)
+        copy_row.addWidget(self.copy_button)
+        report_layout.addLayout(copy_row)
 
         settings = QGroupBox("Check settings")
         form = QFormLayout(settings)
@@ -182,6 +196,12 @@ class ServicesTab(QWidget):
         process.addLayout(row)
         self.process_status = plain_label()
         process.addWidget(self.process_status)
+        # Hidden for a service trayapp does not run, but its space is kept: selecting another
+        # service or a stop in progress never moves the rest of the window.
+        for widget in (self.process_box, self.action_buttons["force"]):
+            policy = widget.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            widget.setSizePolicy(policy)
         self.process_box.setVisible(False)
         self.supervisor: Supervisor | None = None
         self._results: dict[str, str] = {}
@@ -195,7 +215,7 @@ class ServicesTab(QWidget):
         side_layout.addWidget(self.process_box)
         side_layout.addStretch(1)
         lower = QSplitter(Qt.Orientation.Horizontal)
-        lower.addWidget(self.detail)
+        lower.addWidget(report)
         lower.addWidget(side)
         lower.setStretchFactor(0, 3)
         splitter = QSplitter(Qt.Orientation.Vertical)
@@ -268,6 +288,12 @@ class ServicesTab(QWidget):
         """Size the short columns to what they hold now: O(services), once per set of services."""
         for column in FITTED_COLUMNS:
             self.table.resizeColumnToContents(column)
+        # The State column is as wide as its widest words from the start: a failed check or a
+        # pause changes the words, never the width (no jump of the columns right of it).
+        metrics = self.table.fontMetrics()
+        widest = metrics.horizontalAdvance(ServicesModel.WIDEST_STATE) + 4 * metrics.averageCharWidth()
+        header = self.table.horizontalHeader()
+        header.resizeSection(ServicesModel.STATE, max(header.sectionSize(ServicesModel.STATE), widest))
 
     def _widen(self, top: int, bottom: int, left: int, right: int) -> None:
         """Widen a short column when a changed row holds more than it shows; O(rows changed)."""
@@ -334,6 +360,13 @@ class ServicesTab(QWidget):
             return
         self.action_requested.emit(name, button.objectName().removeprefix("action-"))
 
+    @Slot()
+    def _on_copy(self) -> None:
+        """The selected service's full diagnosis (the report pane's text) onto the clipboard."""
+        name = self.current_name()
+        if name is not None:
+            QGuiApplication.clipboard().setText(service_report(self.model.view(self.model.row_of(name))))
+
     def _set_settings_enabled(self, enabled: bool) -> None:
         for widget in (self.interval, self.timeout, self.save_button, self.check_button, self.log_button):
             widget.setEnabled(enabled)
@@ -346,6 +379,7 @@ class ServicesTab(QWidget):
 
     def _show(self, row: int, load_settings: bool = False) -> None:
         self._set_settings_enabled(True)
+        self.copy_button.setEnabled(True)
         view = self.model.view(row)
         self.detail.setPlainText(service_report(view))
         if load_settings:
@@ -378,7 +412,8 @@ class ServicesTab(QWidget):
 def service_report(view: Timeline) -> str:
     """The plain-text report shown for one service (and copied by "Copy diagnosis")."""
     service, last = view.service, view.last
-    lines = [f"{service.name} ({service.kind}) — {view.state}", f"target: {service.display_target}"]
+    headline = last.headline if last is not None else "not checked yet"
+    lines = [f"{service.name} ({service.kind}) — {view.state}: {headline}", f"target: {service.display_target}"]
     lines += [service.source_text, ""]
     lines.append(view.detail)
     if last is not None and last.blocked_by is not None and view.state in (State.DOWN, State.DEGRADED):
@@ -388,7 +423,7 @@ def service_report(view: Timeline) -> str:
     if last is not None:
         when = time.strftime("%H:%M:%S", time.localtime(last.t))
         latency = "" if last.latency_ms is None else f", {last.latency_ms:.0f} ms"
-        said = "" if last.reason is Reason.OK and last.state is not State.UP else f"reason {last.reason}, "
+        said = "" if last.reason is Reason.OK and last.state is not State.UP else f"reason code {last.reason}, "
         lines.append(f"({said}checked at {when}{latency})")
         for listener in last.listeners:
             lines.append("")
@@ -524,6 +559,16 @@ class MainWindow(QMainWindow):
         self.config_status = plain_label()  # the last reload of the config file, or why it was not applied
         self.config_status.setObjectName("config-status")
         self.config_status.setVisible(False)
+        self.summary = plain_label()  # "3 services · db down since 12:03"
+        self.summary.setObjectName("summary")
+        font = self.summary.font()
+        font.setBold(True)
+        self.summary.setFont(font)
+        self.services_model = services
+        self._summary_timer = QTimer(self, singleShot=True, interval=0)  # one update per burst of changes
+        self._summary_timer.timeout.connect(self.refresh_summary)
+        services.dataChanged.connect(self._summary_timer.start)
+        services.modelReset.connect(self._summary_timer.start)
         self.services_tab = ServicesTab(services)
         self.ports_tab = PortsTab(ports)
         self._logs = logs
@@ -536,10 +581,17 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._on_tab_chosen)
         central = QWidget()
         layout = QVBoxLayout(central)
+        layout.addWidget(self.summary)
         layout.addWidget(self.banner)
         layout.addWidget(self.config_status)
         layout.addWidget(self.tabs)
         self.setCentralWidget(central)
+        self.refresh_summary()
+
+    @Slot()
+    def refresh_summary(self) -> None:
+        model = self.services_model
+        self.summary.setText(summary_text([model.view(row) for row in range(model.rowCount())], model.paused))
 
     @property
     def log_view(self) -> LogView:
