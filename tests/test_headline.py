@@ -75,6 +75,12 @@ def test_a_dependency_down_names_it_and_the_service_it_affects() -> None:
     assert result(Reason.DEPENDENCY_DOWN, f"backend answers but {connecting}.").headline == "MongoDB still connecting"
 
 
+def test_a_service_blocked_by_another_names_the_root_first() -> None:
+    made = result(Reason.PROXY_ERROR, "frontend's API path fails because backend is down.", blocked_by="backend")
+    assert made.headline.startswith("blocked by backend · ")
+    assert result(Reason.OK, blocked_by="backend").headline == "answers in 12 ms"  # up: nothing blocks it
+
+
 def test_a_long_headline_is_cut_to_the_limit_with_an_ellipsis() -> None:
     said = result(Reason.ERROR, "backend: " + "very " * 40 + "long driver message.").headline
     assert len(said) <= MAX_HEADLINE and said.endswith("…") and said.startswith("check failed: very")

@@ -3,7 +3,8 @@
 ``headline(result)`` turns one ``CheckResult`` into at most ``MAX_HEADLINE`` characters ("nothing
 listens on port 5000", "health path not found (404)", "db is down; backend affected"). It reads
 only the result's own fields (reason, state, http_status, port, listeners, kind, and for a
-dependency or an exit the fragment the probe or the supervisor put in ``detail``), so the
+dependency or an exit the fragment the probe or the supervisor put in ``detail``; ``blocked_by``,
+the root cause along depends_on / proxy_to, comes first), so the
 headline never claims more than the full sentence does. Plain words, no reason codes.
 
 Every ``Reason`` has its own phrasing in ``_PHRASES`` (keyed by the reason's string, so reasons
@@ -34,6 +35,9 @@ def headline(result: CheckResult) -> str:
     """At most ``MAX_HEADLINE`` characters saying what is wrong (or that all is well)."""
     phrase = _PHRASES.get(str(result.reason))
     text = phrase(result) if phrase is not None else str(result.reason).replace("_", " ")
+    blocked_by = getattr(result, "blocked_by", None)
+    if blocked_by and str(result.state) in ("down", "degraded"):  # the root named first: fix that one
+        text = f"blocked by {blocked_by} · {text}"
     return cap(text)
 
 
