@@ -25,7 +25,7 @@ def wait_connected(backend: NodeProcess) -> None:
 
 def status_in(project: Path, home: Path) -> tuple[int, str, dict[str, dict], str]:
     """``trayapp status`` and ``status --json`` with no config, in the project folder (discovery)."""
-    text = run_cli("status", home=home, cwd=project)
+    text = run_cli("status", "-v", home=home, cwd=project)  # -v: each row's full sentence below it
     data = run_cli("status", "--json", home=home, cwd=project)
     assert text.returncode in (0, 1), text.stderr
     services = {s["name"]: s for s in json.loads(data.stdout)["services"]}
@@ -33,7 +33,10 @@ def status_in(project: Path, home: Path) -> tuple[int, str, dict[str, dict], str
 
 
 def line_of(output: str, name: str) -> str:
-    return next(line for line in output.splitlines() if line.startswith(f"{name} "))
+    """The service's row of ``status -v`` (state, headline) and the sentence on the line below it."""
+    lines = output.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith(f"{name} "))
+    return f"{lines[row]}  {lines[row + 1].strip()}"
 
 
 def discovered_stack(stack: Stack, proxy_target: str | None, backend_host: str | None = None):
@@ -222,10 +225,10 @@ def test_mongoose_that_gave_up_is_a_stale_connection_once_db_answers(tmp_path: P
 
     # `trayapp status` checks once: it counts the time since db's process started instead
     wait_until(
-        lambda: "restart backend." in run_cli("status", "--config", config, home=tmp_path).stdout,
+        lambda: "restart backend." in run_cli("status", "-v", "--config", config, home=tmp_path).stdout,
         what="status to call the connection stale",
     )
-    out = run_cli("status", "--config", config, home=tmp_path).stdout
+    out = run_cli("status", "-v", "--config", config, home=tmp_path).stdout
     assert (
         "backend still reports db disconnected " in out and " after db started, and db answers ping directly (" in out
     )

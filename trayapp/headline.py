@@ -37,7 +37,8 @@ def headline(result: CheckResult) -> str:
     text = phrase(result) if phrase is not None else str(result.reason).replace("_", " ")
     blocked_by = getattr(result, "blocked_by", None)
     if blocked_by and str(result.state) in ("down", "degraded"):  # the root named first: fix that one
-        text = f"blocked by {blocked_by} · {text}"
+        both = f"blocked by {blocked_by} · {text}"
+        text = both if len(both) <= MAX_HEADLINE else f"blocked by {blocked_by}"
     return cap(text)
 
 
@@ -180,6 +181,6 @@ _PHRASES: dict[str, Callable[[CheckResult], str]] = {
     # reasons being added by issue 9/10 work; phrased here so they read well the day they land
     "stale_holder": lambda r: f"stale server on {_where(r)}",
     "paused": lambda r: f"server on {_where(r)} is paused (stopped)",
-    "proxy_error": lambda r: "dev server's proxy cannot reach its backend",
+    "proxy_error": lambda r: f"API path {r.proxy.path} fails through the proxy" if r.proxy else "API proxy fails",
     "stale_connection": lambda r: "stale database connection; restart it",
 }

@@ -423,8 +423,7 @@ def service_report(view: Timeline) -> str:
     if last is not None:
         when = time.strftime("%H:%M:%S", time.localtime(last.t))
         latency = "" if last.latency_ms is None else f", {last.latency_ms:.0f} ms"
-        said = "" if last.reason is Reason.OK and last.state is not State.UP else f"reason code {last.reason}, "
-        lines.append(f"({said}checked at {when}{latency})")
+        lines.append(f"(checked at {when}{latency})")  # the headline above says it in words, not a code
         for listener in last.listeners:
             lines.append("")
             lines.append(f"port {listener.port} on {listener.address}: {describe_owner(listener)}")
