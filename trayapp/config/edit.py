@@ -57,6 +57,46 @@ def config_file_to_open(config: Config) -> Path:
     return path
 
 
+def add_project(config: Config, folder: str | os.PathLike[str]) -> Path:
+    """Write a ``[[project]] path = FOLDER`` entry (issue #11: Choose project folder…) and return the file.
+
+    Into the config file in use (tomlkit: the user's comments and layout kept), or, when trayapp
+    runs without one (the built-in default, a discovery), into a new file in the user's config
+    dir holding only that entry: the project's discovered services replace the default ones. A
+    folder already listed is not added twice. Validated before it is written (atomically; through
+    a symlink, the file it leads to). Raises ConfigError (a sentence) or OSError.
+    """
+    root = Path(folder).expanduser().resolve()
+    if not root.is_dir():
+        raise ConfigError(str(root), "is not a folder")
+    if config.path is not None:
+        path = config.path
+        text = path.read_text(encoding="utf-8")
+    else:
+        path = user_config_path()
+        if path.exists():
+            text = path.read_text(encoding="utf-8")
+        else:
+            text = "# written by trayapp's Choose project folder…; its services are discovered at load\n"
+    try:
+        document = tomlkit.parse(text)
+    except TOMLKitError as exc:
+        raise ConfigError(str(path), f"is not valid TOML: {exc}") from None
+    projects = document.get("project")
+    if projects is None:
+        projects = tomlkit.aot()
+        document.append("project", projects)
+    listed = {Path(str(p.get("path", ""))).expanduser() for p in projects}
+    if root not in {p if p.is_absolute() else (path.parent / p).resolve() for p in listed}:
+        entry = tomlkit.table()
+        entry["path"] = str(root)
+        projects.append(entry)
+    new_text = tomlkit.dumps(document)
+    parse_config(new_text, str(path))  # raises ConfigError, naming the field
+    _write_atomically(path, new_text)
+    return path
+
+
 def _write_atomically(path: Path, text: str) -> None:
     """Replace the file's content in one step: a temporary file in the same folder, synced, then
     ``os.replace`` over it, with the old file's permission bits.

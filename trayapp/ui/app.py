@@ -23,7 +23,7 @@ from trayapp.logs.store import LogStore
 from trayapp.logs.tail import LogTailer
 from trayapp.model import State, Transition
 from trayapp.monitor.history import Timeline
-from trayapp.monitor.notifier import Announcement, Notifier
+from trayapp.monitor.notifier import Announcement, Notifier, Severity
 from trayapp.monitor.scheduler import CheckEvent, Monitor, first_verdict_bound
 from trayapp.paths import ui_settings_file
 from trayapp.power.events import PowerEvent, PowerMonitor
@@ -44,6 +44,7 @@ from trayapp.ui.services import ServicesController
 from trayapp.ui.settings import SettingsController
 from trayapp.ui.tasks import Executors, Task
 from trayapp.ui.tray import Tray
+from trayapp.ui.welcome import first_run
 from trayapp.ui.window import MainWindow
 from trayapp.ui.winpower import WindowsPowerSource
 
@@ -170,6 +171,11 @@ class TrayApp(QObject):
         tray.service_action.connect(self.services.action)
         tray.all_action.connect(self.services.action_all)
         tray.open_config.connect(self.open_config_file)
+        welcome = self.window.welcome
+        welcome.show_for(config)
+        welcome.project_chosen.connect(self.settings.add_project)
+        welcome.add_service.connect(self.open_config_file)
+        self.settings.project_added.connect(self._on_project_added)
         tray.show_log.connect(self.show_log)
         services_tab = self.window.services_tab
         services_tab.check_requested.connect(self.check_now)
@@ -321,6 +327,23 @@ class TrayApp(QObject):
     def set_dnd(self, dnd: bool) -> None:
         self.notifier.do_not_disturb = dnd
         self.tray.set_dnd(dnd)
+
+    def confirm_watching(self) -> None:
+        """One popup that says what is watched ("watching 3 services"), instead of silence (first run)."""
+        names = [s.name for s in self.config.services]
+        count = f"{len(names)} service{'s' if len(names) != 1 else ''}"
+        lines = "\n".join(f"{s.name}: {s.display_target}" for s in self.config.services)
+        self.post_announcement(Announcement(f"trayapp is watching {count}", lines, (), Severity.INFO, "settled"))
+
+    @Slot(object)
+    def _on_project_added(self, outcome: object) -> None:
+        welcome = self.window.welcome
+        if isinstance(outcome, str):
+            welcome.status.setText(outcome)
+            return
+        welcome.show_for(self.config)
+        welcome.status.setText(f"Watching {len(self.config.services)} services from {self.config.source}.")
+        self.confirm_watching()
 
     @Slot()
     def open_config_file(self) -> None:
@@ -474,6 +497,9 @@ def run(config_path: str | None, argv: Sequence[str] | None = None) -> int:
         ControlRequests(instance.server, lambda: tray_app.supervisor, tray_app)  # `trayapp start|stop|restart`
         tray_app.start()
         _show_tray_when_available(tray_app)
+        if first_run(config):  # nothing configured: say what is watched and why, and how to change it
+            tray_app.open_window()
+            tray_app.confirm_watching()
         freeze_startup_objects()
         code = app.exec()
         waker.close()

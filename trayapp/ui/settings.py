@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from trayapp.config.edit import save_service_settings
+from trayapp.config.edit import add_project, save_service_settings
 from trayapp.config.load import Config, ConfigError, load_config
 from trayapp.config.watch import ConfigChange, ConfigWatcher
 from trayapp.logs.store import LogStore
@@ -25,7 +25,7 @@ from trayapp.logs.tail import LogTailer
 from trayapp.monitor.history import Timeline
 from trayapp.monitor.notifier import Announcement, Severity
 from trayapp.monitor.scheduler import Monitor, Reconfigured
-from trayapp.project.load import Rediscovery, expand_projects
+from trayapp.project.load import Rediscovery, expand_projects, load_stack
 from trayapp.supervise.supervisor import Supervisor
 from trayapp.ui.logfeed import RECENT_LINES
 from trayapp.ui.models import PortsModel, ServicesModel
@@ -72,6 +72,7 @@ class SettingsController(QObject):
     """Owns the config in use. GUI thread, except the methods said to run on the settings queue."""
 
     applied = Signal(object)  # Applied, once the window shows it
+    project_added = Signal(object)  # Applied, after Choose project folder… (or a ConfigError sentence: str)
     _file_changed = Signal(object)  # ConfigChange, emitted on the watcher's thread
 
     def __init__(
@@ -152,6 +153,35 @@ class SettingsController(QObject):
         config = save_service_settings(self._engine_config, service, **values)
         self.watcher.watch(config)  # our own write is not news when the watcher sees it
         return self._apply(config, "saved")
+
+    def add_project(self, folder: str) -> None:
+        """Choose project folder…: write a ``[[project]]`` entry, load the stack with it, apply it live."""
+        task = Task(lambda: self._add_project_and_apply(folder), self)
+        task.done.connect(self._on_project_added)
+        task.failed.connect(self._on_project_failed)
+        task.start(self.executors.settings)
+
+    def _add_project_and_apply(self, folder: str) -> Applied | str:  # settings queue
+        try:
+            path = add_project(self._engine_config, folder)
+            config = load_stack(path)
+        except ConfigError as exc:
+            return str(exc)
+        self.watcher.watch(config)  # our own write is not news when the watcher sees it
+        return self._apply(config, "saved")
+
+    @Slot(object)
+    def _on_project_added(self, outcome: Applied | str) -> None:
+        if self.closed:
+            return
+        if isinstance(outcome, Applied):
+            self._on_applied(outcome)
+        self.project_added.emit(outcome)
+
+    @Slot(str)
+    def _on_project_failed(self, message: str) -> None:
+        if not self.closed:
+            self.project_added.emit(f"The project folder was not added: {message}")
 
     @Slot(str)
     def _on_save_failed(self, message: str) -> None:

@@ -50,6 +50,7 @@ from trayapp.supervise.supervisor import ChildState, Supervisor, stopping_text
 from trayapp.text import format_cmdline, humanize_age
 from trayapp.ui.icons import state_colour
 from trayapp.ui.models import PortsModel, ServicesModel, ValueRole, summary_text
+from trayapp.ui.welcome import WelcomePanel
 from trayapp.ui.widgets import plain_label
 
 if TYPE_CHECKING:
@@ -583,6 +584,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.summary)
         layout.addWidget(self.banner)
         layout.addWidget(self.config_status)
+        self.welcome = WelcomePanel()
+        layout.addWidget(self.welcome)
         layout.addWidget(self.tabs)
         self.setCentralWidget(central)
         self.refresh_summary()
