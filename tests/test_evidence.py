@@ -170,7 +170,7 @@ def holder_pid(port: int) -> int | None:
 
 def test_status_does_not_quote_an_eaddrinuse_that_a_restart_got_past(tmp_path) -> None:
     """A nodemon-like log: EADDRINUSE, a clean restart, then the app is stopped with SIGSTOP.
-    The EADDRINUSE belongs to an earlier run: the sentence says the app is stopped, and nothing of the log."""
+    The EADDRINUSE belongs to an earlier run: the sentence says paused, and nothing of the log."""
     port = free_port()
     blocker = start_backend("healthy", port=port)
     log = tmp_path / "nodemon.log"
@@ -193,7 +193,7 @@ def test_status_does_not_quote_an_eaddrinuse_that_a_restart_got_past(tmp_path) -
                                        log=str(log)))  # fmt: skip
         status = run_cli("status", "--json", "--config", config, home=tmp_path)
         [backend] = json.loads(status.stdout)["services"]
-        assert backend["reason"] == "timeout"
+        assert backend["reason"] == "paused"
         assert f"which is stopped (SIGSTOP, Ctrl-Z or a debugger): it cannot answer until it continues " \
                f"(kill -CONT {pid}, or fg in its terminal)." in backend["detail"]  # fmt: skip
         assert "EADDRINUSE" not in backend["detail"] and "in use" not in backend["detail"]

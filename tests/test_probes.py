@@ -269,11 +269,11 @@ def test_mongo_stopped_is_refused_and_password_is_never_shown(mongo) -> None:
     assert result.target == f"mongodb://***@127.0.0.1:{server.port}/app"
 
 
-def test_mongo_hung_by_sigstop_times_out_and_names_it(mongo) -> None:
+def test_mongo_hung_by_sigstop_is_paused_and_names_it(mongo) -> None:
     server = mongo()
     server.pause()
     result = check(mongo_service(server.uri, timeout=0.5))
-    assert (result.state, result.reason) == (State.DOWN, Reason.TIMEOUT)
+    assert (result.state, result.reason) == (State.DOWN, Reason.PAUSED)
     assert f"port {server.port} is held by nx-27017 (pid {server.pid}, started " in result.detail
     assert result.detail.endswith(
         f"which is stopped (SIGSTOP, Ctrl-Z or a debugger): it cannot answer until it continues "
@@ -284,17 +284,19 @@ def test_mongo_hung_by_sigstop_times_out_and_names_it(mongo) -> None:
 
 def test_mongo_hung_stays_a_timeout_check_after_check(mongo) -> None:
     # The long-lived client clears its pool after the first timeout and cancels what waits on
-    # it; the monitor's next checks must still say "timeout", not a driver-internal error.
+    # it; the monitor's next checks must still see a timeout, not a driver-internal error.
     server = mongo()
     checker = Checker(mongo_service(server.uri, timeout=0.5))
     try:
         assert checker.check().reason is Reason.OK
         server.pause()
-        reasons = [checker.check().reason for _ in range(4)]
+        reasons = [checker.probe().reason for _ in range(4)]
+        diagnosed = checker.check().reason
     finally:
         server.resume()
         checker.close()
     assert reasons == [Reason.TIMEOUT] * 4
+    assert diagnosed is Reason.PAUSED
 
 
 def test_mongo_client_is_reused_between_checks_and_rebuilt_on_reset(mongo) -> None:

@@ -28,7 +28,7 @@ from trayapp.text import format_cmdline, humanize_age
 if TYPE_CHECKING:
     from trayapp.logs.tail import LogItem
     from trayapp.monitor.scheduler import Event
-    from trayapp.supervise.kill import KillPlan
+    from trayapp.supervise.kill import KillPlan, KillTarget
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -134,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--grace", type=_seconds_arg, default=5.0, metavar="S", help="seconds between SIGTERM and SIGKILL (default: 5)"
     )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--with-watcher",
+        action="store_true",
+        help="also stop the watcher or process manager above it (nodemon, PM2, …), which would start it again",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
     for action, summary, what in (
@@ -560,15 +565,22 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
     config = load_stack(args.config)
     watched = config.watched_ports()
+    ours = {s.identity: s.name for s in config.services if s.managed is not None}
     wanted: set[int] | None = None if args.all else set(args.ports or watched)
     found = listeners(wanted)
     missing = sorted((wanted or set()) - {x.port for x in found})
     if args.json:
-        rows = [_port_row(x, watched.get(x.port, ())) for x in found]
+        rows = [_port_row(x, watched.get(x.port, ()) or _own(x, ours)) for x in found]
         print(json.dumps({"listeners": rows, "not_listening": missing}, indent=2))
     else:
-        _print_ports_table(found, watched, missing, sys.stdout)
+        _print_ports_table(found, watched, missing, sys.stdout, ours)
     return EXIT_PROBLEM if missing else EXIT_OK
+
+
+def _own(listener: Listener, ours: dict[str, str]) -> tuple[str, ...]:
+    """The managed service a listener was started for (its TRAYAPP_SERVICE mark), if it is one of ours."""
+    name = ours.get(listener.tag or "")
+    return (name,) if name else ()
 
 
 def _port_row(listener: Listener, names: tuple[str, ...]) -> dict[str, object]:
@@ -578,16 +590,28 @@ def _port_row(listener: Listener, names: tuple[str, ...]) -> dict[str, object]:
 
 
 def _print_ports_table(
-    found: list[Listener], watched: dict[int, tuple[str, ...]], missing: list[int], out: TextIO
+    found: list[Listener],
+    watched: dict[int, tuple[str, ...]],
+    missing: list[int],
+    out: TextIO,
+    ours: dict[str, str] | None = None,
 ) -> None:
     from trayapp.checks.ports import describe_owner
 
     now = time.time()
+    ours = ours or {}
     rows = [("PORT", "ADDRESS", "PID", "SERVICE", "OWNER", "COMMAND")]
     for x in sorted(found, key=lambda x: (x.port not in watched, x.port, x.address)):
         command = format_cmdline(x.cmdline) if x.cmdline else ""
-        names = ", ".join(watched.get(x.port, ()))
-        rows.append((str(x.port), x.address, str(x.pid or "?"), names, describe_owner(x, now), command))
+        names = ", ".join(watched.get(x.port, ()) or _own(x, ours))
+        owner = describe_owner(x, now)
+        if x.tag and x.tag in ours:
+            owner += f", started by trayapp for {ours[x.tag]}"
+        elif x.tag:
+            owner += f", started by trayapp for {x.tag.rpartition(':')[2]} of another config"
+        if x.watcher is not None:
+            owner += f", under {x.watcher.label}"
+        rows.append((str(x.port), x.address, str(x.pid or "?"), names, owner, command))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5], file=out)
@@ -602,7 +626,7 @@ def _print_ports_table(
 def cmd_kill(args: argparse.Namespace) -> int:
     from trayapp.supervise.kill import execute_kill, plan_kill
 
-    plan = plan_kill(args.port)
+    plan = plan_kill(args.port, with_watcher=args.with_watcher)
     if plan.problem is not None:
         report = execute_kill(plan, grace=args.grace)  # reports the problem without signalling
         _print_kill(report.to_json(), report.detail, args.json)
@@ -620,14 +644,21 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 
 def _confirm(plan: KillPlan, out: TextIO | None = None) -> bool:
-    """Show what would be stopped and ask on the terminal (on ``out``: stderr under ``--json``)."""
+    """Show what would be stopped (and the watcher above it) and ask on the terminal (on ``out``:
+    stderr under ``--json``)."""
+    from trayapp.checks.ports import restarts_when
+
     out = out or sys.stdout
     print(f"These processes hold port {plan.port} and would be stopped (SIGTERM, then SIGKILL):", file=out)
     for target in plan.targets:
-        age = f", started {humanize_age(time.time() - target.started)} ago" if target.started else ""
-        print(f"  pid {target.pid} ({target.role}) {target.name or '?'}, user {target.user or '?'}{age}", file=out)
-        print(f"      command: {format_cmdline(target.cmdline) if target.cmdline else '(hidden)'}", file=out)
-        print(f"      cwd:     {target.cwd or '(hidden)'}", file=out)
+        _print_target(target, out)
+    for watcher in plan.spared_watchers:
+        print(
+            f"Above them runs {watcher.label}, which will start them again {restarts_when(watcher.kind)}; "
+            "it is not stopped (pass --with-watcher to stop it too):",
+            file=out,
+        )
+        _print_target(watcher, out)
     question = f"Stop {len(plan.targets)} process(es)? [y/N] "
     if out is sys.stdout:
         try:
@@ -638,6 +669,15 @@ def _confirm(plan: KillPlan, out: TextIO | None = None) -> bool:
         print(question, end="", file=out, flush=True)
         answer = sys.stdin.readline()
     return answer.strip().lower() in ("y", "yes")
+
+
+def _print_target(target: KillTarget, out: TextIO) -> None:
+    age = f", started {humanize_age(time.time() - target.started)} ago" if target.started else ""
+    role = f"{target.role}: {target.kind}" if target.kind else target.role
+    whose = f", started by trayapp for {target.service}" if target.service else ""
+    print(f"  pid {target.pid} ({role}) {target.name or '?'}, user {target.user or '?'}{age}{whose}", file=out)
+    print(f"      command: {format_cmdline(target.cmdline) if target.cmdline else '(hidden)'}", file=out)
+    print(f"      cwd:     {target.cwd or '(hidden)'}", file=out)
 
 
 def _print_kill(data: dict[str, object], detail: str, as_json: bool) -> None:

@@ -64,6 +64,8 @@ class Reason(StrEnum):
     CRASH_LOOP = "crash_loop"  # exited again and again; trayapp stopped restarting it
     PROXY_ERROR = "proxy_error"  # a dev server answers, but its proxy does not reach the service behind it
     STALE_CONNECTION = "stale_connection"  # reports a dependency down that answers directly: a stale driver/pool
+    STALE_HOLDER = "stale_holder"  # the port is held by a process that is not the service (an old run)
+    PAUSED = "paused"  # the port's owner is stopped (SIGSTOP, Ctrl-Z, a debugger): it cannot answer
 
 
 #: The state a reason puts a service in, before thresholds are applied.
@@ -104,6 +106,20 @@ class ProbeOutcome:
 
 
 @dataclass(frozen=True)
+class Watcher:
+    """A file watcher or process manager that restarts the process below it (nodemon, PM2, …)."""
+
+    pid: int
+    name: str  # what it is, as people call it: "nodemon", "node --watch", "tsx watch", "PM2", …
+    started: float | None = None  # Unix time; the identity guard before signalling it
+
+    @property
+    def label(self) -> str:
+        """``nodemon (pid 77)``."""
+        return f"{self.name} (pid {self.pid})"
+
+
+@dataclass(frozen=True)
 class Listener:
     """One listening socket and, where we may see it, the process that owns it."""
 
@@ -121,6 +137,13 @@ class Listener:
     visible: bool = True
     #: psutil's process status ("running", "sleeping", "stopped", "tracing-stop", ...)
     status: str | None = None
+    #: the listening socket's identity (its inode on Linux): the same for every process sharing it
+    socket: int | None = None
+    #: the TRAYAPP_SERVICE mark in its environment (the service trayapp started it for); "" when
+    #: the environment was read and has none, None when it could not be read
+    tag: str | None = None
+    #: the watcher or process manager above it that would start it again (nodemon, PM2, …)
+    watcher: Watcher | None = None
 
     def to_json(self) -> dict[str, object]:
         return {

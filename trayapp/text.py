@@ -61,3 +61,21 @@ def humanize_duration(seconds: float) -> str:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def join_and(items: Iterable[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c`` (duplicates dropped, order kept)."""
+    unique = list(dict.fromkeys(items))
+    if len(unique) <= 1:
+        return "".join(unique)
+    return ", ".join(unique[:-1]) + " and " + unique[-1]
+
+
+def command(text: str) -> str:
+    """A command the user may type, set off as such in a sentence: ```trayapp kill 5000```."""
+    return f"`{text}`"
+
+
+def resume_hint(pids: Iterable[int]) -> str:
+    """How to continue stopped processes: ``kill -CONT 12 13, or fg in its terminal``."""
+    return f"kill -CONT {' '.join(str(p) for p in pids)}, or fg in its terminal"

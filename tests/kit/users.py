@@ -22,12 +22,14 @@ def nobody_ids() -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-def run_as_nobody(code: str) -> dict[str, object]:
+def run_as_nobody(code: str, imports: str = "", before: str = "") -> dict[str, object]:
     """Run ``code`` in a fresh interpreter that drops to user ``nobody`` before running it.
 
     The interpreter starts as root and imports trayapp and psutil first, then setuid()s:
     ``subprocess.run(user="nobody")`` cannot work here because this venv's interpreter lives
     under /root, which ``nobody`` may not read. The listing itself really runs as nobody.
+    ``imports`` (module names, comma-separated) are imported before the switch too, and the
+    statements in ``before`` run then (to read what only root may, e.g. package metadata).
     ``code`` must print one JSON object as its last line.
     """
     uid, gid = nobody_ids()
@@ -35,8 +37,10 @@ def run_as_nobody(code: str) -> dict[str, object]:
         "import json, os, sys\n"
         f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
         "import psutil, trayapp.checks.ports, trayapp.supervise.kill, trayapp.logs.tail\n"
-        f"os.setgroups([]); os.setgid({gid}); os.setuid({uid})\n"
-        f"assert os.geteuid() == {uid}\n"
+        + (f"import {imports}\n" if imports else "")
+        + (before.rstrip("\n") + "\n" if before else "")
+        + f"os.setgroups([]); os.setgid({gid}); os.setuid({uid})\n"
+        + f"assert os.geteuid() == {uid}\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", prelude + code], capture_output=True, text=True, timeout=60, cwd="/", check=False

@@ -15,15 +15,17 @@ from trayapp.checks.evidence import (
     RECENT_S,
     FileMark,
     LogSource,
+    Topic,
+    changed_since,
     latest_error,
     mark,
     topics_for,
 )
-from trayapp.checks.ports import listeners
+from trayapp.checks.ports import listeners, listening_inodes, refresh_status
 from trayapp.checks.probes import Probe, make_probe
 from trayapp.checks.proxy import Fetched, ProxyCheck, browser_reaches
 from trayapp.config.load import ServiceConfig
-from trayapp.model import CheckResult, Listener, ProbeOutcome, Reason, State
+from trayapp.model import CheckResult, Kind, Listener, ProbeOutcome, Reason, State
 from trayapp.paths import captured_output
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,13 @@ log = logging.getLogger(__name__)
 OwnerLookup = Callable[[Iterable[int]], Sequence[Listener]]
 #: a service's latest result by name (the backend behind a dev server's proxy), None if not yet checked
 PeerLookup = Callable[[str], CheckResult | None]
+#: whether trayapp's own child for a managed service runs (True), has exited (False), or is not known (None)
+ChildState = Callable[[], bool | None]
+
+#: where the port's holders cannot be recognised cheaply by socket (not Linux), how long a
+#: lookup made for a healthy check is trusted
+HOLDERS_TTL_S = 30.0
+_LISTEN = frozenset({Topic.LISTEN})
 
 
 def lookup_owners(ports: Iterable[int]) -> Sequence[Listener]:
@@ -55,6 +64,11 @@ class Checker:
 
     A failed check quotes the error line of the service's logs (``logs``, by default
     :func:`log_sources`) that belongs to this failure (see :mod:`trayapp.checks.evidence`).
+    Holders of the port are looked up when a check fails, and also when it passes but the
+    answer could come from the wrong process: a TCP check (its holder may be stopped), a
+    managed service whose child trayapp knows about (``child_state``), a log that has just
+    said EADDRINUSE. For those the socket's identity is compared with the last lookup first
+    (cheap on Linux), so a healthy service costs no process scan per check.
     """
 
     def __init__(
@@ -66,8 +80,10 @@ class Checker:
         *,
         services: Sequence[ServiceConfig] = (),
         peers: PeerLookup = lambda _name: None,
+        child_state: ChildState | None = None,
     ) -> None:
         self.service = service
+        self.child_state = child_state
         self.logs = tuple(logs) if logs is not None else log_sources(service)
         self._probe: Probe = make_probe(service)
         self._owners = owners
@@ -80,6 +96,8 @@ class Checker:
         self._wall = wall
         self._last_up: float | None = None
         self._marks: dict[str, FileMark] = {}  # where the logs ended at the last check that was up
+        #: the holders found for a healthy check: (socket inodes then, holders, monotonic time)
+        self._holders: tuple[frozenset[int] | None, Sequence[Listener], float] | None = None
 
     @property
     def sources(self) -> tuple[LogSource, ...]:
@@ -97,25 +115,57 @@ class Checker:
     def check(self, with_owners: bool = False) -> CheckResult:
         outcome = self.probe()
         owners: Sequence[Listener] = ()
-        if self.service.port is not None and (with_owners or needs_owners(outcome)):
-            owners = self._owners([self.service.port])
+        if self.service.port is not None:
+            if with_owners or needs_owners(outcome):
+                owners = self._owners([self.service.port])
+            elif self._doubt_the_answer():
+                owners = self._cheap_owners(self.service.port)
         result = self.diagnose(outcome, owners)
         if result.state is State.UP and self.proxy is not None:
             assert self.service.proxy_to is not None
             result = self.proxy.judge(result, self.proxy.fetch(), self._peers(self.service.proxy_to))
         return result
 
+    def _doubt_the_answer(self) -> bool:
+        """Whether a passing check still needs the holders: a TCP check (the kernel answers for
+        a stopped process) or a managed service whose child trayapp knows about."""
+        if self.service.kind is Kind.TCP:
+            return True
+        return self.service.managed is not None and self.child_state is not None and self.child_state() is not None
+
+    def _cheap_owners(self, port: int) -> Sequence[Listener]:
+        """The holders of ``port``: the last lookup's, with fresh statuses, while the same
+        sockets listen and the same processes live; else a new lookup."""
+        inodes = listening_inodes(port)
+        if self._holders is not None:
+            was, holders, when = self._holders
+            same = inodes == was if inodes is not None else time.monotonic() - when < HOLDERS_TTL_S
+            if same and (fresh := refresh_status(holders)) is not None:
+                return fresh
+        holders = [x for x in self._owners([port]) if x.port == port]
+        self._holders = (inodes, holders, time.monotonic())
+        return holders
+
     def diagnose(self, outcome: ProbeOutcome, owners: Sequence[Listener]) -> CheckResult:
-        service, t = self.service, self._wall()
+        service, port, t = self.service, self.service.port, self._wall()
         sources = self.sources
         since = self._last_up if self._last_up is not None else t - RECENT_S
-        result = browser_reaches(service, diagnose(service, outcome, owners, t))
+        on_port = [x for x in owners if x.port == port]
+        in_use = None
+        if sources and port is not None and outcome.reason is not Reason.REFUSED:
+            # The service's newest run may have failed to take the port that something else holds.
+            if on_port or changed_since(self.logs, self._marks):
+                in_use = latest_error(sources, since, self._marks, topics=_LISTEN, port=port)
+            if in_use is not None and not on_port:
+                owners = on_port = [x for x in self._owners([port]) if x.port == port]
+        child = self.child_state() if self.child_state is not None else None
+        result = browser_reaches(service, diagnose(service, outcome, owners, t, in_use=in_use, child_running=child))
         if result.state is State.UP:
             self._last_up = result.t
             self._marks = mark(self.logs)
             return result
         topics = topics_for(result)
-        if sources and topics:
+        if sources and topics and result.reason not in (Reason.STALE_HOLDER, Reason.PAUSED):
             started = [x.started for x in result.listeners if x.started is not None]
             evidence = latest_error(sources, since, self._marks, topics=topics, not_before=max(started, default=None))
             if evidence is not None:

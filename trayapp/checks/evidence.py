@@ -208,6 +208,8 @@ def topics_for(result: CheckResult) -> frozenset[Topic]:
         return NO_TOPICS  # a wrong path, a missing route: no crash line explains a 404
     if reason is Reason.DEPENDENCY_DOWN:
         return frozenset({Topic.DEPENDENCY})
+    if reason in (Reason.STALE_HOLDER, Reason.PAUSED):
+        return frozenset({Topic.LISTEN})  # a newer run that could not take the port
     return NO_TOPICS
 
 

@@ -11,9 +11,18 @@ What can be seen depends on the platform and on who asks:
   another user's process is simply not seen (it looks free); nothing can be done about that
   short of running as root.
 
-The system-wide call names one pid per socket, even when a forked worker shares it with
-its parent; the holder's relatives are therefore asked for their own sockets too (see
-:func:`_add_sharers`), so every pid that would keep the port open is listed.
+Every process that holds a listening socket is a holder: a pre-fork server's workers share
+the parent's socket, and stay holders when the parent is gone and they are orphaned to pid 1.
+On Linux the listing reads ``/proc/net/tcp*`` and maps each listening socket's inode to
+*every* process that has it open (psutil's system-wide call keeps only the first of them);
+elsewhere the holder named by psutil and its relatives are asked for their own sockets (see
+:func:`_add_sharers`).
+
+Besides the usual details each owner carries what says whose it is: the ``TRAYAPP_SERVICE``
+mark trayapp puts in the environment of every managed child (inherited by its descendants
+even when they leave its process group), and the watcher or process manager above it that
+would start it again (:func:`watcher_of`). A socket of another user's process is named when
+it is Docker's port publisher (``docker-proxy``, whose command line says the port).
 
 A process that exits between listing its socket and reading its details is kept as a
 listener with its pid, ``visible=True`` and every other owner field ``None``:
@@ -25,38 +34,56 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import socket
+import struct
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import psutil
 
 from trayapp.config.redact import redact_command
-from trayapp.model import Listener
+from trayapp.model import Listener, Watcher
 from trayapp.text import humanize_age, shorten_home
 
 log = logging.getLogger(__name__)
 
 #: bound on the processes asked, per listening socket, whether they share it
 MAX_SHARER_CHECKS = 64
+#: the environment variable that marks a managed service's processes (``<config digest>:<name>``)
+SERVICE_ENV = "TRAYAPP_SERVICE"
+#: how many ancestors up a watcher is looked for (npm -> sh -> nodemon -> node is three)
+WATCHER_DEPTH = 5
+LINUX = sys.platform.startswith("linux")
 
 __all__ = [
+    "SERVICE_ENV",
     "ListeningSocket",
     "describe_owner",
+    "is_docker_proxy",
     "listeners",
+    "listening_inodes",
     "listening_sockets",
     "listens_on",
+    "refresh_status",
+    "restarts_when",
+    "watcher_of",
 ]
 
 
 @dataclass(frozen=True)
 class ListeningSocket:
-    """One listening socket, owner not looked up (``pid`` None: another user's, unmappable)."""
+    """One listening socket, owner not looked up (``pid`` None: another user's, unmappable).
+
+    ``inode`` identifies the socket (Linux): every process sharing it has the same one, and a
+    socket opened anew on the same port has another."""
 
     address: str
     port: int
     pid: int | None
+    inode: int | None = None
 
 
 # --------------------------------------------------------------------------- listing
@@ -74,14 +101,18 @@ def listeners(ports: Iterable[int] | None = None) -> list[Listener]:
     sockets, procs = _collect(wanted)
     owners: dict[int, Listener] = {}  # per pid, the owner's fields; address and port filled per socket
     result: list[Listener] = []
+    proxies: dict[int, list[Listener]] | None = None
     for sock in sockets:
         if sock.pid is None:
-            result.append(Listener(address=sock.address, port=sock.port, pid=None, visible=False))
+            if proxies is None:
+                proxies = _docker_proxies()
+            hidden = Listener(address=sock.address, port=sock.port, pid=None, visible=False, socket=sock.inode)
+            result.append(_as_proxy(hidden, proxies.get(sock.port, [])))
             continue
         owner = owners.get(sock.pid)
         if owner is None:
             owner = owners[sock.pid] = _read_owner(sock.pid, procs.get(sock.pid))
-        result.append(replace(owner, address=sock.address, port=sock.port))
+        result.append(replace(owner, address=sock.address, port=sock.port, socket=sock.inode))
     return result
 
 
@@ -95,6 +126,20 @@ def _collect(wanted: frozenset[int] | None) -> tuple[list[ListeningSocket], dict
     """Deduplicated, sorted listening sockets, plus the ``psutil.Process`` objects met on the
     way, so their details need not be looked up twice."""
     procs: dict[int, psutil.Process] = {}
+    raw: list[ListeningSocket] | None = None
+    if LINUX:
+        try:
+            raw = _proc_net(wanted)
+        except (OSError, ValueError) as exc:  # no /proc (a sandbox), an unexpected format: psutil's ways
+            log.debug("reading /proc/net failed (%r); asking psutil", exc)
+    if raw is None:
+        raw = _psutil_sockets(wanted, procs)
+    unique = {(s.pid, s.address, s.port): s for s in raw}
+    ordered = sorted(unique.values(), key=lambda s: (s.port, s.address, -1 if s.pid is None else s.pid))
+    return ordered, procs
+
+
+def _psutil_sockets(wanted: frozenset[int] | None, procs: dict[int, psutil.Process]) -> list[ListeningSocket]:
     try:
         raw = _system_wide(wanted)
     except (psutil.Error, OSError, RuntimeError) as exc:  # RuntimeError: psutil's /proc/net parser
@@ -102,15 +147,99 @@ def _collect(wanted: frozenset[int] | None) -> tuple[list[ListeningSocket], dict
         # /proc, a sandbox) gets the same slower but permission-proof fallback.
         log.debug("system-wide net_connections failed (%r); asking each process", exc)
         try:
-            raw = _per_process(wanted, procs)
+            return _per_process(wanted, procs)
         except Exception:  # never let a platform quirk crash a check
             log.exception("listing listening sockets failed")
-            raw = []
-    else:
-        raw = _add_sharers(raw, procs)
-    unique = {(s.pid, s.address, s.port): s for s in raw}
-    ordered = sorted(unique.values(), key=lambda s: (s.port, s.address, -1 if s.pid is None else s.pid))
-    return ordered, procs
+            return []
+    return _add_sharers(raw, procs)
+
+
+# --------------------------------------------------------------------------- Linux: /proc/net
+
+_TCP_LISTEN = b"0A"
+
+
+def _proc_net(wanted: frozenset[int] | None) -> list[ListeningSocket]:
+    """Listening TCP sockets from ``/proc/net/tcp`` and ``tcp6``, one entry per process holding
+    each (every process with the socket's inode among its open files; none we may not read:
+    then one entry with ``pid`` None)."""
+    sockets = _listening_table(wanted)
+    if not sockets:
+        return []
+    holders = _holders_of(set(sockets))
+    found = []
+    for inode, (address, port) in sockets.items():
+        pids = holders.get(inode)
+        if not pids:
+            found.append(ListeningSocket(address, port, None, inode))
+        else:
+            found += [ListeningSocket(address, port, pid, inode) for pid in sorted(pids)]
+    return found
+
+
+def listening_inodes(port: int) -> frozenset[int] | None:
+    """The inodes of the sockets listening on ``port`` (Linux, cheap: no process is looked at);
+    None where this cannot be known so cheaply (other systems, no /proc)."""
+    if not LINUX:
+        return None
+    try:
+        return frozenset(_listening_table(frozenset({port})))
+    except (OSError, ValueError):
+        return None
+
+
+def _listening_table(wanted: frozenset[int] | None) -> dict[int, tuple[str, int]]:
+    """inode -> (address, port) of every listening TCP socket on ``wanted`` ports (None: all)."""
+    table: dict[int, tuple[str, int]] = {}
+    for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        try:
+            with open(f"/proc/net/{name}", "rb") as fh:  # bytes: no codec to look up (after a setuid, say)
+                next(fh, None)  # the header
+                for line in fh:
+                    fields = line.split()
+                    if len(fields) < 10 or fields[3] != _TCP_LISTEN:
+                        continue
+                    hex_address, _, hex_port = fields[1].partition(b":")
+                    port = int(hex_port, 16)
+                    if wanted is not None and port not in wanted:
+                        continue
+                    inode = int(fields[9])
+                    if inode:
+                        table[inode] = (_address(hex_address, family), port)
+        except FileNotFoundError:
+            if name == "tcp6":
+                continue  # IPv6 disabled
+            raise
+    return table
+
+
+def _address(hex_address: bytes, family: int) -> str:
+    """An address as the kernel prints it in /proc/net/tcp*: 32-bit words in host byte order."""
+    words = [int(hex_address[i : i + 8], 16) for i in range(0, len(hex_address), 8)]
+    return socket.inet_ntop(family, struct.pack(f"={len(words)}I", *words))
+
+
+def _holders_of(inodes: set[int]) -> dict[int, set[int]]:
+    """inode -> pids of the processes that have that socket open (those whose files we may read)."""
+    holders: dict[int, set[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        fd_dir = f"/proc/{entry.name}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:  # another user's process, or gone
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(f"{fd_dir}/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inode = int(link[8:-1])
+                if inode in inodes:
+                    holders.setdefault(inode, set()).add(int(entry.name))
+    return holders
 
 
 def _system_wide(wanted: frozenset[int] | None) -> list[ListeningSocket]:
@@ -247,7 +376,200 @@ def _read_owner(pid: int, proc: psutil.Process | None) -> Listener:
                 continue
             if value not in ("", ()):
                 fields[field_name] = value
+    fields["tag"] = service_tag(proc)
+    fields["watcher"] = watcher_of(proc)
     return replace(bare, **fields)
+
+
+def service_tag(proc: psutil.Process) -> str | None:
+    """The ``TRAYAPP_SERVICE`` mark in ``proc``'s environment: "" when it has none, None when
+    the environment cannot be read (another user's process, or gone)."""
+    try:
+        return proc.environ().get(SERVICE_ENV, "")
+    except (psutil.Error, OSError):
+        return None
+
+
+def refresh_status(found: Sequence[Listener]) -> list[Listener] | None:
+    """``found`` with each owner's status read again (cheap: no socket scan); None when one of
+    them has exited or its pid now names another process, so the caller must list afresh."""
+    fresh = []
+    statuses: dict[int, str] = {}
+    for listener in found:
+        if listener.pid is None or not listener.visible:
+            fresh.append(listener)
+            continue
+        if listener.pid not in statuses:
+            try:
+                proc = psutil.Process(listener.pid)
+                if listener.started is not None and abs(proc.create_time() - listener.started) > 1.0:
+                    return None
+                statuses[listener.pid] = proc.status()
+            except psutil.Error:
+                return None
+            if statuses[listener.pid] == psutil.STATUS_ZOMBIE:
+                return None
+        fresh.append(replace(listener, status=statuses[listener.pid]))
+    return fresh
+
+
+# --------------------------------------------------------------------------- what is behind a process
+
+
+#: (what people call it, test on a process's name and command line)
+def _is_nodemon(name: str, args: list[str]) -> bool:
+    return name == "nodemon" or any(_base(a) in ("nodemon", "nodemon.js") or a.endswith("/nodemon/bin/nodemon.js")
+                                    for a in args[:3])  # fmt: skip
+
+
+def _is_node_watch(name: str, args: list[str]) -> bool:
+    return _base(args[0]).startswith("node") and any(a == "--watch" or a.startswith("--watch") for a in args[1:])
+
+
+def _is_tsx_watch(name: str, args: list[str]) -> bool:
+    tsx = [i for i, a in enumerate(args[:3]) if _base(a) == "tsx" or "/tsx/dist/cli" in a]
+    return bool(tsx) and "watch" in args[tsx[0] + 1 : tsx[0] + 3]
+
+
+def _is_ts_node_dev(name: str, args: list[str]) -> bool:
+    return name in ("ts-node-dev", "tsnd") or any(_base(a) in ("ts-node-dev", "tsnd") or "/ts-node-dev/" in a
+                                                   for a in args[:3])  # fmt: skip
+
+
+def _is_pm2(name: str, args: list[str]) -> bool:
+    title = " ".join(args[:4]) or name
+    return title.startswith("PM2 v") and "God Daemon" in title
+
+
+def _is_concurrently(name: str, args: list[str]) -> bool:
+    return name == "concurrently" or any(_base(a) == "concurrently" or "/concurrently/" in a for a in args[:3])
+
+
+_WATCHERS = (
+    ("nodemon", _is_nodemon),
+    ("node --watch", _is_node_watch),
+    ("tsx watch", _is_tsx_watch),
+    ("ts-node-dev", _is_ts_node_dev),
+    ("PM2", _is_pm2),
+    ("concurrently", _is_concurrently),
+)
+
+
+def _base(arg: str) -> str:
+    return os.path.basename(arg.replace("\\", "/"))
+
+
+def watcher_kind(name: str | None, cmdline: Sequence[str] | None) -> str | None:
+    """Which known watcher or process manager a process is ("nodemon", "PM2", …), or None."""
+    args = list(cmdline or ())
+    if not args and not name:
+        return None
+    args = args or [name or ""]
+    for kind, test in _WATCHERS:
+        if test(name or "", args):
+            return kind
+    return None
+
+
+def restarts_when(kind: str | None) -> str:
+    """When a watcher of this kind starts its process again: ``on the next file save``, ``at once``."""
+    if kind == "PM2":
+        return "at once"
+    if kind == "concurrently":
+        return "if it was told to restart it"
+    return "on the next file save"
+
+
+def watcher_of(proc: psutil.Process) -> Watcher | None:
+    """The nearest ancestor of ``proc`` (up to :data:`WATCHER_DEPTH` up) that is a known file
+    watcher or process manager, which starts the process again when it exits: nodemon,
+    ``node --watch``, tsx watch, ts-node-dev, PM2's God daemon, concurrently. None if there is none
+    (or ``proc`` is itself the watcher: a ``node --watch`` holds no socket itself, its child does)."""
+    try:
+        current = proc.parent()
+        for _ in range(WATCHER_DEPTH):
+            if current is None or current.pid in (0, 1):
+                return None
+            with current.oneshot():
+                try:
+                    name, cmdline = current.name(), current.cmdline()
+                except psutil.AccessDenied:
+                    return None
+                kind = watcher_kind(name, cmdline)
+                if kind is not None:
+                    return Watcher(current.pid, kind, current.create_time())
+            current = current.parent()
+    except (psutil.Error, OSError):
+        return None
+    return None
+
+
+# --------------------------------------------------------------------------- Docker's port publisher
+
+
+def is_docker_proxy(listener: Listener) -> bool:
+    """Whether the listener is Docker's port publisher (``docker-proxy``)."""
+    name = listener.name or (os.path.basename(listener.cmdline[0]) if listener.cmdline else "")
+    return name == "docker-proxy"
+
+
+def docker_target(listener: Listener) -> str | None:
+    """``172.17.0.2:80``, the container address a docker-proxy forwards to (from its command line)."""
+    args = list(listener.cmdline or ())
+    ip = _arg_after(args, "-container-ip")
+    port = _arg_after(args, "-container-port")
+    if ip and port:
+        return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+    return None
+
+
+def _arg_after(args: list[str], flag: str) -> str | None:
+    for index, arg in enumerate(args[:-1]):
+        if arg in (flag, "-" + flag):
+            return args[index + 1]
+    return None
+
+
+def _docker_proxies() -> dict[int, list[Listener]]:
+    """Docker's port publishers by host port, read from the process list (a root process's
+    name and command line are readable by every user, its sockets are not)."""
+    found: dict[int, list[Listener]] = {}
+    try:
+        procs = list(psutil.process_iter(["name", "cmdline", "create_time", "username", "ppid"]))
+    except (psutil.Error, OSError):
+        return found
+    for proc in procs:
+        info = proc.info
+        if info.get("name") != "docker-proxy":
+            continue
+        args = list(info.get("cmdline") or ())
+        port_text = _arg_after(args, "-host-port")
+        if port_text is None or not port_text.isdigit():
+            continue
+        found.setdefault(int(port_text), []).append(
+            Listener(
+                address="",
+                port=int(port_text),
+                pid=proc.pid,
+                name="docker-proxy",
+                cmdline=redact_command(args),
+                user=info.get("username"),
+                started=info.get("create_time"),
+                ppid=info.get("ppid"),
+                visible=False,
+            )  # fmt: skip
+        )
+    return found
+
+
+def _as_proxy(hidden: Listener, proxies: list[Listener]) -> Listener:
+    """A socket we cannot map to a process, named after the docker-proxy publishing its port
+    when there is exactly one (its address is the socket's; it stays not ours to stop)."""
+    exact = [p for p in proxies if _arg_after(list(p.cmdline or ()), "-host-ip") == hidden.address]
+    chosen = exact if exact else proxies
+    if len(chosen) != 1:
+        return hidden
+    return replace(chosen[0], address=hidden.address, port=hidden.port, socket=hidden.socket)
 
 
 # --------------------------------------------------------------------------- describing

@@ -128,6 +128,9 @@ class ServiceConfig:
     #: its config home (:mod:`trayapp.identity`): the config file's real path, a discovered
     #: project's ``ROOT/trayapp.toml``, or a label such as "<built-in default>"
     config_file: str = ""
+    #: the service's project folder when it is known (a managed service's cwd, else the config
+    #: file's folder unless that is the per-user config dir): a process running elsewhere is not it
+    folder: str | None = None
 
     @property
     def identity(self) -> str:
@@ -391,6 +394,7 @@ def _parse_service(raw: dict[str, Any], index: int, source: str, base: Path) -> 
         secrets = uri_secrets(target)
     tls_ca_file, tls_verify = _tls(raw, target, source, label, base) if kind is Kind.HTTP else (None, True)
     depends_on, proxy_path, proxy_to, stale_after = _relations(raw, kind, source, label)
+    managed = _managed(raw, source, label, base)
     return ServiceConfig(
         depends_on=depends_on,
         proxy_path=proxy_path,
@@ -398,7 +402,8 @@ def _parse_service(raw: dict[str, Any], index: int, source: str, base: Path) -> 
         stale_after_checks=stale_after,
         tls_ca_file=tls_ca_file,
         tls_verify=tls_verify,
-        managed=_managed(raw, source, label, base),
+        managed=managed,
+        folder=managed.cwd if managed is not None else _project_folder(source, base),
         logs=_paths(raw, "log", source, label, base),
         name=name,
         kind=kind,
@@ -511,6 +516,19 @@ def _check_relations(services: list[ServiceConfig], source: str) -> None:
             if current not in seen:
                 seen.add(current)
                 todo += needs.get(current, ())
+
+
+def _project_folder(source: str, base: Path) -> str | None:
+    """The folder of a project's own config file (or of a discovered project); None for the built-in
+    default and the per-user config."""
+    if source == BUILTIN:
+        return None
+    folder = base.resolve()
+    if source.startswith("<"):
+        return str(folder)
+    if folder == user_config_path().parent.resolve():
+        return None
+    return str(folder)
 
 
 def _managed(raw: dict[str, Any], source: str, label: str, base: Path) -> ManagedConfig | None:

@@ -1,10 +1,13 @@
 """Safely stopping whatever holds a port.
 
 Two steps, so a UI can show what would be stopped before anything is signalled:
-:func:`plan_kill` finds the listeners on the port and their descendants and refuses what
+:func:`plan_kill` finds every process holding the port's listening sockets (a pre-fork
+server's workers too, orphaned or not) and their descendants, notes a watcher above them that
+would start them again (nodemon, PM2, …; stopped as well only when asked), and refuses what
 must not be touched (pid 0 and 1, this program, its ancestors, other users' processes);
 :func:`execute_kill` stops the planned processes, politely first, and waits until the port
-is free. :func:`kill_port` does both.
+is free. :func:`kill_port` does both. A restart is claimed only when a *new* socket listens on
+the port afterwards; the old socket still listening means a holder was missed, not restarted.
 
 The plan keeps the ``psutil.Process`` objects it was built from: psutil's signal methods
 check pid plus creation time, and before signalling we also compare the current creation
@@ -25,10 +28,19 @@ from typing import TypeVar
 
 import psutil
 
-from trayapp.checks.ports import describe_owner, listeners, listening_sockets
+from trayapp.checks.ports import (
+    SERVICE_ENV,
+    describe_owner,
+    docker_target,
+    is_docker_proxy,
+    listeners,
+    listening_sockets,
+    restarts_when,
+    watcher_of,
+)
 from trayapp.config.redact import redact_command
 from trayapp.model import Listener
-from trayapp.text import format_cmdline, humanize_age, shorten_home
+from trayapp.text import command, format_cmdline, humanize_age, join_and, shorten_home
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -80,12 +92,16 @@ class KillTarget:
     cwd: str | None
     user: str | None
     started: float | None  # creation time, Unix seconds: the identity guard
-    role: str  # "listener" or "child"
+    role: str  # "listener", "child" or "watcher" (a file watcher or process manager above a listener)
+    #: the managed service it was started for (its TRAYAPP_SERVICE mark), when it has one
+    tag: str | None = None
+    #: for a watcher: what it is ("nodemon", "PM2", …)
+    kind: str | None = None
 
     @property
     def label(self) -> str:
-        """``node (pid 4242)``."""
-        name = self.name or (os.path.basename(self.cmdline[0]) if self.cmdline else None) or "a process"
+        """``node (pid 4242)``; a watcher by what it is: ``nodemon (pid 77)``."""
+        name = self.kind or self.name or (os.path.basename(self.cmdline[0]) if self.cmdline else None) or "a process"
         return f"{name} (pid {self.pid})"
 
     def describe(self, now: float | None = None) -> str:
@@ -102,6 +118,11 @@ class KillTarget:
         if self.cmdline:
             details.append(f"command: {format_cmdline(self.cmdline)}")
         return f"{self.label.partition(' (pid ')[0]} ({', '.join(details)})"
+
+    @property
+    def service(self) -> str | None:
+        """The name of the managed service trayapp started it for (from its mark), if any."""
+        return self.tag.rpartition(":")[2] if self.tag else None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -135,6 +156,16 @@ class KillPlan:
     blocked: str | None = None
     #: the planned processes, by pid; kept so signals go to the same process identity
     processes: dict[int, psutil.Process] = field(default_factory=dict, compare=False, repr=False)
+    #: watchers above the listeners that would start them again; among ``targets`` only when asked
+    watchers: tuple[KillTarget, ...] = ()
+    #: the listening sockets' identities (inodes) when planned: one listening afterwards is no restart
+    sockets: frozenset[int] = frozenset()
+
+    @property
+    def spared_watchers(self) -> tuple[KillTarget, ...]:
+        """Watchers that would start the listeners again and are not to be stopped."""
+        planned = {t.pid for t in self.targets}
+        return tuple(w for w in self.watchers if w.pid not in planned)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -142,6 +173,7 @@ class KillPlan:
             "targets": [t.to_json() for t in self.targets],
             "problem": self.problem,
             "blocked": self.blocked,
+            "watchers": [t.to_json() for t in self.watchers],
         }
 
 
@@ -175,15 +207,18 @@ class KillReport:
 # --------------------------------------------------------------------------- planning
 
 
-def plan_kill(port: int) -> KillPlan:
-    """Find what to stop to free ``port`` (every listener plus all descendants); signals nothing."""
+def plan_kill(port: int, with_watcher: bool = False) -> KillPlan:
+    """Find what to stop to free ``port``: every process holding a listening socket on it plus
+    all their descendants, and (``with_watcher``) the watchers above them with theirs; signals
+    nothing."""
     found = listeners([port])
     if not found:
         return KillPlan(port, (), f"nothing is listening on port {port}", NOT_LISTENING)
+    sockets = frozenset(x.socket for x in found if x.socket is not None)
 
     hidden = [lst for lst in found if lst.pid is None or not lst.visible]
     if hidden:
-        return KillPlan(port, (), _access_denied_sentence(port, hidden[0]), ACCESS_DENIED)
+        return KillPlan(port, (), _access_denied_sentence(port, hidden[0]), ACCESS_DENIED, sockets=sockets)
 
     targets: dict[int, KillTarget] = {}
     processes: dict[int, psutil.Process] = {}
@@ -201,7 +236,21 @@ def plan_kill(port: int) -> KillPlan:
         processes[proc.pid] = proc
         listener_pids.append(proc.pid)
 
+    watchers: dict[int, KillTarget] = {}
     for pid in listener_pids:
+        above = watcher_of(processes[pid])
+        if above is None or above.pid in targets or above.pid in watchers:
+            continue
+        proc = _planned_process(above.pid, above.started)
+        target = _target(proc, "watcher", above.name) if proc is not None else None
+        if target is not None:
+            watchers[above.pid] = target
+            if with_watcher:
+                targets[above.pid] = target
+                processes[above.pid] = proc  # type: ignore[assignment]  # not None when target is not
+
+    roots = [pid for pid in targets if targets[pid].role in ("listener", "watcher")]
+    for pid in roots:
         try:
             descendants = processes[pid].children(recursive=True)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -217,15 +266,16 @@ def plan_kill(port: int) -> KillPlan:
     if not targets:
         return KillPlan(port, (), f"nothing is listening on port {port} any more", NOT_LISTENING)
 
-    ordered = tuple(targets.values())  # listeners in listing order, then descendants (parents first)
+    ordered = tuple(targets.values())  # listeners in listing order, watchers, then descendants (parents first)
+    spotted = tuple(watchers.values())
     problem = refusal(port, ordered)
     if problem is not None:
-        return KillPlan(port, ordered, problem, REFUSED, processes)
+        return KillPlan(port, ordered, problem, REFUSED, processes, spotted, sockets)
     denied = [t for t in ordered if not _may_signal(t.pid)]
     if denied:
         owner = _listener_like(denied[0], port)
-        return KillPlan(port, ordered, _access_denied_sentence(port, owner), ACCESS_DENIED, processes)
-    return KillPlan(port, ordered, None, None, processes)
+        return KillPlan(port, ordered, _access_denied_sentence(port, owner), ACCESS_DENIED, processes, spotted, sockets)
+    return KillPlan(port, ordered, None, None, processes, spotted, sockets)
 
 
 def _planned_process(pid: int, started: float | None) -> psutil.Process | None:
@@ -238,7 +288,7 @@ def _planned_process(pid: int, started: float | None) -> psutil.Process | None:
         return None
 
 
-def _target(proc: psutil.Process, role: str) -> KillTarget | None:
+def _target(proc: psutil.Process, role: str, kind: str | None = None) -> KillTarget | None:
     """The plan's record of ``proc``; None when it has exited. Unreadable fields stay None."""
 
     def read(getter: Callable[[], T]) -> T | None:
@@ -254,6 +304,7 @@ def _target(proc: psutil.Process, role: str) -> KillTarget | None:
             cmdline = read(proc.cmdline)
             user = read(proc.username)
             cwd = read(proc.cwd)
+        environ = read(proc.environ)
     except psutil.NoSuchProcess:  # includes ZombieProcess: exited, nothing left to stop
         return None
     return KillTarget(
@@ -264,6 +315,8 @@ def _target(proc: psutil.Process, role: str) -> KillTarget | None:
         user=user,
         started=started,
         role=role,
+        tag=(environ or {}).get(SERVICE_ENV) or None,
+        kind=kind,
     )
 
 
@@ -311,6 +364,13 @@ def _listener_like(target: KillTarget, port: int) -> Listener:
 
 def _access_denied_sentence(port: int, owner: Listener) -> str:
     who = describe_owner(owner)
+    if is_docker_proxy(owner):
+        target = docker_target(owner)
+        into = f" to a container ({target})" if target else ""
+        return (
+            f"port {port} is held by {who}, Docker's port publisher, which forwards{into}: stop or fix the "
+            f"container instead; see {command(f'docker ps --filter publish={port}')}"
+        )
     if owner.pid is not None:
         hint = f"stop it as that user or run `sudo kill {owner.pid}`"
         if WINDOWS:
@@ -383,7 +443,9 @@ def execute_kill(plan: KillPlan, grace: float = 5.0, free_timeout: float = 5.0, 
         else:
             skipped.append(target.pid)
     listener_labels = [t.label for t in plan.targets if t.role == "listener"] or [t.label for t in plan.targets]
+    listener_labels += [t.label for t in plan.targets if t.role == "watcher"]
     main = _and_children(listener_labels, sum(1 for t in plan.targets if t.role == "child"))
+    spared = _spared_note(plan)
 
     if not live:
         # Their sockets closed when they exited; wait only briefly for the kernel to catch up.
@@ -395,8 +457,12 @@ def execute_kill(plan: KillPlan, grace: float = 5.0, free_timeout: float = 5.0, 
         )
         return report(STILL_BUSY, False, detail, skipped=skipped)
 
-    # Children first, deepest first, so a parent cannot respawn one we already stopped; then the listeners.
-    live = [tp for tp in reversed(live) if tp[0].role == "child"] + [tp for tp in live if tp[0].role == "listener"]
+    # Watchers first, then children deepest first, so nothing can respawn one we already stopped; then the listeners.
+    live = (
+        [tp for tp in live if tp[0].role == "watcher"]
+        + [tp for tp in reversed(live) if tp[0].role == "child"]
+        + [tp for tp in live if tp[0].role == "listener"]
+    )
     soft_name = "a stop request" if WINDOWS else "SIGTERM"
     terminated: list[int] = []
     denied: list[KillTarget] = []
@@ -448,26 +514,33 @@ def execute_kill(plan: KillPlan, grace: float = 5.0, free_timeout: float = 5.0, 
     free = _wait_port_free(port, free_timeout, settle)
     if not free:
         holders = _holders(port)
+        same_socket = [h for h in holders if h.socket is not None and h.socket in plan.sockets]
         if still_alive:
             names = _join([t.label for t, p in live if p.pid in {q.pid for q in still_alive}])
             detail = f"port {port} is still held: {names} survived SIGKILL"
+        elif same_socket:
+            # The socket we planned for still listens: a holder was missed (it appeared after the
+            # plan, or could not be seen), nothing was restarted.
+            detail = (
+                f"port {port} is still held by {_who(same_socket)}, which shares the listening socket "
+                f"{main} had and was not stopped; look again ({command(f'trayapp ports {port}')})"
+            )
         elif holders:
             detail = f"port {port} is held again by {_who(holders)} after {main} exited{_restarter(holders)}"
         else:
             detail = f"port {port} is still held by a process that could not be identified"
-        return report(STILL_BUSY, False, detail, terminated, forced, skipped)
+        return report(STILL_BUSY, False, detail + spared, terminated, forced, skipped)
 
     if forced:
         forced_labels = _join([t.label for t, p in live if p.pid in forced])
         verb = "were" if len(forced) > 1 else "was"
         ignored = "ignored" if not WINDOWS else "did not stop after"
         detail = f"port {port} is free: {forced_labels} {ignored} {soft_name} for {_secs(grace)} and {verb} killed"
-        return report(FORCED, True, detail, terminated, forced, skipped)
+        return report(FORCED, True, detail + spared, terminated, forced, skipped)
     took = max(exited_at.values(), default=time.monotonic() - t_signal)
     verb = {1: "exited", 2: "both exited"}.get(len(live), "all exited")
-    return report(
-        FREED, True, f"port {port} is free: {main} {verb} {_secs(took)} after {soft_name}", terminated, forced, skipped
-    )
+    detail = f"port {port} is free: {main} {verb} {_secs(took)} after {soft_name}{spared}"
+    return report(FREED, True, detail, terminated, forced, skipped)
 
 
 def is_planned_process(target: KillTarget, proc: psutil.Process) -> bool:
@@ -574,6 +647,18 @@ def _wait_port_free(port: int, timeout: float, settle: float) -> bool:
             if now - free_since >= settle:
                 return True
         time.sleep(POLL_S)
+
+
+def _spared_note(plan: KillPlan) -> str:
+    """``; nodemon (pid 77) above it was not stopped and will start it again …`` for watchers left running."""
+    spared = plan.spared_watchers
+    if not spared:
+        return ""
+    when = join_and(restarts_when(w.kind) for w in spared)
+    return (
+        f"; {join_and(w.label for w in spared)} above it {'were' if len(spared) > 1 else 'was'} not stopped and "
+        f"will start it again {when}: {command(f'trayapp kill {plan.port} --with-watcher')} stops it too"
+    )
 
 
 def _restarter(holders: list[Listener]) -> str:
