@@ -28,7 +28,9 @@ from tests.kit.wait import LineReader, wait_until
 from trayapp.checks.checker import Checker
 from trayapp.checks.ports import listeners, watcher_kind
 from trayapp.model import Reason, State
+from trayapp.monitor.scheduler import CheckEvent, Monitor
 from trayapp.supervise.kill import execute_kill, plan_kill
+from trayapp.supervise.supervisor import Supervisor
 
 KIT = Path(__file__).parent / "kit"
 PREFORK = KIT / "prefork.py"
@@ -473,3 +475,140 @@ def test_another_users_listener_is_said_to_be_out_of_reach(procs) -> None:
         "it belongs to another user, so trayapp can neither read its logs nor stop it without that user's rights."
     )
     assert "check its log" not in result["detail"]
+
+
+# --------------------------------------------------------------------------- a managed child's own processes
+
+RUNNER = KIT / "runner.js"
+
+
+def runner_config(home: Path, port: int, **extra: object) -> Path:
+    """A managed backend whose start command (runner.js) starts the real server detached and
+    exits on SIGTERM, leaving it running."""
+    config = home / "stack.toml"
+    argv = ["node", str(RUNNER), sys.executable, str(BACKEND_SCRIPT), "--port", str(port)]
+    config.write_text(
+        service_toml("backend", "http", url=f"http://127.0.0.1:{port}/api/health", timeout=1.0, interval=0.2,
+                     start=json.dumps(argv)[1:-1].replace('", "', " ").replace('"', ""), stop_timeout=2,
+                     start_timeout=10, **extra)  # fmt: skip
+    )
+    return config
+
+
+def kill_holders(port: int) -> None:
+    for pid in holders(port):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_detached_grandchild_is_the_services_own_in_status_ports_and_stop(tmp_path) -> None:
+    port = free_port()
+    config = runner_config(tmp_path, port)
+    try:
+        started = run_cli("start", "backend", "--config", config, home=tmp_path)
+        assert started.returncode == 0, started.stderr
+        [server] = holders(port)
+        assert os.getsid(server) == server  # it left the runner's session and group
+
+        backend = status_of(config, tmp_path)
+        assert (backend["state"], backend["reason"]) == ("up", "ok"), backend["detail"]
+        table = run_cli("ports", str(port), "--config", config, home=tmp_path)
+        assert f"pid {server}" in table.stdout and "started by trayapp for backend" in table.stdout, table.stdout
+        [row] = json.loads(run_cli("ports", "--config", config, "--json", home=tmp_path).stdout)["listeners"]
+        assert (row["pid"], row["service"]) == (server, "backend")
+
+        stopped = run_cli("stop", "backend", "--config", config, "--json", home=tmp_path)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert json.loads(stopped.stdout)["detail"].startswith("backend stopped: it exited ")
+        assert holders(port) == []
+        wait_until(lambda: not psutil.pid_exists(server) or psutil.Process(server).status() == "zombie",
+                   what="the detached server to be gone")  # fmt: skip
+    finally:
+        kill_holders(port)
+
+
+def test_a_server_left_by_a_killed_runner_is_restarted_as_the_services_own(tmp_path) -> None:
+    """The runner is SIGKILLed and its detached server keeps the port: a restart stops that
+    server as the service's own, without asking, instead of calling it a stranger."""
+    port = free_port()
+    config = runner_config(tmp_path, port)
+    try:
+        assert run_cli("start", "backend", "--config", config, home=tmp_path).returncode == 0
+        [left] = holders(port)
+        runner = json.loads(next((tmp_path / ".state").rglob("backend.json")).read_text())["pid"]
+        os.kill(runner, signal.SIGKILL)
+        wait_until(lambda: not psutil.pid_exists(runner) or psutil.Process(runner).status() == "zombie",
+                   what="the runner to die")  # fmt: skip
+        restarted = run_cli("restart", "backend", "--config", config, home=tmp_path)
+        assert restarted.returncode == 0, restarted.stderr
+        assert restarted.stdout.startswith("backend restarted in ")
+        assert "did not start" not in restarted.stdout + restarted.stderr
+        [now] = holders(port)
+        assert now != left
+    finally:
+        kill_holders(port)
+
+
+def test_stop_exits_1_naming_whatever_still_holds_the_port(tmp_path, procs) -> None:
+    """The managed child stops, but another process listens on the port (on ::1): `stop` says
+    who, and exits 1."""
+    port = free_port()
+    config = tmp_path / "stack.toml"
+    argv = [sys.executable, str(BACKEND_SCRIPT), "--port", str(port)]
+    config.write_text(service_toml("backend", "http", url=f"http://127.0.0.1:{port}/api/health", timeout=1.0,
+                                   start=" ".join(argv), stop_timeout=2, start_timeout=10))  # fmt: skip
+    try:
+        assert run_cli("start", "backend", "--config", config, home=tmp_path).returncode == 0
+        other = start_backend("healthy", host="::1", port=port)
+        procs.backends.append(other)
+        stopped = run_cli("stop", "backend", "--config", config, home=tmp_path)
+        assert stopped.returncode == 1
+        name = process_name(other.pid)
+        assert re.search(
+            rf"^backend stopped: it exited [0-9.]+ s after SIGTERM; but port {port} is still held by "
+            rf"{re.escape(name)} \(pid {other.pid}, started \d+ s ago in .*\), which is not backend's: "
+            rf"`trayapp kill {port}` stops it$",
+            stopped.stderr.strip(),
+        ), stopped.stderr
+    finally:
+        kill_holders(port)
+
+
+def test_a_healthy_answer_after_the_services_own_child_exited_is_a_stale_holder(tmp_path) -> None:
+    """The managed child crashed; something else answers 200 on its port: that is not the
+    code the user edits. The service stays down, and the table's sentence says why."""
+    from tests.test_supervisor import managed_config
+
+    port = free_port()
+    config = managed_config(tmp_path, port, [sys.executable, str(BACKEND_SCRIPT), "--port", str(port)])
+    monitor = Monitor(config.services)
+    supervisor = Supervisor(config, monitor=monitor, log_dir=tmp_path / "logs", state_dir=tmp_path / "state")
+    checks: list[CheckEvent] = []
+    monitor.subscribe(lambda e: checks.append(e) if isinstance(e, CheckEvent) else None)
+    other: Backend | None = None
+    try:
+        assert supervisor.start("backend").ok
+        monitor.start()
+        wait_until(lambda: any(c.service_state is State.UP for c in checks), what="backend to be up")
+        os.kill(supervisor.status("backend").pid, signal.SIGKILL)
+        wait_until(lambda: supervisor.child_running("backend") is False, what="the crash to be seen")
+        other = start_backend("healthy", port=port)
+        wait_until(lambda: checks[-1].result.reason is Reason.STALE_HOLDER, what="the stale holder to be named")
+        stale = checks[-1]
+        assert (stale.result.state, stale.service_state) == (State.DOWN, State.DOWN)
+        assert stale.result.detail.startswith(
+            f"port {port} is answered by {process_name(other.pid)} (pid {other.pid}"
+        )
+        assert "not by backend, whose own process has exited: the code you edit is not what answers" in (
+            stale.result.detail
+        )
+        [snapshot] = monitor.status()
+        assert snapshot.last is not None and snapshot.last.reason is Reason.STALE_HOLDER
+    finally:
+        monitor.stop()
+        supervisor.close()
+        if other is not None:
+            other.kill()
+        kill_holders(port)

@@ -18,6 +18,7 @@ off the GUI thread. Events go to subscribers on the thread that produced them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import subprocess
@@ -60,9 +61,10 @@ from trayapp.paths import captured_output, children_dir, config_records, service
 from trayapp.supervise.crashes import CRASH_LOOP_WINDOW, CrashPolicy, backoff_delay, describe_exit
 from trayapp.supervise.groups import ProcessGroup, adopt, attach, group_alive, release, signal_group, spawn_options
 from trayapp.supervise.kill import KillPlan, describe_holders, execute_kill, plan_kill
+from trayapp.supervise.marks import SERVICE_ENV, alive, marked_processes, stop_processes
 from trayapp.supervise.output import LOG_CHECK_S, LOG_MAX_BYTES, OutputRotator, open_for_child, write_header
 from trayapp.supervise.records import ChildRecord, RecordStore, adopt_old_layout, is_running
-from trayapp.text import humanize_age
+from trayapp.text import humanize_age, join_and
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +173,8 @@ class _ManagedChild:
         #: where the captured output ended at the last healthy check: an error line before it
         #: was followed by a healthy check, so it does not explain a later exit
         self.healthy_mark: FileMark | None = None
+        #: its last child exited on its own (a crash, a start command that ended), not by a stop
+        self.crashed = False
 
 
 class Supervisor:
@@ -200,6 +204,7 @@ class Supervisor:
         if monitor is not None:  # failed checks quote the captured output from where it really is
             for service in self._services.values():
                 monitor.set_logs(service.config.name, log_sources(service.config, self.log_dir))
+                monitor.set_child_state(service.config.name, functools.partial(self.child_running, service.config.name))
             monitor.subscribe(self._on_monitor_event)
         self._closed = threading.Event()
         self._rotator = OutputRotator(
@@ -249,13 +254,28 @@ class Supervisor:
             )
 
     def is_ours(self, pid: int) -> bool:
-        """Whether ``pid`` belongs to the process group of a child we started."""
+        """Whether ``pid`` belongs to the process group of a child we started, or carries the
+        TRAYAPP_SERVICE mark of one of our services (a descendant that left the group)."""
         with self._lock:
             groups = {s.run.group.pgid for s in self._services.values() if s.run is not None}
+        identities = {s.config.identity for s in self._services.values()}
         try:
-            return os.getpgid(pid) in groups if hasattr(os, "getpgid") else False
-        except OSError:
+            if hasattr(os, "getpgid") and os.getpgid(pid) in groups:
+                return True
+            return psutil.Process(pid).environ().get(SERVICE_ENV) in identities
+        except (OSError, psutil.Error):
             return False
+
+    def child_running(self, name: str) -> bool | None:
+        """Whether trayapp's child for ``name`` runs (True), exited on its own (False), or
+        neither is known (None: never started here, or stopped by the user)."""
+        service = self._services.get(name)
+        if service is None:
+            return None
+        with self._lock:
+            if service.state in (ChildState.RUNNING, ChildState.STARTING, ChildState.STOPPING):
+                return True
+            return False if service.crashed else None
 
     def subscribe(self, callback: Callable[[SupervisorEvent], None]) -> None:
         self._subscribers.append(callback)
@@ -437,7 +457,11 @@ class Supervisor:
         plan = plan_kill(port)
         if plan.problem is not None:
             return plan.problem
-        if confirm is None or not confirm(plan):
+        listening = [t for t in plan.targets if t.role == "listener"]
+        own = bool(listening) and all(t.tag == service.config.identity for t in listening)
+        if own:  # left over from an earlier run of this very service (detached from its group): ours to stop
+            log.info("%s: stopping its own earlier processes on port %d first", service.config.name, port)
+        elif confirm is None or not confirm(plan):
             return (
                 f"port {port} is held by {describe_holders(plan)}, which trayapp did not start; kill it first (--yes)"
             )
@@ -456,6 +480,7 @@ class Supervisor:
                 raise FileNotFoundError(f"env_file {managed.env_file} does not exist")
             env.update({k: v for k, v in dotenv_values(managed.env_file).items() if v is not None})
         env.update(dict(managed.env))
+        env[SERVICE_ENV] = config.identity  # whose it is, inherited by every descendant (see marks.py)
         argv = _argv(service.config, env)
         shown = _shown(service.config, argv)  # never a password on disk
         with open_for_child(service.log_path, self.log_max_bytes, self._rotating) as out:
@@ -488,6 +513,7 @@ class Supervisor:
             service.state = ChildState.STARTING
             service.stopping = False
             service.healthy_mark = None  # a new run: its start marker bounds what explains its exit
+            service.crashed = False
             service.force.clear()
         service.records.save(record)
         self._rotator.ensure_started()
@@ -597,6 +623,9 @@ class Supervisor:
             run = service.run
         if run is None or not run.alive():
             self._forget(service, run, ChildState.STOPPED)
+            with self._lock:
+                service.crashed = False
+            stopped = self._stop_strays(service)
             port = service.config.port
             holders = listeners([port]) if port is not None else []
             if holders:
@@ -606,6 +635,8 @@ class Supervisor:
                     f"stop that with `trayapp kill {port}`",
                     time.monotonic() - began,
                 )
+            if stopped:
+                return ActionResult(True, f"{name} stopped: {stopped}", time.monotonic() - began, "stopped")
             return ActionResult(True, f"{name} is not running", time.monotonic() - began)
         record = run.record
         with self._lock:
@@ -643,12 +674,14 @@ class Supervisor:
             else ("was killed (Force)" if forced else f"exited {waited:.1f} s after {sig_name}")
         )
         detail = f"{name} stopped: it {how}"
-        port_note = self._wait_port_free(service)
-        if port_note:
-            detail += f"; {port_note}"
+        with self._lock:
+            service.crashed = False
+        still_held = self._wait_port_free(service)
+        if still_held:
+            detail += f"; but {still_held}"
         if self.monitor is not None:
             self.monitor.report(self._result(service, State.STOPPED, Reason.STOPPED, stopped_detail(name, by_you=True)))
-        result = ActionResult(True, detail, time.monotonic() - began, "stopped")
+        result = ActionResult(not still_held, detail, time.monotonic() - began, "stopped")
         if announce:
             self._event(service, "stopped", detail)
         return result
@@ -660,19 +693,27 @@ class Supervisor:
         wait a little more. Returns (whether it was killed, whether it is still alive)."""
         record = run.record
         service.force.clear()
+        # The service's processes that left the group (``detached: true``, setsid) carry its mark.
+        strays = [p for p in marked_processes(service.config.identity) if not _in_group(p, run.group.pgid)]
         signal_group(run.group, sig_name, soft=True, label=record.service)
+        stop_processes(strays, sig_name, soft=True)
         if announce:
             self._event(service, "stop_sent", f"{sig_name} sent to {record.service} (pid {record.pid})")
+
+        def running() -> bool:
+            return run.group_alive() or bool(alive(strays))
+
         deadline = time.monotonic() + grace
-        while run.group_alive() and time.monotonic() < deadline and not service.force.is_set():
+        while running() and time.monotonic() < deadline and not service.force.is_set():
             service.force.wait(POLL)
-        forced = run.group_alive()
+        forced = running()
         if forced:
             signal_group(run.group, "SIGKILL", soft=False, label=record.service)
+            stop_processes(alive(strays), "SIGKILL", soft=False)
             end = time.monotonic() + KILL_WAIT
-            while run.group_alive() and time.monotonic() < end:
+            while running() and time.monotonic() < end:
                 self._closed.wait(POLL)
-        return forced, run.group_alive()
+        return forced, running()
 
     def _end_stopping(self, service: _ManagedChild, why: str) -> None:
         """A stop that did not end the process: leave "stopping" and let the next check say what it is."""
@@ -681,6 +722,8 @@ class Supervisor:
             self.monitor.check_now([service.config.name])
 
     def _wait_port_free(self, service: _ManagedChild) -> str | None:
+        """Wait (bounded) for the service's port to be free; a sentence naming whoever still
+        holds it after that, with how to stop it."""
         port = service.config.port
         if port is None:
             return None
@@ -689,7 +732,37 @@ class Supervisor:
             if not listeners([port]):
                 return None
             self._closed.wait(POLL)
-        return f"port {port} is still held by another process"
+        holders = listeners([port])
+        if not holders:
+            return None
+        who = join_and(describe_owner(x) for x in holders)
+        return (
+            f"port {port} is still held by {who}, which is not {service.config.name}'s: `trayapp kill {port}` stops it"
+        )
+
+    def _stop_strays(self, service: _ManagedChild) -> str | None:
+        """Stop the service's own processes that run without its child (its start command
+        exited, or was killed, and left them running detached); what was stopped, or None."""
+        managed = service.config.managed
+        assert managed is not None
+        strays = marked_processes(service.config.identity)
+        if not strays:
+            return None
+        names = []
+        for proc in strays:
+            try:
+                names.append(f"{proc.name()} (pid {proc.pid})")
+            except psutil.Error:
+                continue
+        stop_processes(strays, managed.stop_signal, soft=True)
+        deadline = time.monotonic() + managed.stop_timeout
+        while alive(strays) and time.monotonic() < deadline and not service.force.is_set():
+            service.force.wait(POLL)
+        forced = alive(strays)
+        if forced:
+            stop_processes(forced, "SIGKILL", soft=False)
+        how = "were killed" if forced else f"exited after {managed.stop_signal}"
+        return f"its processes that ran without it, {join_and(names)}, {how}"
 
     # -- crashes -----------------------------------------------------------------------
 
@@ -736,6 +809,7 @@ class Supervisor:
             if service.run is not run or service.stopping or service.retired or self._closed.is_set():
                 return  # a stop came in meanwhile: it wins
             service.run = None
+            service.crashed = True
             uptime = self._clock.wall() - run.record.started
             verdict = service.crashes.exited(error, uptime)
             run.crash_loop = verdict.crash_loop
@@ -998,6 +1072,14 @@ def _argv(config: ServiceConfig, env: dict[str, str]) -> list[str]:
 def _shown(config: ServiceConfig, argv: list[str]) -> tuple[str, ...]:
     """``argv`` as it may be written down (start line, child record): credentials hidden."""
     return tuple(scrub(arg, config.secrets) for arg in redact_command(argv))
+
+
+def _in_group(proc: psutil.Process, pgid: int) -> bool:
+    """Whether ``proc`` is in the POSIX process group ``pgid`` (Windows: never; its job is signalled)."""
+    try:
+        return hasattr(os, "getpgid") and os.getpgid(proc.pid) == pgid
+    except OSError:
+        return False
 
 
 def _error_in(lines: list[str], service: _ManagedChild, topics: frozenset[Topic]) -> str | None:
