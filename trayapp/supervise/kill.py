@@ -50,6 +50,7 @@ __all__ = [
     "KillReport",
     "KillTarget",
     "execute_kill",
+    "include_watchers",
     "is_planned_process",
     "kill_port",
     "plan_kill",
@@ -276,6 +277,37 @@ def plan_kill(port: int, with_watcher: bool = False) -> KillPlan:
         owner = _listener_like(denied[0], port)
         return KillPlan(port, ordered, _access_denied_sentence(port, owner), ACCESS_DENIED, processes, spotted, sockets)
     return KillPlan(port, ordered, None, None, processes, spotted, sockets)
+
+
+def include_watchers(plan: KillPlan) -> KillPlan:
+    """``plan`` with the watchers it spared added to what is stopped (and their descendants), as
+    ``plan_kill(port, with_watcher=True)`` would plan it, for a confirmation that offered them.
+    The watchers' identities are those recorded in the plan: a watcher that has exited since,
+    or whose pid now names another process, is left out."""
+    spared = plan.spared_watchers
+    if not spared or plan.blocked is not None:
+        return plan
+    targets = {t.pid: t for t in plan.targets}
+    processes = dict(plan.processes)
+    for watcher in spared:
+        proc = _planned_process(watcher.pid, watcher.started)
+        if proc is None:
+            continue
+        targets[watcher.pid] = watcher
+        processes[watcher.pid] = proc
+        try:
+            descendants = proc.children(recursive=True)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        for child in descendants:
+            if child.pid not in targets and (target := _target(child, "child")) is not None:
+                targets[child.pid] = target
+                processes[child.pid] = child
+    ordered = tuple(targets.values())
+    problem = refusal(plan.port, ordered)
+    if problem is not None:
+        return KillPlan(plan.port, ordered, problem, REFUSED, processes, plan.watchers, plan.sockets)
+    return KillPlan(plan.port, ordered, None, None, processes, plan.watchers, plan.sockets)
 
 
 def _planned_process(pid: int, started: float | None) -> psutil.Process | None:

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QMessageBox
 from trayapp.checks.ports import listeners
 from trayapp.model import Listener
 from trayapp.monitor.scheduler import Monitor
-from trayapp.supervise.kill import KillPlan, KillReport, execute_kill, plan_kill
+from trayapp.supervise.kill import KillPlan, KillReport, execute_kill, include_watchers, plan_kill
 from trayapp.ui.models import PortsModel
 from trayapp.ui.tasks import Executors, Task
 from trayapp.ui.window import MainWindow, kill_confirmation
@@ -107,15 +107,17 @@ class PortsController(QObject):
 
     def _on_kill_confirmed(self, box: QMessageBox, plan: KillPlan) -> None:
         confirmed = box.clickedButton() is not None and box.clickedButton().objectName() == "confirm-kill"
+        with_watcher = box.checkBox() is not None and box.checkBox().isChecked()  # "also stop nodemon (pid 77)"
         box.deleteLater()
         if not confirmed:
             self.tab.status.setText("Nothing was killed.")
             return
         self.tab.status.setText(f"Stopping what holds port {plan.port}…")
-        self._kill(plan)
+        self._kill(plan, with_watcher=with_watcher)
 
-    def _kill(self, plan: KillPlan) -> None:
-        task = Task(lambda: execute_kill(plan), self)
+    def _kill(self, plan: KillPlan, *, with_watcher: bool = False) -> None:
+        """Stop what ``plan`` names (off the GUI thread), with the watchers it spared when asked."""
+        task = Task(lambda: execute_kill(include_watchers(plan) if with_watcher else plan), self)
         task.done.connect(self._on_kill_done)
         task.failed.connect(self._on_kill_failed)
         task.start(self.executors.queue(f"port {plan.port}"))  # with its grace period: a long action

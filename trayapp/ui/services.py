@@ -83,7 +83,7 @@ class ServicesController(QObject):
         if plan.problem is not None:
             self.tab.show_action_result(service, f"{service} was not started: {plan.problem}")
             return
-        box = kill_confirmation(self.window, plan, then=f"then start {service}")
+        box = kill_confirmation(self.window, plan, then=f"then start {service}", offer_watcher=False)
         box.setObjectName("kill-confirmation")
         confirmed_pids = {t.pid for t in plan.targets}
 

@@ -20,6 +20,7 @@ from PySide6.QtGui import QCloseEvent, QGuiApplication, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QCheckBox,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
@@ -41,13 +42,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from trayapp.checks.ports import describe_owner
+from trayapp.checks.ports import describe_owner, restarts_when
 from trayapp.logs.store import LogStore
 from trayapp.model import Reason, State
 from trayapp.monitor.history import Timeline
-from trayapp.supervise.kill import KillPlan
+from trayapp.supervise.kill import KillPlan, KillTarget
 from trayapp.supervise.supervisor import ChildState, Supervisor, stopping_text
-from trayapp.text import format_cmdline, humanize_age
+from trayapp.text import format_cmdline, humanize_age, join_and
 from trayapp.ui.icons import state_colour
 from trayapp.ui.models import PortsModel, ServicesModel, ValueRole, summary_text
 from trayapp.ui.welcome import WelcomePanel
@@ -506,17 +507,24 @@ class PortsTab(QWidget):
         self.filter.setText(str(port))
 
 
-def kill_confirmation(parent: QWidget, plan: KillPlan, then: str = "") -> QMessageBox:
-    """The confirmation shown before a kill: every process, its full command line and cwd.
+def kill_confirmation(parent: QWidget, plan: KillPlan, then: str = "", offer_watcher: bool = True) -> QMessageBox:
+    """The confirmation shown before a kill: every process, its full command line and cwd, and
+    the watcher above them that would start them again (nodemon, PM2, …) with, when
+    ``offer_watcher``, a check box (``with-watcher``) to stop it too.
 
     All of it is outside text, so the box is plain text only.
     """
     lines = [f"Stop the {len(plan.targets)} process(es) holding port {plan.port}?", ""]
     for target in plan.targets:
-        age = f", started {humanize_age(time.time() - target.started)} ago" if target.started else ""
-        lines.append(f"pid {target.pid} — {target.name or '?'} ({target.role}), user {target.user or '?'}{age}")
-        lines.append(f"  command: {format_cmdline(target.cmdline) if target.cmdline else '(hidden)'}")
-        lines.append(f"  cwd: {target.cwd or '(hidden)'}")
+        lines += _target_lines(target)
+    spared = plan.spared_watchers
+    if spared:
+        when = join_and(restarts_when(w.kind) for w in spared)
+        lines += ["", f"Above them runs {join_and(w.label for w in spared)}, which will start them again {when}:"]
+        for watcher in spared:
+            lines += _target_lines(watcher)
+        if not offer_watcher:
+            lines.append(f"To stop it too: trayapp kill {plan.port} --with-watcher (or Kill… in the Ports tab).")
     lines += ["", "They get SIGTERM first, then SIGKILL if they have not exited after the grace period."]
     if then:
         lines[0] = f"Stop the {len(plan.targets)} process(es) holding port {plan.port}, {then}?"
@@ -525,12 +533,28 @@ def kill_confirmation(parent: QWidget, plan: KillPlan, then: str = "") -> QMessa
     box.setWindowTitle(f"Kill what holds port {plan.port}?")
     box.setTextFormat(Qt.TextFormat.PlainText)
     box.setText("\n".join(lines))
+    if spared and offer_watcher:
+        # Parented to the box, so Qt owns it (PySide would delete an unparented one with its wrapper).
+        also = QCheckBox(f"Also stop {join_and(w.label for w in spared)}, so nothing starts them again", box)
+        also.setObjectName("with-watcher")
+        box.setCheckBox(also)
     kill = box.addButton("Kill", QMessageBox.ButtonRole.DestructiveRole)
     kill.setObjectName("confirm-kill")
     cancel = box.addButton(QMessageBox.StandardButton.Cancel)
     box.setDefaultButton(cancel)
     box.setEscapeButton(cancel)
     return box
+
+
+def _target_lines(target: KillTarget) -> list[str]:
+    age = f", started {humanize_age(time.time() - target.started)} ago" if target.started else ""
+    role = f"{target.role}: {target.kind}" if target.kind else target.role
+    whose = f", started by trayapp for {target.service}" if target.service else ""
+    return [
+        f"pid {target.pid} — {target.name or '?'} ({role}), user {target.user or '?'}{age}{whose}",
+        f"  command: {format_cmdline(target.cmdline) if target.cmdline else '(hidden)'}",
+        f"  cwd: {target.cwd or '(hidden)'}",
+    ]
 
 
 class MainWindow(QMainWindow):
