@@ -81,10 +81,14 @@ class Checker:
         services: Sequence[ServiceConfig] = (),
         peers: PeerLookup = lambda _name: None,
         child_state: ChildState | None = None,
+        owns: Callable[[int], bool] | None = None,
     ) -> None:
         self.service = service
         self.child_state = child_state
         self.logs = tuple(logs) if logs is not None else log_sources(service)
+        #: whether a pid is one of the managed service's own processes, as its supervisor knows
+        #: them (its process group as well as its mark); None: by the mark alone
+        self.owns = owns
         self._probe: Probe = make_probe(service)
         self._owners = owners
         self._peers = peers
@@ -159,6 +163,8 @@ class Checker:
             if in_use is not None and not on_port:
                 owners = on_port = [x for x in self._owners([port]) if x.port == port]
         child = self.child_state() if self.child_state is not None else None
+        if self.owns is not None and service.managed is not None:
+            owners = [self._as_own(x) for x in owners]
         result = browser_reaches(service, diagnose(service, outcome, owners, t, in_use=in_use, child_running=child))
         if result.state is State.UP:
             self._last_up = result.t
@@ -171,6 +177,12 @@ class Checker:
             if evidence is not None:
                 result = replace(result, detail=f"{result.detail} {evidence.sentence(result.t)}")
         return result
+
+    def _as_own(self, listener: Listener) -> Listener:
+        """A holder the supervisor knows as the service's own carries the service's mark."""
+        if listener.pid is None or listener.tag == self.service.identity or self.owns is None:
+            return listener
+        return replace(listener, tag=self.service.identity) if self.owns(listener.pid) else listener
 
     def reset(self) -> None:
         """Drop pooled connections so the next check starts fresh (after sleep)."""

@@ -236,11 +236,12 @@ def _stale(
     own = [is_own(service, x) for x in holders]
     if any(own):
         return None
-    if service.managed is not None and all(o is False for o in own):
-        if child_running is False:
-            return "exited"
-        if child_running is True or paused or reason not in _HEALTHY:
-            return "foreign"
+    if service.managed is not None and all(o is False for o in own) and child_running is not None:
+        # trayapp's supervisor knows this service's processes (its mark, its process group):
+        # these are none of them, whatever they answer.
+        return "exited" if child_running is False else "foreign"
+    # A fresh status or watch has only the mark to go by, and a child started before marks
+    # existed has none: say so only when the holder's folder and its answer agree.
     if not paused and _misfit(reason, outcome) and all(_outside(service, x) for x in holders):
         return "outside"
     return None

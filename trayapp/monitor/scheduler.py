@@ -419,12 +419,15 @@ class Monitor:
             self._cond.notify_all()
         self._deliver(entry)
 
-    def set_child_state(self, name: str, state: Callable[[], bool | None]) -> None:
-        """How ``name``'s checks learn whether trayapp's own child for it runs (see :class:`Checker`):
-        a healthy answer from a process that cannot be that child is a stale holder."""
+    def set_child_state(
+        self, name: str, state: Callable[[], bool | None], owns: Callable[[int], bool] | None = None
+    ) -> None:
+        """How ``name``'s checks learn whether trayapp's own child for it runs and which pids are
+        its own (see :class:`Checker`): a process that cannot be that child is a stale holder."""
         entry = self._entries.get(name)
         if entry is not None:
             entry.checker.child_state = state
+            entry.checker.owns = owns
 
     def set_logs(self, name: str, paths: Sequence[str]) -> None:
         """The files whose error lines a failed check of ``name`` quotes (see :class:`Checker`)."""

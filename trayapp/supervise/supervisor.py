@@ -204,7 +204,11 @@ class Supervisor:
         if monitor is not None:  # failed checks quote the captured output from where it really is
             for service in self._services.values():
                 monitor.set_logs(service.config.name, log_sources(service.config, self.log_dir))
-                monitor.set_child_state(service.config.name, functools.partial(self.child_running, service.config.name))
+                monitor.set_child_state(
+                    service.config.name,
+                    functools.partial(self.child_running, service.config.name),
+                    functools.partial(self.owns, service.config.name),
+                )
             monitor.subscribe(self._on_monitor_event)
         self._closed = threading.Event()
         self._rotator = OutputRotator(
@@ -263,6 +267,21 @@ class Supervisor:
             if hasattr(os, "getpgid") and os.getpgid(pid) in groups:
                 return True
             return psutil.Process(pid).environ().get(SERVICE_ENV) in identities
+        except (OSError, psutil.Error):
+            return False
+
+    def owns(self, name: str, pid: int) -> bool:
+        """Whether ``pid`` is one of ``name``'s own processes: in its child's process group, or
+        carrying its TRAYAPP_SERVICE mark."""
+        service = self._services.get(name)
+        if service is None:
+            return False
+        with self._lock:
+            pgid = service.run.group.pgid if service.run is not None else None
+        try:
+            if pgid is not None and hasattr(os, "getpgid") and os.getpgid(pid) == pgid:
+                return True
+            return bool(psutil.Process(pid).environ().get(SERVICE_ENV) == service.config.identity)
         except (OSError, psutil.Error):
             return False
 
