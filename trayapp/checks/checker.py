@@ -21,7 +21,7 @@ from trayapp.checks.evidence import (
     mark,
     topics_for,
 )
-from trayapp.checks.ports import listeners, listening_inodes, refresh_status
+from trayapp.checks.ports import holds_socket, listeners, refresh_status
 from trayapp.checks.probes import Probe, make_probe
 from trayapp.checks.proxy import Fetched, ProxyCheck, browser_reaches
 from trayapp.config.load import ServiceConfig
@@ -36,8 +36,8 @@ PeerLookup = Callable[[str], CheckResult | None]
 #: whether trayapp's own child for a managed service runs (True), has exited (False), or is not known (None)
 ChildState = Callable[[], bool | None]
 
-#: where the port's holders cannot be recognised cheaply by socket (not Linux), how long a
-#: lookup made for a healthy check is trusted
+#: how long the holders looked up for a healthy check are trusted while they keep their
+#: sockets (a new listener beside them, SO_REUSEPORT or another address, is seen after this)
 HOLDERS_TTL_S = 30.0
 _LISTEN = frozenset({Topic.LISTEN})
 
@@ -100,8 +100,8 @@ class Checker:
         self._wall = wall
         self._last_up: float | None = None
         self._marks: dict[str, FileMark] = {}  # where the logs ended at the last check that was up
-        #: the holders found for a healthy check: (socket inodes then, holders, monotonic time)
-        self._holders: tuple[frozenset[int] | None, Sequence[Listener], float] | None = None
+        #: the holders found for a healthy check, and when (monotonic)
+        self._holders: tuple[Sequence[Listener], float] | None = None
 
     @property
     def sources(self) -> tuple[LogSource, ...]:
@@ -138,17 +138,22 @@ class Checker:
         return self.service.managed is not None and self.child_state is not None and self.child_state() is not None
 
     def _cheap_owners(self, port: int) -> Sequence[Listener]:
-        """The holders of ``port``: the last lookup's, with fresh statuses, while the same
-        sockets listen and the same processes live; else a new lookup."""
-        inodes = listening_inodes(port)
+        """The holders of ``port``: the last lookup's, with fresh statuses, while each still has
+        its listening socket open (and for at most ``HOLDERS_TTL_S``); else a new lookup."""
         if self._holders is not None:
-            was, holders, when = self._holders
-            same = inodes == was if inodes is not None else time.monotonic() - when < HOLDERS_TTL_S
-            if same and (fresh := refresh_status(holders)) is not None:
-                return fresh
+            holders, when = self._holders
+            if time.monotonic() - when < HOLDERS_TTL_S and all(self._still_holds(x) for x in holders):
+                if (fresh := refresh_status(holders)) is not None:
+                    return fresh
         holders = [x for x in self._owners([port]) if x.port == port]
-        self._holders = (inodes, holders, time.monotonic())
+        self._holders = (holders, time.monotonic())
         return holders
+
+    @staticmethod
+    def _still_holds(listener: Listener) -> bool:
+        if listener.pid is None or listener.socket is None:
+            return listener.pid is None  # another user's socket: nothing cheap to look at; the TTL decides
+        return holds_socket(listener.pid, listener.socket) is not False
 
     def diagnose(self, outcome: ProbeOutcome, owners: Sequence[Listener]) -> CheckResult:
         service, port, t = self.service, self.service.port, self._wall()
