@@ -702,7 +702,7 @@ class Supervisor:
             self.monitor.report(self._result(service, State.STOPPED, Reason.STOPPED, stopped_detail(name, by_you=True)))
         result = ActionResult(not still_held, detail, time.monotonic() - began, "stopped")
         if announce:
-            self._event(service, "stopped", detail)
+            self._event(service, "stopped", detail, ok=result.ok)
         return result
 
     def _end_group(
@@ -1136,7 +1136,8 @@ def announcement_for(event: SupervisorEvent) -> Announcement | None:
         return Announcement(title, why or event.detail, (event.service,), Severity.CRITICAL, "problem")
     if event.kind == "stopped":
         how = event.detail.removeprefix(f"{event.service} stopped: ")  # "it exited 0.3 s after SIGTERM"
+        severity = Severity.INFO if event.ok else Severity.WARNING  # stopped, but something still holds its port
         return Announcement(
-            f"{event.service} stopped", how[:1].upper() + how[1:], (event.service,), Severity.INFO, "stopped"
+            f"{event.service} stopped", how[:1].upper() + how[1:], (event.service,), severity, "stopped"
         )
     return None
