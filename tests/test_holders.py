@@ -27,9 +27,11 @@ from tests.kit.users import run_as_nobody
 from tests.kit.wait import LineReader, wait_until
 from trayapp.checks.checker import Checker
 from trayapp.checks.ports import listeners, watcher_kind
+from trayapp.config.load import parse_config
 from trayapp.model import Reason, State
 from trayapp.monitor.scheduler import CheckEvent, Monitor
 from trayapp.supervise.kill import execute_kill, plan_kill
+from trayapp.supervise.marks import marked_processes
 from trayapp.supervise.supervisor import Supervisor
 
 KIT = Path(__file__).parent / "kit"
@@ -495,8 +497,14 @@ def runner_config(home: Path, port: int, **extra: object) -> Path:
     return config
 
 
-def kill_holders(port: int) -> None:
-    for pid in holders(port):
+def kill_holders(port: int, config: Path | None = None) -> None:
+    """SIGKILL what holds ``port`` and, with ``config``, every process carrying the mark of its
+    services (a runner and its detached server alike)."""
+    doomed = set(holders(port))
+    if config is not None:
+        for service in parse_config(config.read_text(), str(config)).services:
+            doomed |= {p.pid for p in marked_processes(service.identity)}
+    for pid in doomed:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -526,7 +534,7 @@ def test_a_detached_grandchild_is_the_services_own_in_status_ports_and_stop(tmp_
         wait_until(lambda: not psutil.pid_exists(server) or psutil.Process(server).status() == "zombie",
                    what="the detached server to be gone")  # fmt: skip
     finally:
-        kill_holders(port)
+        kill_holders(port, config)
 
 
 def test_a_server_left_by_a_killed_runner_is_restarted_as_the_services_own(tmp_path) -> None:
@@ -548,7 +556,7 @@ def test_a_server_left_by_a_killed_runner_is_restarted_as_the_services_own(tmp_p
         [now] = holders(port)
         assert now != left
     finally:
-        kill_holders(port)
+        kill_holders(port, config)
 
 
 def test_stop_exits_1_naming_whatever_still_holds_the_port(tmp_path, procs) -> None:
@@ -573,7 +581,7 @@ def test_stop_exits_1_naming_whatever_still_holds_the_port(tmp_path, procs) -> N
             stopped.stderr.strip(),
         ), stopped.stderr
     finally:
-        kill_holders(port)
+        kill_holders(port, config)
 
 
 def test_a_healthy_answer_after_the_services_own_child_exited_is_a_stale_holder(tmp_path) -> None:
