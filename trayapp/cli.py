@@ -126,7 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
         "safely stop whatever holds PORT (asks first)",
         "Stop the processes that listen on PORT and their children: shows them and asks, then\n"
         "SIGTERM, and SIGKILL after the grace time. Never pid 1, trayapp or another user's process.",
-        [("trayapp kill 5000", "shows what it would stop and asks"), ("trayapp kill 5000 --yes --grace 2", "")],
+        [
+            ("trayapp kill 5000", "shows what it would stop and asks"),
+            ("trayapp kill 5000 --yes --grace 2", ""),
+            ("trayapp kill 5000 --with-watcher", "nodemon (or PM2, …) above it too"),
+        ],
         {0: "the port is free", 1: "nothing to stop, not allowed, answered no, or it survived", 2: USAGE_EXIT},
     )
     p.add_argument("port", type=_port_arg, metavar="PORT", help="the TCP port whose holder to stop")
