@@ -354,35 +354,3 @@ def latest_error(
             line, topic, stamp = found
             return LogEvidence(source.path, line, mtime, topic, stamp)
     return None
-
-
-def run_error(
-    path: str, service: str, topics: frozenset[Topic], *, floor_mark: FileMark | None = None, lines: int = TAIL_LINES
-) -> str | None:
-    """The unresolved error line of the current run of a managed service's captured output
-    (after its last start marker and after ``floor_mark``, its end at the last healthy check)."""
-    if not topics:
-        return None
-    try:
-        st = os.stat(path)
-        tail = last_lines(path, lines, floor=floor_of(path, st, floor_mark))
-    except OSError:
-        return None
-    found = unresolved_error(current_run(tail, LogSource(path, service)), topics)
-    return found[0] if found is not None else None
-
-
-def run_tail(path: str, service: str, n: int = 3) -> list[str]:
-    """The last ``n`` non-blank lines of the current run of a captured output (for a crash
-    whose output named no error)."""
-    try:
-        lines = last_lines(path, TAIL_LINES)
-    except OSError:
-        return []
-    run = current_run(lines, LogSource(path, service))
-    return [line for line in run if line.strip()][-n:]
-
-
-def worth_evidence(result: CheckResult) -> bool:
-    """Whether a log line could say why this check failed."""
-    return bool(topics_for(result))

@@ -44,7 +44,6 @@ from trayapp.checks.evidence import (
     exit_topics,
     floor_of,
     mark,
-    run_error,
     topics_for,
     unresolved_error,
 )
@@ -712,9 +711,10 @@ class Supervisor:
         wait a little more. Returns (whether it was killed, whether it is still alive)."""
         record = run.record
         service.force.clear()
-        # The service's processes that left the group (``detached: true``, setsid) carry its mark.
-        strays = [p for p in marked_processes(service.config.identity) if not _in_group(p, run.group.pgid)]
         signal_group(run.group, sig_name, soft=True, label=record.service)
+        # Then the service's processes that left the group (``detached: true``, setsid): they carry
+        # its mark. Looked for after the group's signal, which must not wait for the search.
+        strays = [p for p in marked_processes(service.config.identity) if not _in_group(p, run.group.pgid)]
         stop_processes(strays, sig_name, soft=True)
         if announce:
             self._event(service, "stop_sent", f"{sig_name} sent to {record.service} (pid {record.pid})")
@@ -820,8 +820,10 @@ class Supervisor:
         with self._lock:
             if service.run is not run or service.stopping or service.retired or self._closed.is_set():
                 return  # a deliberate stop, an older child, or a service no longer managed
-        lines = self._run_output(service)
-        error = self._exit_error(service, code)
+        # A signal from outside is explained by the signal: nothing to read (and the exit is
+        # reported sooner, before the monitor's own checks find the port closed).
+        lines = self._run_output(service) if exit_topics(code) else []
+        error = self._exit_error(service, code, lines)
         sentence = f"{name} {describe_exit(code)}" + (f": {error}" if error else "")
         timer: threading.Timer | None = None
         with self._lock:
@@ -892,14 +894,15 @@ class Supervisor:
             return []
         return current_run(lines, LogSource(path, service.config.name))
 
-    def _exit_error(self, service: _ManagedChild, code: int | None) -> str | None:
-        """The line of the current run's output that explains this exit: none for a signal from
-        outside (SIGKILL, SIGTERM: the signal says it), none written before the last healthy
-        check, none that a later line says has passed (issue 9, section 1)."""
-        with self._lock:
-            since = service.healthy_mark
-        error = run_error(str(service.log_path), service.config.name, exit_topics(code), floor_mark=since)
-        return None if error is None else scrub(redact_text(error), service.config.secrets)
+    def _exit_error(self, service: _ManagedChild, code: int | None, lines: list[str] | None = None) -> str | None:
+        """The line of the current run's output (``lines``, default read now, see :meth:`_run_output`)
+        that explains this exit: none for a signal from outside (SIGKILL, SIGTERM: the signal says
+        it), none written before the last healthy check, none that a later line says has passed
+        (issue 9, section 1)."""
+        topics = exit_topics(code)
+        if not topics:
+            return None
+        return _error_in(self._run_output(service) if lines is None else lines, service, topics)
 
     def _exit_sentence(self, service: _ManagedChild, code: int | None) -> str:
         error = self._exit_error(service, code)
