@@ -167,6 +167,12 @@ def _proc_net(wanted: frozenset[int] | None) -> list[ListeningSocket]:
     if not sockets:
         return []
     holders = _holders_of(set(sockets))
+    if any(not holders.get(inode) for inode in sockets):
+        # A socket nobody was seen holding is another user's, or one whose process exited
+        # while the files were read: that one has left the table by now (its descriptors are
+        # closed before its process is gone), and is not passed off as another user's.
+        still = _listening_table(wanted)
+        sockets = {inode: where for inode, where in sockets.items() if holders.get(inode) or inode in still}
     found = []
     for inode, (address, port) in sockets.items():
         pids = holders.get(inode)
