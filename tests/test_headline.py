@@ -93,7 +93,7 @@ def test_an_unknown_reason_still_gets_words_not_a_crash() -> None:
 
 
 def test_status_json_and_table_carry_the_headline_and_v_the_sentence(tmp_path: Path, backend) -> None:
-    api = backend("not_found")
+    api = backend("not_found", cwd=tmp_path)  # in the config's folder: its own 404, not a stranger's (stale_holder)
     gone = free_port()
     config = tmp_path / "stack.toml"
     config.write_text(

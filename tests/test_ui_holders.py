@@ -15,7 +15,7 @@ from tests.kit.wait import wait_until
 from tests.test_holders import Procs, holders, nodemon_like, process_name, project, stop_process
 from trayapp.config.load import parse_config
 from trayapp.model import Reason
-from trayapp.ui.models import ServicesModel
+from trayapp.ui.models import SentenceRole, ServicesModel
 
 WAIT_MS = 15_000
 
@@ -46,8 +46,9 @@ def test_a_stale_holder_is_named_in_the_popup_and_the_window(qtbot, tray_app, tm
         assert down.message.startswith(f"port {port} is answered by {process_name(stale.pid)} (pid {stale.pid}")
         assert "not by backend, whose log says EADDRINUSE; a stale server holds the port" in down.message
         model = app.services_model
-        detail = model.data(model.index(0, ServicesModel.DETAIL))
-        assert detail.startswith(f"port {port} is answered by ") and f"`trayapp kill {port}`" in detail
+        assert model.data(model.index(0, ServicesModel.DETAIL)) == f"stale server on port {port}"
+        sentence = model.data(model.index(0, ServicesModel.DETAIL), SentenceRole)
+        assert sentence.startswith(f"port {port} is answered by ") and f"`trayapp kill {port}`" in sentence
         assert app.views["backend"].last is not None and app.views["backend"].last.reason is Reason.STALE_HOLDER
     finally:
         procs.close()
@@ -64,8 +65,10 @@ def test_a_stopped_frontend_is_paused_in_the_window(qtbot, tray_app) -> None:
         stop_process(vite.pid)
         qtbot.waitUntil(lambda: app.views["frontend"].state.value == "down", timeout=WAIT_MS)
         model = app.services_model
-        assert model.data(model.index(0, ServicesModel.STATE)) == "down · paused"
-        assert f"(kill -CONT {vite.pid}, or fg in its terminal)" in model.data(model.index(0, ServicesModel.DETAIL))
+        assert model.data(model.index(0, ServicesModel.STATE)) == "down"
+        assert model.data(model.index(0, ServicesModel.DETAIL)) == f"server on port {vite.port} is paused (stopped)"
+        sentence = model.data(model.index(0, ServicesModel.DETAIL), SentenceRole)
+        assert f"(kill -CONT {vite.pid}, or fg in its terminal)" in sentence
     finally:
         procs.close()
 
