@@ -284,3 +284,40 @@ def test_a_new_env_local_file_is_re_discovered(tmp_path: Path) -> None:
 def test_a_config_file_without_projects_is_not_watched(tmp_config) -> None:
     config = load_stack(tmp_config('[[service]]\nname = "a"\nkind = "tcp"\nport = 1\n'))
     assert not Rediscovery(config).watching and Rediscovery(config).check() is None
+
+
+def test_a_typescript_vite_config_with_env_dependent_values_is_loaded_by_the_projects_own_vite(
+    tmp_path: Path,
+) -> None:
+    """Vite's own loader runs the TypeScript config (``loadEnv`` reads ``.env``), which the
+    static reader could only name as unread; the values and their file:line are Vite's."""
+    from tests.kit.stack import NODE_MODULES, require_installed
+
+    require_installed()
+    root = copy_project("ts-vite", tmp_path)
+    (root / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
+    write(root / ".env", "VITE_DEV_PORT=5199\nVITE_API_PORT=8099\n")
+    write(
+        root / "vite.config.ts",
+        """\
+        import { defineConfig, loadEnv, type UserConfig } from 'vite';
+
+        export default defineConfig(({ mode }): UserConfig => {
+          const env = loadEnv(mode, process.cwd(), '');
+          return {
+            server: {
+              port: Number(env.VITE_DEV_PORT) as number,
+              proxy: { '/api': { target: `http://127.0.0.1:${env.VITE_API_PORT}`, changeOrigin: true } },
+            },
+          };
+        });
+        """,
+    )
+    found = discover(root, probe_health=False)
+    frontend = found.service("frontend")
+    assert frontend is not None
+    assert found.vite["."].how == "vite", found.vite["."].unread
+    assert frontend.port == 5199
+    assert frontend.proxy is not None and frontend.proxy.target is not None
+    assert frontend.proxy.target.value == "http://127.0.0.1:8099"
+    assert any(entry.startswith("vite.config.ts:") for entry in origin(frontend))
