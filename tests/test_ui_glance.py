@@ -56,6 +56,8 @@ def test_summary_text_in_every_case() -> None:
     assert summary_text([up, db]) == "2 services · db down since 12:03"
     assert summary_text([up]) == "1 service · all up"
     assert summary_text([up, _timeline("web", State.STOPPED)]) == "2 services · all up but web (stopped)"
+    both_stopped = [_timeline("api", State.STOPPED), _timeline("auth", State.STOPPED)]
+    assert summary_text(both_stopped) == "2 services · all stopped"  # not "all up but ..." when none is up
     assert summary_text([_timeline("a", State.UNKNOWN, checked=False)]) == "1 service · checking…"
     worse = [_timeline("x", State.DEGRADED, at), db, *(_timeline(f"s{i}", State.DOWN) for i in range(3))]
     assert summary_text(worse) == "5 services · db down since 12:03 · s0 down · s1 down · and 2 more"

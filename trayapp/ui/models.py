@@ -72,7 +72,12 @@ def summary_text(views: Sequence[Timeline], paused: bool = False) -> str:
         parts.append(f"and {len(troubled) - SUMMARY_NAMES} more")
     stopped = [v.service.name for v in views if v.state is State.STOPPED]
     if not troubled:
-        parts.append("all up" if not stopped else f"all up but {', '.join(stopped)} (stopped)")
+        if not stopped:
+            parts.append("all up")
+        elif len(stopped) == len(views):
+            parts.append("all stopped")
+        else:
+            parts.append(f"all up but {', '.join(stopped)} (stopped)")
     return " · ".join([count, *parts])
 
 
