@@ -218,8 +218,9 @@ def test_descendants_of_the_listener_are_stopped(parent_with_child: Callable[[],
 def test_listener_restarted_by_a_supervisor_is_still_busy(respawning: Callable[[], tuple[int, int, int]]) -> None:
     port, supervisor, first = respawning()
     # settle is generous so a slow restart on a loaded machine is still seen; the wait ends
-    # as soon as the port is taken again
-    report = kill_port(port, grace=5.0, free_timeout=5.0, settle=10.0)
+    # as soon as the port is taken again, which is what the last assertion checks
+    settle = 30.0
+    report = kill_port(port, grace=5.0, free_timeout=5.0, settle=settle)
     assert (report.outcome, report.ok) == ("still_busy", False), report.detail
     assert report.terminated == (first,)
     (holder,) = listeners([port])
@@ -227,7 +228,7 @@ def test_listener_restarted_by_a_supervisor_is_still_busy(respawning: Callable[[
     name = psutil.Process(supervisor).name()
     assert report.detail.startswith(f"port {port} is held again by {holder.name} (pid {holder.pid}, started ")
     assert report.detail.endswith(f"its parent {name} (pid {supervisor}) probably restarted it, stop that instead")
-    assert report.elapsed_s < 5  # reported as soon as the port was taken again
+    assert report.elapsed_s < settle  # reported when the port was taken again, not after the whole settle
 
 
 def test_nothing_listening() -> None:
