@@ -211,6 +211,8 @@ class _Stream:
         self.tail = b""  # the last bytes read: recognises this file's copy after a copytruncate
         self.farewell: NoticeKind | None = None  # once retired: the notice to give when drained
         self.deadline = 0.0  # once retired: monotonic time after which late writes are no longer awaited
+        self.held: list[LogItem] = []  # read, but waiting for an older file's last lines to go first
+        self.final = False  # once retired: read to its end after a newer file was written to
 
 
 class FileFollower:
@@ -252,7 +254,6 @@ class FileFollower:
         self._now = self._clock.wall()
         self._closed = False
         self._pending: list[LogItem] = []
-        self._held: list[LogItem] = []  # read from the current file, waiting for a rotated file's rest
         self._open(self._pending, at_end=not from_start, backlog=backlog)
 
     def __enter__(self) -> FileFollower:
@@ -269,38 +270,47 @@ class FileFollower:
         items, self._pending = self._pending, []
         if self._current is not None:
             self._check_name()
-        # Files rotated away first: their rest was written before the new file's lines. Each read
-        # takes from one budget, so a big rest is finished before the new file gets a byte.
+        # Files rotated away first, oldest first: their rest was written before the new file's lines.
+        # Each read takes from one budget, so a big rest is finished before the new file gets a byte.
         budget = self._drain_retired(items, self._max_poll_bytes)
-        if self._held and not self._retired_unread():
-            items += self._held
-            self._held = []
         if self._current is None:
             self._open(items)
-        if self._current is not None and not self._held and not self._retired_unread():
-            fresh: list[LogItem] = []
+        current = self._current
+        if current is not None and not self._retired_unread():
+            fresh, current.held = current.held, []
             self._check_truncation(fresh)
-            budget = self._read(self._current, fresh, budget)
+            budget = self._read(current, fresh, budget)
             # A writer switching files may have added its last lines to the old one after the drain
             # above and then written what was just read from the new one: those old lines come first,
             # and when this poll's budget does not reach their end, the new ones wait for them.
             budget = self._drain_retired(items, budget)
-            if self._retired_unread():
-                self._held = fresh
+            if self._retired_unread(newer_written=current.pos > 0):
+                current.held = fresh
             else:
                 items += fresh
-        self.behind = budget <= 0 or bool(self._held)
+        self.behind = budget <= 0 or any(s.held for s in [*self._retired, current] if s is not None)
         return items
 
-    def _retired_unread(self) -> bool:
-        """Whether a file rotated away still has bytes this follower has not read."""
-        return any(not stream.at_eof for stream in self._retired)
+    def _retired_unread(self, streams: list[_Stream] | None = None, newer_written: bool = False) -> bool:
+        """Whether a file rotated away (or one of ``streams``) holds bytes not read yet.
+
+        Once a newer file has been written to, the writer has moved on: an older file found
+        read to its end is then final and is not looked at again.
+        """
+        unread = False
+        for stream in self._retired if streams is None else streams:
+            if stream.final:
+                continue
+            if _unread(stream):
+                unread = True
+            elif newer_written:
+                stream.final = True
+        return unread
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._held = []
         for stream in [*self._retired, self._current]:
             if stream is not None:
                 _close(stream.fd)
@@ -420,10 +430,20 @@ class FileFollower:
         return None
 
     def _drain_retired(self, out: list[LogItem], budget: int) -> int:
-        for stream in list(self._retired):
-            budget = self._read(stream, out, budget)
-            if not stream.at_eof:
-                continue
+        """Read the files rotated away, oldest first. A file's lines go out only once every file
+        before it is read to its end; until then they wait in its ``held``."""
+        for index, stream in enumerate(list(self._retired)):
+            earlier = self._retired[:index]
+            if self._retired_unread(earlier):
+                break
+            got, stream.held = stream.held, []
+            budget = self._read(stream, got, budget)
+            if self._retired_unread(earlier, newer_written=stream.pos > 0):  # the writer's last lines there
+                stream.held = got
+                break
+            out += got
+            if _unread(stream):
+                break  # the budget ran out: later files wait
             if self._clock.monotonic() >= stream.deadline:
                 self._flush(stream, out)
                 self._retired.remove(stream)
@@ -544,6 +564,14 @@ def _backlog_offset(fd: int, size: int, n: int, max_line: int) -> int:
 def _holds_tail(fd: int, stream: _Stream) -> bool:
     """Whether ``fd`` has the bytes ``stream`` read last, where it read them."""
     return _pread(fd, stream.pos - len(stream.tail), len(stream.tail)) == stream.tail
+
+
+def _unread(stream: _Stream) -> bool:
+    """Whether ``stream``'s file holds bytes past what was read (a file that shrank: none)."""
+    try:
+        return os.fstat(stream.fd).st_size > stream.pos
+    except OSError:
+        return False
 
 
 def _close(fd: int) -> None:
