@@ -125,8 +125,10 @@ def _read_line(proc: subprocess.Popen[bytes], timeout: float, what: str) -> str:
 
 
 @dataclass
-class FakeLogind:
-    """Handle on the fake logind child: tell it to sleep/wake; see the locks it handed out."""
+class ChildLines:
+    """Handle on a kit child that reports on stdout, one line per event; ``LABEL`` names it in errors."""
+
+    LABEL = "kit child"
 
     proc: subprocess.Popen[str]
     lines: list[str] = field(default_factory=list)
@@ -152,8 +154,15 @@ class FakeLogind:
                     return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or "EXIT" in self.lines:
-                    raise KitError(f"fake logind: wanted {count} x {prefix!r}, got {self.lines!r}")
+                    raise KitError(f"{self.LABEL}: wanted {count} x {prefix!r}, got {self.lines!r}")
                 self._cond.wait(remaining)
+
+
+@dataclass
+class FakeLogind(ChildLines):
+    """Handle on the fake logind child: tell it to sleep/wake; see the locks it handed out."""
+
+    LABEL = "fake logind"
 
     def _command(self, word: str) -> None:
         assert self.proc.stdin is not None

@@ -16,12 +16,11 @@ import os
 import subprocess
 import sys
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.kit.logind import KitError
+from tests.kit.logind import ChildLines, KitError
 
 SCRIPT = Path(__file__)
 BUS_NAME = "org.freedesktop.Notifications"
@@ -32,35 +31,10 @@ DUNST_CAPABILITIES = ("actions", "body", "body-hyperlinks", "body-markup", "icon
 
 
 @dataclass
-class NotificationServer:
+class NotificationServer(ChildLines):
     """Handle on the server child: what it was asked to show, and a user's clicks."""
 
-    proc: subprocess.Popen[str]
-    lines: list[str] = field(default_factory=list)
-    _cond: threading.Condition = field(default_factory=threading.Condition)
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            with self._cond:
-                self.lines.append(raw.strip())
-                self._cond.notify_all()
-        with self._cond:
-            self.lines.append("EXIT")
-            self._cond.notify_all()
-
-    def wait_for(self, prefix: str, count: int = 1, timeout: float = 10.0) -> list[str]:
-        """Wait until ``count`` lines start with ``prefix``; return them all."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = [line for line in self.lines if line.startswith(prefix)]
-                if len(found) >= count:
-                    return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or "EXIT" in self.lines:
-                    raise KitError(f"notification server: wanted {count} x {prefix!r}, got {self.lines!r}")
-                self._cond.wait(remaining)
+    LABEL = "notification server"
 
     def shown(self) -> list[dict[str, Any]]:
         """Every Notify call so far, in order: app_name, replaces_id, app_icon, summary, body, actions
