@@ -118,8 +118,8 @@ def respawning(group_child) -> Callable[[], tuple[int, int, int]]:
         "print('up', flush=True); signal.pause()\n"
     )
     supervisor = (
-        "import socket, subprocess, sys\n"
-        "s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()\n"
+        "import subprocess, sys\n"
+        "port = sys.argv[2]\n"
         "while True:\n"
         "    w = subprocess.Popen([sys.executable, '-c', sys.argv[1], str(port)], stdout=subprocess.PIPE, text=True)\n"
         "    w.stdout.readline()\n"
@@ -128,7 +128,7 @@ def respawning(group_child) -> Callable[[], tuple[int, int, int]]:
     )
 
     def start() -> tuple[int, int, int]:
-        proc, (port, pid) = group_child(supervisor, worker)
+        proc, (port, pid) = group_child(supervisor, worker, str(free_port()))
         return int(port), proc.pid, int(pid)
 
     return start

@@ -7,7 +7,9 @@ pipe, a connection that succeeds), never with fixed sleeps.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import random
 import select
 import signal
 import socket
@@ -32,12 +34,44 @@ class ServerStartError(RuntimeError):
     """A test server did not come up; the message carries its output."""
 
 
+#: Ports handed out by :func:`free_port` lie below the kernel's ephemeral range
+#: (/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 by default), so no outgoing connection
+#: of this or another suite can be given one between the choice and the server's bind.
+_PORTS = range(20000, 32000)
+#: One lock file per handed-out port, shared by every suite on the machine (a second copy of the
+#: suite running beside this one must never be handed the same port).
+_PORT_LOCKS = Path(tempfile.gettempdir()) / "trayapp-test-ports"
+_held_ports: list[int] = []  # lock file descriptors, held until this process ends
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago (bind to port 0, read it, close)."""
+    """A port nobody listens on, reserved for this test process.
+
+    The port is free when handed out and stays ours: it is outside the ephemeral range, and an
+    exclusive ``flock`` on its lock file (held until this process exits) keeps every other
+    caller on this machine, in this suite or one running beside it, from being handed it too.
+    A test binds it itself (a server child) or keeps it closed (a "connection refused" target).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    _PORT_LOCKS.mkdir(exist_ok=True)
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.choice(_PORTS)
+        fd = os.open(_PORT_LOCKS / str(port), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue  # another caller holds it
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                os.close(fd)
+                continue  # in use by something outside the suites
+        _held_ports.append(fd)
+        return port
+    raise RuntimeError(f"no free port in {_PORTS.start}-{_PORTS.stop - 1} after 200 tries")
 
 
 def _pid_alive(pid: int) -> bool:
