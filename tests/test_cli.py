@@ -217,7 +217,7 @@ def test_watch_json_prints_checks_and_transitions_and_stops_on_sigterm(tmp_path,
         while not (events[-1]["event"] == "transition" and events[-1]["to"] == "down"):
             read_event()
         down = events[-1]
-        assert set(down) == {"event", "service", "from", "to", "reason", "detail", "t"}
+        assert set(down) == {"event", "service", "from", "to", "reason", "headline", "detail", "t"}
         assert (down["from"], down["reason"]) == ("up", "http_status")
         failed = next(e for e in events if e["event"] == "check" and e["reason"] == "http_status")
         assert failed["headline"] == "health check fails (500)"

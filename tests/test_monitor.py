@@ -343,3 +343,29 @@ def test_threads_stay_bounded_with_a_hundred_services(backend, run_monitor) -> N
         threads = _monitor_threads(before)
         assert 1 <= len(threads) <= 5, [t.name for t in threads]  # the scheduler and at most 4 workers
         clock.advance(60.0)
+
+
+def test_a_popup_about_several_services_lists_each_by_its_headline(run_monitor) -> None:
+    """Three services down at start-up make one popup of three short lines, not three sentences
+    (a notification is read at a glance; the sentences stay in the window and the tooltip)."""
+    from trayapp.monitor.notifier import Notifier
+
+    ports = [free_port() for _ in range(3)]  # reserved, nobody listens: refused
+    services = [tcp_service("127.0.0.1", port, name=f"svc{i}", down_after=1) for i, port in enumerate(ports)]
+    clock = ManualClock()
+    notifier = Notifier(clock)
+    _, events = run_monitor(*services, clock=clock)
+    downs = []
+    while len(downs) < 3:
+        event = events.next()
+        if isinstance(event, Transition):
+            downs.append(event)
+            notifier.feed(event)
+    clock.advance(notifier.batch_window)
+    (popup,) = notifier.poll()
+
+    assert popup.title == "3 services are down"
+    lines = popup.message.splitlines()
+    assert sorted(lines) == [f"svc{i}: down — nothing listens on port {port}" for i, port in enumerate(ports)]
+    assert all(len(line) < 80 for line in lines)
+    assert all(t.headline and t.headline != t.detail for t in downs)

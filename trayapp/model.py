@@ -244,6 +244,8 @@ class Transition:
     duration_s: float | None = None
     #: the service whose failure explains this one's (see :attr:`CheckResult.blocked_by`)
     blocked_by: str | None = None
+    #: ``detail`` in a few words (:attr:`CheckResult.headline`), for lists of several services
+    headline: str = ""
 
     @property
     def deliberate(self) -> bool:
@@ -257,6 +259,7 @@ class Transition:
             "from": str(self.old),
             "to": str(self.new),
             "reason": str(self.reason),
+            "headline": self.headline,
             "detail": self.detail,
             "t": round(self.t, 3),
         }

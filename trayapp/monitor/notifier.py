@@ -458,8 +458,10 @@ def _single(name: str, p: _Pending) -> Announcement:
 
 
 def _line(name: str, p: _Pending) -> str:
+    """One service's line in a popup about several: its headline, not its whole sentence (a
+    notification is read at a glance; the window and the tooltip have the sentence)."""
     t = p.latest
-    return f"{name}: {t.new} — {t.detail}" if t.new in _BAD else f"{name}: {_back(p)}"
+    return f"{name}: {t.new} — {t.headline or t.detail}" if t.new in _BAD else f"{name}: {_back(p)}"
 
 
 def _settled(name: str, t: Transition, quiet: float) -> Announcement:

@@ -160,6 +160,7 @@ class Tracker:
             t=result.t,
             duration_s=None if old_since is None else now - old_since,
             blocked_by=result.blocked_by,
+            headline=result.headline,
         )
 
 
