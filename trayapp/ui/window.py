@@ -573,7 +573,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.quit_on_close = False
         self.setWindowTitle("trayapp")
-        self.resize(1100, 560)
+        self.resize(1100, 660)
         self.banner = plain_label()
         self.banner.setVisible(False)
         palette = self.banner.palette()
