@@ -341,3 +341,32 @@ def test_the_wake_coordinator_holds_stale_judgements_for_its_grace(tmp_path: Pat
     wake.on_power(PowerEvent(PowerEventKind.SUSPENDING, clock.wall(), "test"))
     wake.on_power(PowerEvent(PowerEventKind.RESUMED, clock.wall(), "test"))
     assert monitor.relations._hold_until == clock.wall() + 7.0
+
+
+def test_a_dependency_the_user_stopped_is_named_as_the_root() -> None:
+    """db is a managed service the user stopped: the backend that reports it down is blocked by db,
+    as a dev server whose proxy cannot reach a stopped backend is (the summary says "stopped")."""
+    services = parse_config(
+        service_toml("db", "tcp", host="127.0.0.1", port=27017, start="sleep 1000")
+        + service_toml("backend", "http", url="http://127.0.0.1:5000/api/health", depends_on=["db"]),
+        "t.toml",
+    ).services
+
+    def result(name: str, state: State, reason: Reason, detail: str) -> CheckResult:
+        return CheckResult(name, Kind.HTTP, "t", state, reason, detail, 1.0, 1.0)
+
+    results = with_blocked_by(
+        [
+            result("db", State.STOPPED, Reason.STOPPED, "db is not running: start it with Start."),
+            result(
+                "backend",
+                State.DEGRADED,
+                Reason.DEPENDENCY_DOWN,
+                "backend answers (503) but reports a dependency down: db: disconnected.",
+            ),
+        ],
+        list(services),
+    )
+
+    assert [r.blocked_by for r in results] == [None, "db"]
+    assert root_summary(results) == ["db is stopped; backend is affected"]

@@ -3,7 +3,8 @@
 **blocked_by.** A service needs the services in its ``depends_on`` and its ``proxy_to``. A result
 that is not up is *blocked by* a needed service when its failure is the kind a dependency causes
 (it reports a dependency down, or its proxy does not reach the service behind it because that one
-is down) and that needed service is itself down or degraded in its own latest result. ``blocked_by``
+is down) and that needed service is itself down, degraded or stopped (a managed service the user
+stopped or never started) in its own latest result. ``blocked_by``
 names the root: the first service along that chain whose own failure nothing else explains. So
 with MongoDB stopped: ``db`` down (refused), ``backend`` degraded blocked by db, ``frontend`` (its
 API path reaches backend, which reports db down) blocked by db. :func:`root_summary` says it once:
@@ -69,7 +70,7 @@ def _direct_cause(result: CheckResult, service: ServiceConfig | None, results: M
         return result.blocked_by
     for needed in service.needs:
         other = results.get(needed)
-        if other is not None and other.state in _BAD:
+        if other is not None and (other.state in _BAD or other.state is State.STOPPED):  # stopped: by the user
             return needed
     return None
 
