@@ -50,6 +50,8 @@ class ConfigError(Exception):
 
     def __init__(self, source: str, message: str, service: str | None = None, field: str | None = None) -> None:
         self.source = source
+        #: the sentence without the file, service and field it names (for a form: beside that field)
+        self.message = message
         self.service = service
         self.field = field
         where = source
