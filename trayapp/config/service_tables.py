@@ -189,7 +189,8 @@ def read_only_reason(config: Config, name: str) -> str | None:
     service = _service(config, name)
     if service is None or service.source != "discovered" or config.path is None:
         return None
-    folder = service.folder or "its project folder"
+    project = next((p for p in config.projects if name.startswith(f"{p.name}-")), None)  # named <project>-<service>
+    folder = project.path if project is not None else service.folder or "a project folder"
     return (
         f"{name} is discovered in {folder}, listed under [[project]] in {config.path}: change it in that "
         "project's files (or run `trayapp init` there and edit its trayapp.toml), or remove the [[project]] "

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from trayapp.config.edit import add_project, save_service_settings
 from trayapp.config.load import Config, ConfigError, load_config
+from trayapp.config.service_tables import Check, ServiceEdit
 from trayapp.config.watch import ConfigChange, ConfigWatcher
 from trayapp.logs.store import LogStore
 from trayapp.logs.tail import LogTailer
@@ -53,6 +54,20 @@ class Applied:
         return bool(self.changes or self.followed or self.restart_to_apply)
 
 
+@dataclass(frozen=True)
+class ServicesEdited:
+    """The outcome of a change to one [[service]] table (the Services page): applied, or why not."""
+
+    what: str  # one sentence: "Added web to …", or what went wrong
+    name: str | None = None  # the service added, edited or duplicated
+    applied: Applied | None = None
+    error: ConfigError | None = None  # the validator's mistake (its field names the form's field)
+
+
+#: a change to the config file's [[service]] tables: (the config in use, the check to run) -> the edit made
+ServicesChange = Callable[[Config, Check], ServiceEdit]
+
+
 def load_file(path: Path) -> Config:
     """A config file as the tray loads it: with the services of its ``[[project]]`` folders."""
     return expand_projects(load_config(path))
@@ -73,6 +88,7 @@ class SettingsController(QObject):
 
     applied = Signal(object)  # Applied, once the window shows it
     project_added = Signal(object)  # Applied, after Choose project folder… (or a ConfigError sentence: str)
+    services_edited = Signal(object)  # ServicesEdited, after edit_services
     _file_changed = Signal(object)  # ConfigChange, emitted on the watcher's thread
 
     def __init__(
@@ -169,6 +185,36 @@ class SettingsController(QObject):
             return str(exc)
         self.watcher.watch(config)  # our own write is not news when the watcher sees it
         return self._apply(config, "saved")
+
+    def edit_services(self, change: ServicesChange) -> None:
+        """Add, edit, duplicate or remove a service (the Services page): ``change`` writes the file
+        on the settings queue, validated with the ``[[project]]`` services added; then it is applied
+        live. The outcome comes as ``services_edited``."""
+        task = Task(lambda: self._edit_and_apply(change), self)
+        task.done.connect(self._on_services_edited)
+        task.failed.connect(self._on_services_edit_failed)
+        task.start(self.executors.settings)
+
+    def _edit_and_apply(self, change: ServicesChange) -> ServicesEdited:  # settings queue
+        try:
+            edit = change(self._engine_config, expand_projects)
+        except ConfigError as error:
+            return ServicesEdited(str(error), error=error)
+        self.watcher.watch(edit.config)  # our own write is not news when the watcher sees it
+        return ServicesEdited(edit.what, edit.name, self._apply(edit.config, "saved"))
+
+    @Slot(object)
+    def _on_services_edited(self, outcome: ServicesEdited) -> None:
+        if self.closed:
+            return
+        if outcome.applied is not None:
+            self._on_applied(outcome.applied)
+        self.services_edited.emit(outcome)
+
+    @Slot(str)
+    def _on_services_edit_failed(self, message: str) -> None:
+        if not self.closed:
+            self.services_edited.emit(ServicesEdited(f"Not saved: {message}"))
 
     @Slot(object)
     def _on_project_added(self, outcome: Applied | str) -> None:
