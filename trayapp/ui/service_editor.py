@@ -12,7 +12,8 @@ shown as ``***`` until the field is edited.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import partial
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFocusEvent
@@ -56,7 +57,8 @@ from trayapp.config.service_tables import (
     text_of,
     value_of,
 )
-from trayapp.model import CheckResult, Kind
+from trayapp.model import CheckResult, Kind, State
+from trayapp.ui.icons import state_colour
 from trayapp.ui.settings import Applied, ServicesEdited, SettingsController
 from trayapp.ui.tasks import Task
 from trayapp.ui.widgets import plain_label
@@ -126,7 +128,7 @@ class ServiceForm(QWidget):
             widget.setObjectName(f"field-{field.key}")
             error = plain_label()
             error.setObjectName(f"error-{field.key}")
-            error.setStyleSheet("color: palette(highlight);")
+            error.setStyleSheet(f"color: {state_colour(State.DOWN).name()};")  # 4.5:1 on light and dark
             error.setVisible(False)
             cell = QWidget()
             cell_layout = QVBoxLayout(cell)
@@ -264,6 +266,7 @@ class ServicesPage(QWidget):
         self._dialog: QFileDialog | None = None
         self._confirm: QMessageBox | None = None
         self._select_after: str | None = None
+        self._pending = ""  # what the change in flight is: "save" | "duplicate" | "remove"
 
         self.table = QTableWidget(0, 4)
         self.table.setObjectName("services-list")
@@ -468,13 +471,14 @@ class ServicesPage(QWidget):
                 return add_service(config, values, check=check)
             return replace_service(config, editing, values, check=check)
 
-        self._run(change, "Saving…")
+        self._run(change, "Saving…", "save")
 
     @Slot()
     def _on_duplicate(self) -> None:
         name = self.current_name()
         if name is not None:
-            self._run(lambda config, check: duplicate_service(config, name, check=check), f"Copying {name}…")
+            change = partial(_duplicate, name=name)
+            self._run(change, f"Copying {name}…", "duplicate")
 
     @Slot()
     def _on_remove(self) -> None:
@@ -501,14 +505,15 @@ class ServicesPage(QWidget):
         if result == QMessageBox.StandardButton.Yes:
             if self._editing == name:
                 self.close_editor()
-            self._run(lambda config, check: remove_service(config, name, check=check), f"Removing {name}…")
+            self._run(partial(_remove, name=name), f"Removing {name}…", "remove")
 
     def _file_name(self) -> str:
         config = self.config
         return str(config.path or config.save_path or "the config file")
 
-    def _run(self, change: Any, note: str) -> None:
+    def _run(self, change: Callable[[Config, Check], ServiceEdit], note: str, what: str) -> None:
         self._busy = True
+        self._pending = what
         self.save_button.setEnabled(False)
         self._update_buttons()
         self._say(note)
@@ -516,26 +521,30 @@ class ServicesPage(QWidget):
 
     @Slot(object)
     def _on_edited(self, outcome: ServicesEdited) -> None:
+        what, self._pending = self._pending, ""
         self._busy = False
         self.save_button.setEnabled(True)
         error = outcome.error
         if error is None and outcome.applied is not None:
-            if self.editor.isVisible() and (outcome.name == self._editing or self._editing is None):
+            if what == "save":
                 self.close_editor()
             self._select_after = outcome.name
             self.refresh()
             self._say(outcome.what)
             return
         self._update_buttons()
-        own = error is not None and error.service in (self._editing, self.form.values().get("name"))
-        if error is not None and own and self.editor.isVisible() and error.field in self.form.inputs:
+        verb = {"save": "Not saved", "duplicate": "Not copied", "remove": "Not removed"}.get(what, "Not changed")
+        if error is None:
+            self._say(outcome.what)
+            return
+        own = error.service in (self._editing, self.form.values().get("name"))
+        if what == "save" and own and error.field in self.form.inputs:
             self.form.show_error(error.field, error.message)
-            self._say(f"Not saved: {error.message}")
-        elif self.editor.isVisible() and error is not None:
-            self.form_error.setText(f"Not saved: {error}")
-            self._say(f"Not saved: {error}")
-        else:
-            self._say(outcome.what if error is None else f"Not changed: {error}")
+            self._say(f"{verb}: {error.message}")
+            return
+        if what == "save":
+            self.form_error.setText(f"{verb}: {error}")
+        self._say(f"{verb}: {error}")
 
     # -- Test --------------------------------------------------------------------------------------
 
@@ -592,6 +601,14 @@ class ServicesPage(QWidget):
             self._say(outcome)
         else:
             self._say(f"Watching {len(outcome.config.services)} services from {outcome.config.source}.")
+
+
+def _duplicate(config: Config, check: Check, *, name: str) -> ServiceEdit:
+    return duplicate_service(config, name, check=check)
+
+
+def _remove(config: Config, check: Check, *, name: str) -> ServiceEdit:
+    return remove_service(config, name, check=check)
 
 
 def _test(config: Config, values: dict[str, object], editing: str | None) -> CheckResult | ConfigError:
