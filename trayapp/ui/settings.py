@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from trayapp.config.edit import add_project, save_service_settings
 from trayapp.config.load import Config, ConfigError, load_config
-from trayapp.config.service_tables import Check, ServiceEdit
 from trayapp.config.watch import ConfigChange, ConfigWatcher
 from trayapp.logs.store import LogStore
 from trayapp.logs.tail import LogTailer
@@ -32,6 +32,9 @@ from trayapp.ui.logfeed import RECENT_LINES
 from trayapp.ui.models import PortsModel, ServicesModel
 from trayapp.ui.tasks import Executors, Task
 from trayapp.ui.window import MainWindow
+
+if TYPE_CHECKING:  # the Services page imports it when Settings opens
+    from trayapp.config.service_tables import Check, ServiceEdit
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ class ServicesEdited:
 
 
 #: a change to the config file's [[service]] tables: (the config in use, the check to run) -> the edit made
-ServicesChange = Callable[[Config, Check], ServiceEdit]
+ServicesChange = Callable[[Config, "Check"], "ServiceEdit"]
 
 
 def load_file(path: Path) -> Config:
