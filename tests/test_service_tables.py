@@ -247,3 +247,22 @@ def test_the_forms_text_becomes_values_the_validator_judges() -> None:
     assert text_of(FIELD["env"], {"A": "1", "ON": True}) == "A=1\nON=true"
     assert unique_name("backend", ["backend", "backend-2"]) == "backend-3"
     assert unique_name("api-2", ["api-2"]) == "api-3"
+
+
+def test_editing_a_discovered_project_writes_its_trayapp_toml_and_keeps_the_services_identity(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+    from tests.kit.projects import copy_project
+    from trayapp.project.load import load_stack
+
+    root = copy_project("backend3001", tmp_path / "code", {3001: free_port(), 5173: free_port(), 27017: free_port()})
+    config = load_stack(cwd=root)
+    assert config.path is None and not (root / "trayapp.toml").exists()
+    backend = config.service("backend")
+    edit = replace_service(config, "backend", {**service_values(config, "backend"), "interval": 0.5})
+    assert edit.path == root / "trayapp.toml" and edit.created
+    written = (root / "trayapp.toml").read_text()
+    assert "interval = 0.5\n" in written and written.replace("interval = 0.5\n", "", 1) == config.text
+    reloaded = load_stack(cwd=root)
+    assert reloaded.path == root / "trayapp.toml"
+    assert reloaded.service("backend").interval == 0.5
+    assert reloaded.service("backend").identity == backend.identity

@@ -537,7 +537,8 @@ class ServicesPage(QWidget):
         if error is None:
             self._say(outcome.what)
             return
-        own = error.service in (self._editing, self.form.values().get("name"))
+        others = {s.name for s in self.config.services} - {self._editing}
+        own = error.field == "name" or error.service not in others  # not a mistake of another service's
         if what == "save" and own and error.field in self.form.inputs:
             self.form.show_error(error.field, error.message)
             self._say(f"{verb}: {error.message}")
