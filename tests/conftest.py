@@ -110,12 +110,14 @@ def tmp_config(tmp_path: Path) -> Callable[[str], Path]:
 def tray_app(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., object]]:
     """``tray_app(config, power=None)``: the real TrayApp (engine + UI), started; shut down at teardown.
 
-    Service logs and child records go under XDG_STATE_HOME (platformdirs), private to the test;
-    managed children still running at the end are killed with their process group.
+    Service logs and child records go under XDG_STATE_HOME (platformdirs), and the user's config
+    folder (preferences, start at login, the default trayapp.toml) under XDG_CONFIG_HOME, both
+    private to the test; managed children still running at the end are killed with their process group.
     """
     from trayapp.ui.app import TrayApp
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     apps: list[TrayApp] = []
 
     def start(config: object, **kwargs: object) -> TrayApp:

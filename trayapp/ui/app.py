@@ -50,6 +50,7 @@ from trayapp.ui.winpower import WindowsPowerSource
 
 if TYPE_CHECKING:
     from trayapp.ui.logview import LogWindow
+    from trayapp.ui.settings_window import SettingsWindow
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class TrayApp(QObject):
         # The log views are imported and built when first opened (about 6 MiB): fed from then on.
         self.window.log_view_created.connect(lambda view: self.log_feed.entries_added.connect(view.on_entries))
         self._log_window: LogWindow | None = None
+        self._settings_window: SettingsWindow | None = None
         self.tray = Tray(
             lambda: list(self.views.values()), self, child_status=lambda name: self.supervisor.status(name)
         )
@@ -171,6 +173,8 @@ class TrayApp(QObject):
         tray.service_action.connect(self.services.action)
         tray.all_action.connect(self.services.action_all)
         tray.open_config.connect(self.open_config_file)
+        tray.open_settings.connect(self.open_settings)
+        self.window.settings_requested.connect(self.open_settings)
         welcome = self.window.welcome
         welcome.show_for(config)
         welcome.project_chosen.connect(self.settings.add_project)
@@ -191,6 +195,25 @@ class TrayApp(QObject):
             self._log_window.view.rebuild()
             self.log_feed.entries_added.connect(self._log_window.view.on_entries)
         return self._log_window
+
+    @property
+    def settings_window(self) -> SettingsWindow:
+        """The Settings window (General and Services tabs), built when first wanted; one per app."""
+        if self._settings_window is None:
+            self._settings_window = self._build_settings_window()
+        return self._settings_window
+
+    def _build_settings_window(self) -> SettingsWindow:
+        from trayapp.ui.settings_window import SettingsWindow  # noqa: PLC0415 - lazily: seldom opened
+
+        window = SettingsWindow()
+        # The Services tab: window.set_page("services", ServicesPage(...)) (trayapp/ui/service_editor.py).
+        return window
+
+    @Slot()
+    def open_settings(self, tab: str = "general") -> None:
+        """Settings… (tray menu, window): the Settings window at ``tab``, raised if it is open already."""
+        self.settings_window.show_tab(tab)
 
     @property
     def config(self) -> Config:
@@ -224,6 +247,8 @@ class TrayApp(QObject):
         for timer in (self._notify_timer, self._ages_timer):
             timer.stop()
         self.tray.hide()
+        if self._settings_window is not None:
+            self._settings_window.close()
         self.supervisor.close()  # managed children keep running; the next start adopts them
         self.log_tailer.stop(timeout=1.0)
         self.power.stop(timeout=1.0)

@@ -75,6 +75,7 @@ class Tray(QObject):
     service_action = Signal(str, str)  # name, "start" | "stop" | "restart" | "force"
     all_action = Signal(str)  # "start" | "stop" | "restart": every managed service
     open_config = Signal()  # Open config file
+    open_settings = Signal()  # Settings…: the Settings window
     show_log = Signal(str)
     symbolic_toggled = Signal(bool)  # the monochrome icon was turned on or off (Linux)
 
@@ -248,6 +249,7 @@ class Tray(QObject):
             mono.setChecked(self._symbolic)
         menu.addSeparator()
         self._add(menu, "Open window", self._on_open)
+        self._add(menu, "Settings…", self.open_settings.emit)
         self._add(menu, "Open config file", self.open_config.emit)
         self._add(menu, "Quit", self.quit_requested.emit)
 

@@ -566,6 +566,7 @@ class MainWindow(QMainWindow):
     """
 
     log_view_created = Signal(object)  # the LogView, once, when it is built
+    settings_requested = Signal()  # the Settings… button
 
     def __init__(
         self, services: ServicesModel, ports: PortsModel, logs: LogStore, parent: QWidget | None = None
@@ -605,7 +606,14 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._on_tab_chosen)
         central = QWidget()
         layout = QVBoxLayout(central)
-        layout.addWidget(self.summary)
+        self.settings_button = QPushButton("Settings…")
+        self.settings_button.setObjectName("open-settings")
+        self.settings_button.setToolTip("Start at login, popups, do not disturb, and the services watched")
+        self.settings_button.clicked.connect(self.settings_requested)
+        top = QHBoxLayout()
+        top.addWidget(self.summary, 1)
+        top.addWidget(self.settings_button)
+        layout.addLayout(top)
         layout.addWidget(self.banner)
         layout.addWidget(self.config_status)
         self.welcome = WelcomePanel()
