@@ -369,3 +369,42 @@ def test_a_popup_about_several_services_lists_each_by_its_headline(run_monitor) 
     assert sorted(lines) == [f"svc{i}: down — nothing listens on port {port}" for i, port in enumerate(ports)]
     assert all(len(line) < 80 for line in lines)
     assert all(t.headline and t.headline != t.detail for t in downs)
+
+
+def test_a_reload_drops_the_old_schedule_and_a_readded_service_gets_one(backend, run_monitor) -> None:
+    # The scheduler keeps (due time, service) items in a heap and skips outdated ones when they
+    # come up: a service whose interval a reload lengthened is not checked at its old due time,
+    # one dropped is not checked at all, and one added again is checked on its new schedule.
+    api = backend("healthy")
+    clock = ManualClock()
+    tick = tcp_service("127.0.0.1", api.port, name="tick", interval=2.0)  # unchanged throughout
+    monitor, events = run_monitor(
+        http_service(api.url(), name="api", interval=30.0),
+        tcp_service("127.0.0.1", api.port, name="web", interval=30.0),
+        tick,
+        clock=clock,
+    )
+    assert {e.result.service for e in _checks(events, 3)} == {"api", "web", "tick"}
+    monitor.reconfigure([http_service(api.url(), name="api", interval=60.0), tick])  # "web" is dropped
+    assert _checks(events, 1)[0].result.service == "api"  # a changed service is checked at once
+    clock.advance(30.0)  # api's and web's old due time: neither is checked
+    assert _checks(events, 1)[0].result.service == "tick"  # the scheduler has been through the 30 s items
+    wait_until(lambda: not any(s.checking for s in monitor.status()), what="the checks to finish")
+    assert [e for e in events.events.queue if isinstance(e, CheckEvent)] == []
+    monitor.pause()
+    monitor.reconfigure(
+        [
+            http_service(api.url(), name="api", interval=60.0),
+            tick,
+            tcp_service("127.0.0.1", api.port, name="web", interval=60.0),
+        ]
+    )
+    monitor.resume()  # the re-added "web" is due at once, then at 90 s; "api" at 60 s, "tick" at 32 s
+    assert _checks(events, 1)[0].result.service == "web"
+    clock.advance(2.0)
+    assert _checks(events, 1)[0].result.service == "tick"
+    wait_until(lambda: not any(s.checking for s in monitor.status()), what="the checks to finish")
+    assert [e for e in events.events.queue if isinstance(e, CheckEvent)] == []
+    assert api.hits() == 2
+    clock.advance(60.0)  # everybody's interval has passed
+    assert {e.result.service for e in _checks(events, 3)} == {"api", "web", "tick"}

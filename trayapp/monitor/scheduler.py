@@ -6,6 +6,14 @@ started only when there is work for them) runs the checks. A service is queued o
 check of it is in flight, so at most one check per service is in flight, and its next check
 is scheduled when the last result arrives.
 
+The scheduler finds what is due in a heap of (due time, service) ordered by due time, with
+lazy deletion: whatever moves a service's due time (a finished check, ``check_now``, a burst,
+a reload) pushes a new item and bumps the service's stamp, so older items of it are skipped
+when they reach the top, as are items of a service in flight or dropped by a reload. So a
+finished check costs O(log n), not a look at every service, and it wakes the scheduler only
+when its service is due before the scheduler means to wake anyway. The heap is rebuilt from
+the services when stale items outnumber them, so it never grows past about twice their number.
+
 A hung server delays only its own checks: the scheduler watches each worker, and one whose
 check has run past ``stall_after`` (0.5 s by default, real time) is *detached*: it leaves the
 pool, finishes that one check as a dedicated overflow thread (the check is bounded by the
@@ -30,7 +38,10 @@ in flight ends, reports nothing, and its worker closes it.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -206,6 +217,8 @@ class _Entry:
         #: bumped when a reload gives the service a new probe or drops it: a check started for an
         #: older generation reports nothing, and its worker closes the old probe
         self.generation = 0
+        #: bumped by each push to the scheduler's heap: only the item with the current stamp counts
+        self.stamp = 0
 
 
 @dataclass(frozen=True)
@@ -259,6 +272,13 @@ class Monitor:
         self._pool_size = max(1, workers)
         self._stall_after = stall_after
         self._ready: deque[_Job] = deque()  # checks and closes waiting for a worker
+        #: (due time, tie-breaker, entry, stamp): the services not in flight by due time (module doc)
+        self._heap: list[tuple[float, int, _Entry, int]] = []
+        self._order = itertools.count()
+        #: the clock's monotonic time the scheduler will wake by for the heap's top (inf: not waiting for it)
+        self._wake_by = -math.inf
+        for entry in self._entries.values():
+            self._push(entry)
         self._pool: set[_Worker] = set()  # workers not detached
         self._idle = 0  # pool workers waiting for a job
         self._threads: list[threading.Thread] = []  # every thread started, for stop() to join
@@ -334,9 +354,11 @@ class Monitor:
             for name in removed:
                 self._retire(old[name])
             self._entries = entries
-            if self._started and not self._stopping and not self._paused:
-                for name in (*added, *changed):
+            for name in (*added, *changed):
+                if self._started and not self._stopping and not self._paused:
                     self._dispatch(entries[name], now)  # checked at once, in flight from here
+                else:
+                    self._push(entries[name])
             self._grow()
             self._cond.notify_all()
         return Reconfigured(tuple(added), tuple(changed), tuple(removed), tuple(kept))
@@ -374,7 +396,7 @@ class Monitor:
         with self._cond:
             for entry in self._select(names):
                 entry.poked = True
-            self._cond.notify_all()
+                self._push(entry)
 
     def burst(self, delays: Iterable[float], names: Iterable[str] | None = None) -> None:
         """Check now and again after each of ``delays`` seconds (after wake or a network change).
@@ -387,7 +409,7 @@ class Monitor:
             for entry in self._select(names):
                 entry.poked = True
                 entry.extra_due = sorted({*entry.extra_due, *(now + d for d in delays)})
-            self._cond.notify_all()
+                self._push(entry)
 
     def report(self, result: CheckResult, state: State | None = None) -> None:
         """Take a result from outside the schedule (a managed child exited, was stopped).
@@ -417,7 +439,7 @@ class Monitor:
             entry.poked = True
             entry.extra_due = sorted({*entry.extra_due, now + timeout})  # to notice a start that never answers
             self._queue(entry, transition)
-            self._cond.notify_all()
+            self._push(entry)
         self._deliver(entry)
 
     def set_child_state(
@@ -494,13 +516,44 @@ class Monitor:
         with self._cond:
             self._cond.notify_all()
 
-    def _due_in(self, entry: _Entry, now: float) -> float:
-        """Seconds until ``entry`` should be checked, <= 0 when it is due (lock held)."""
+    @staticmethod
+    def _due_at(entry: _Entry) -> float:
+        """The clock's monotonic time ``entry`` is due (-inf when poked: at once) (lock held)."""
         if entry.poked:
-            return 0.0
-        if entry.extra_due and entry.extra_due[0] <= now:
-            return 0.0
-        return min([entry.next_due, *entry.extra_due[:1]]) - now
+            return -math.inf
+        return min(entry.next_due, entry.extra_due[0]) if entry.extra_due else entry.next_due
+
+    def _push(self, entry: _Entry) -> None:
+        """(Re)schedule ``entry`` at its due time (lock held); its older heap items go stale.
+        Wakes the scheduler only if it is due before the scheduler means to wake."""
+        entry.stamp += 1
+        due = self._due_at(entry)
+        heapq.heappush(self._heap, (due, next(self._order), entry, entry.stamp))
+        if len(self._heap) > 2 * len(self._entries) + 16:  # mostly stale: rebuild from the live entries
+            self._heap = [item for item in self._heap if self._live(item)]
+            heapq.heapify(self._heap)
+        if due < self._wake_by:
+            self._wake_by = due
+            self._cond.notify_all()
+
+    def _live(self, item: tuple[float, int, _Entry, int]) -> bool:
+        """Whether a heap item still stands for its service: its latest, not in flight, not dropped."""
+        _, _, entry, stamp = item
+        return stamp == entry.stamp and not entry.in_flight and self._entries.get(entry.tracker.name) is entry
+
+    def _next_due(self, now: float) -> float | None:
+        """Dispatch every service due at ``now``; seconds until the next one is, None if none (lock held)."""
+        heap = self._heap
+        while heap:
+            if not self._live(heap[0]):
+                heapq.heappop(heap)
+                continue
+            due, _, entry, _ = heap[0]
+            if due > now:
+                return due - now
+            heapq.heappop(heap)
+            self._dispatch(entry, now)
+        return None
 
     def _dispatch(self, entry: _Entry, now: float) -> None:
         """Queue a check of ``entry`` (lock held): from now on it is in flight."""
@@ -526,16 +579,11 @@ class Monitor:
         with self._cond:
             while not self._stopping:
                 wait: float | None = None
+                self._wake_by = math.inf  # paused: resume() wakes it
                 if not self._paused:
                     now = self.clock.monotonic()
-                    for entry in self._entries.values():
-                        if entry.in_flight:
-                            continue
-                        remaining = self._due_in(entry, now)
-                        if remaining <= 0:
-                            self._dispatch(entry, now)
-                        elif wait is None or remaining < wait:
-                            wait = remaining
+                    wait = self._next_due(now)
+                    self._wake_by = math.inf if wait is None else now + wait
                 real = time.monotonic()
                 for worker in list(self._pool):
                     if worker.busy_since is None:
@@ -594,7 +642,7 @@ class Monitor:
                 entry.in_flight = False
                 now = self.clock.monotonic()
                 entry.next_due = now + checker.service.interval
-                self._cond.notify_all()  # the scheduler: this service can be queued again
+                self._push(entry)  # the scheduler queues it again when it is due
                 if self._paused:
                     return  # the machine is going to sleep: this result is not to be trusted
                 stop = entry.explained if entry.tracker.state is State.STOPPING else None
