@@ -238,3 +238,34 @@ def test_add_project_folder_watches_its_services_which_are_read_only_here_with_t
     assert page.status.text().startswith(f"{name} is discovered in {root.resolve()}, listed under [[project]] in")
     page.select("db")
     assert all(b.isEnabled() for b in (page.edit_button, page.duplicate_button, page.remove_button))
+
+
+def test_the_welcomes_add_service_opens_settings_at_services_and_the_first_add_writes_the_users_config(
+    qtbot, tray_app, backend, tmp_path: Path, monkeypatch
+) -> None:
+    from trayapp.config.load import BUILTIN, DEFAULT_TOML, parse_config
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    api = backend("healthy")
+    app = tray_app(parse_config(DEFAULT_TOML, BUILTIN))
+    app.open_window()
+    welcome = app.window.welcome
+    assert welcome.isVisible()
+
+    welcome.add_button.click()
+    window = app.settings_window
+    page = window.page("services")
+    assert isinstance(page, ServicesPage)
+    assert window.isVisible() and window.current_tab() == "services"
+    assert page.editor.isVisible() and page.form_title.text() == "A new service"
+    assert page.names() == ["backend", "frontend", "db"]
+    fill(page, name="api", url=api.url(), interval="0.2")
+    page.save_button.click()
+    qtbot.waitUntil(lambda: "api" in page.names(), timeout=WAIT_MS)
+    written = tmp_path / "config" / "trayapp" / "trayapp.toml"
+    added = f'[[service]]\nname = "api"\nkind = "http"\nurl = "{api.url()}"\ninterval = 0.2\n'
+    assert written.read_text() == DEFAULT_TOML + "\n" + added  # seeded from what it watched
+    assert page.status.text() == f"Added api to {written}."
+    assert app.config.source == str(written)
+    qtbot.waitUntil(lambda: shown_state(app, "api") == "up", timeout=WAIT_MS)
+    assert not welcome.isVisible()  # a config file of the user's now

@@ -178,7 +178,7 @@ class TrayApp(QObject):
         welcome = self.window.welcome
         welcome.show_for(config)
         welcome.project_chosen.connect(self.settings.add_project)
-        welcome.add_service.connect(self.open_config_file)
+        welcome.add_service.connect(self.add_service)
         self.settings.project_added.connect(self._on_project_added)
         tray.show_log.connect(self.show_log)
         services_tab = self.window.services_tab
@@ -207,13 +207,25 @@ class TrayApp(QObject):
         from trayapp.ui.settings_window import SettingsWindow  # noqa: PLC0415 - lazily: seldom opened
 
         window = SettingsWindow()
-        # The Services tab: window.set_page("services", ServicesPage(...)) (trayapp/ui/service_editor.py).
+        from trayapp.ui.service_editor import ServicesPage  # noqa: PLC0415 - with the window: seldom opened
+
+        window.set_page("services", ServicesPage(self.settings))
         return window
 
     @Slot()
     def open_settings(self, tab: str = "general") -> None:
         """Settings… (tray menu, window): the Settings window at ``tab``, raised if it is open already."""
         self.settings_window.show_tab(tab)
+
+    @Slot()
+    def add_service(self) -> None:
+        """Add service… (the welcome view): Settings at the Services tab, with the form of a new service."""
+        from trayapp.ui.service_editor import ServicesPage  # noqa: PLC0415 - loaded with the Settings window
+
+        self.open_settings("services")
+        page = self.settings_window.page("services")
+        assert isinstance(page, ServicesPage)
+        page.start_add()
 
     @property
     def config(self) -> Config:
@@ -324,6 +336,8 @@ class TrayApp(QObject):
     @Slot(object)
     def _on_config_applied(self, _applied: object) -> None:
         self.tray.refresh()
+        if not first_run(self.config):  # a service added or a project chosen: the user's own file now
+            self.window.welcome.hide()
 
     # -- user actions ------------------------------------------------------------------
 

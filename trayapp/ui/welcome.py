@@ -52,7 +52,7 @@ class WelcomePanel(QFrame):
         self.text.setObjectName("welcome-text")
         self.choose_button = QPushButton("Choose project folder…")
         self.add_button = QPushButton("Add service…")
-        self.add_button.setToolTip("Opens the config file, written from what trayapp watches now, to add a [[service]]")
+        self.add_button.setToolTip("Add a service of your own in Settings → Services")
         self.dismiss_button = QPushButton("Got it")
         self.status = plain_label()
         self.status.setObjectName("welcome-status")
