@@ -139,7 +139,7 @@ def test_test_says_nothing_listens_on_a_stopped_port_and_a_hung_server_does_not_
     timer.stop()
     headline, sentence = page.test_result.text().split("\n")
     assert headline == f"down: server on port {hung.port} hangs: no answer"
-    assert sentence.startswith(f"port {hung.port} is held by python (pid {hung.pid}")
+    assert sentence.startswith(f"port {hung.port} is held by ") and f"(pid {hung.pid}, " in sentence
     assert sentence.endswith("does not answer HTTP within 3 s: it is hung, paused (SIGSTOP, debugger) or overloaded.")
     assert "api" not in app.views and "api" not in path.read_text()  # a test saves nothing
 
