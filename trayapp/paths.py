@@ -61,3 +61,9 @@ def config_records(home: str, directory: Path | None = None) -> Path:
 def ui_settings_file() -> Path:
     """The tray's own preferences (the monochrome icon), an INI file in the user's config folder."""
     return Path(platformdirs.user_config_dir(APP, appauthor=False)) / "ui.ini"
+
+
+def preferences_file() -> Path:
+    """The user's app preferences (popups, do not disturb): ``preferences.toml`` in the user's config
+    folder (~/.config/trayapp on Linux); see :mod:`trayapp.desktop.preferences`."""
+    return Path(platformdirs.user_config_dir(APP, appauthor=False)) / "preferences.toml"
