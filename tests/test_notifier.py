@@ -323,6 +323,75 @@ def test_flapping_is_still_tracked_during_do_not_disturb(notifier: Notifier, clo
     assert only(when_due(notifier, clock)).title == "backend has settled: down"
 
 
+# -- the user's popup preferences (trayapp.desktop.preferences) ----------------------------
+
+
+def test_with_recovered_popups_off_a_recovery_makes_none_and_a_down_still_does(
+    notifier: Notifier, clock: ManualClock
+) -> None:
+    notifier.set_popups(muted={"recovered"})
+    change(notifier, clock, "backend", UP, DOWN)
+    assert only(when_due(notifier, clock)).title == "backend is down"
+    clock.advance(30)
+    change(notifier, clock, "backend", DOWN, UP, duration=30)
+    assert when_due(notifier, clock) == []
+    # a batch with a recovery and a problem says only the problem, as a problem
+    change(notifier, clock, "vite", DOWN, UP, duration=42.0)
+    change(notifier, clock, "db", UP, DOWN)
+    popup = only(when_due(notifier, clock))
+    assert (popup.title, popup.services, popup.kind) == ("db is down", ("db",), "problem")
+    notifier.set_popups()  # on again: the next recovery is news
+    change(notifier, clock, "db", DOWN, UP, duration=5)
+    assert only(when_due(notifier, clock)).title == "db is back after 5 s"
+
+
+def test_with_problem_popups_off_only_other_news_comes(notifier: Notifier, clock: ManualClock) -> None:
+    notifier.set_popups(muted={"problem"})
+    change(notifier, clock, "backend", UP, DOWN)
+    assert when_due(notifier, clock) == []
+    notifier.post(Announcement("backend crashed", "exit code 1", ("backend",), Severity.CRITICAL, "problem"))
+    notifier.post(Announcement("trayapp.toml not applied", "line 3", (), Severity.WARNING, "config"))
+    assert [p.title for p in notifier.poll()] == ["trayapp.toml not applied"]  # never muted here
+    clock.advance(30)
+    change(notifier, clock, "backend", DOWN, UP, duration=30)
+    assert only(when_due(notifier, clock)).title == "backend is back after 30 s"
+
+
+def test_with_flapping_popups_off_a_flapping_service_stays_silent_until_and_after_it_settles(
+    notifier: Notifier, clock: ManualClock
+) -> None:
+    notifier.set_popups(muted={"flapping", "settled"})
+    kinds = []
+    for old, new in [(UP, DOWN), (DOWN, UP), (UP, DOWN), (DOWN, UP), (UP, DOWN)]:
+        clock.advance(2)
+        change(notifier, clock, "vite", old, new)
+        kinds += [p.kind for p in when_due(notifier, clock)]
+    assert kinds == ["problem", "recovered", "problem"]  # then no "is flapping", and no more changes
+    assert when_due(notifier, clock) == []  # nor "has settled"
+    assert notifier.next_due() is None
+
+
+def test_a_wait_before_popups_swallows_a_problem_undone_within_it_and_delays_one_that_lasts(
+    notifier: Notifier, clock: ManualClock
+) -> None:
+    notifier.set_popups(wait_s=30.0)
+    start = clock.monotonic()
+    change(notifier, clock, "backend", UP, DOWN)
+    assert notifier.next_due() == start + 30.0
+    clock.advance(20)
+    change(notifier, clock, "backend", DOWN, UP, duration=20)  # back within the wait
+    assert when_due(notifier, clock) == []  # neither "down" nor "back"
+
+    clock.advance(100)
+    change(notifier, clock, "backend", UP, DOWN)
+    clock.advance(29)
+    assert notifier.poll() == []  # still waiting
+    assert only(when_due(notifier, clock)).title == "backend is down"
+    notifier.set_popups(wait_s=0.0)  # no wait: the usual half-second batch
+    change(notifier, clock, "backend", DOWN, UP, duration=40)
+    assert notifier.next_due() == clock.monotonic() + 0.5
+
+
 # -- scheduling -----------------------------------------------------------------
 
 

@@ -13,6 +13,10 @@ calls :meth:`Notifier.poll` when :meth:`Notifier.next_due` has passed and shows 
   announcement, then that service is silent until it has had no change for ``settle_after``
   seconds, which is announced once ("settled").
 - While do-not-disturb is on, whatever falls due is dropped; the bookkeeping goes on.
+- The user's preferences (:meth:`Notifier.set_popups`): no popup of a muted kind (a batch
+  drops the changes of that kind before it is worded, so "2 services changed" becomes the
+  one that is worth saying), and a longer batch window, so a change undone within it makes
+  no popup at all.
 - One root cause, one popup (issue #10 section 4): a transition whose ``blocked_by`` names a
   service that goes bad in the same batch is folded into that one's popup ("db is down
   (refused); backend and frontend are affected"); one whose root was announced bad before says
@@ -29,7 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -60,7 +64,7 @@ class Announcement:
     message: str  # plain text, one line per service
     services: tuple[str, ...]
     severity: Severity
-    kind: str  # "problem" | "recovered" | "flapping" | "settled" | "mixed"
+    kind: str  # "problem" | "recovered" | "flapping" | "settled" | "mixed"; elsewhere "config", "wake", "watching"
     #: what a click on it may do for ``services[0]``: "restart" (a stale connection), or None
     action: str | None = None
 
@@ -97,6 +101,8 @@ class Notifier:
     ) -> None:
         self._clock = clock
         self.batch_window = batch_window
+        self._base_window = batch_window  # the window without the user's wait
+        self._muted: frozenset[str] = frozenset()  # announcement kinds to show no popup for
         self.flap_count = flap_count
         self.flap_window = flap_window
         self.settle_after = settle_after
@@ -131,6 +137,19 @@ class Notifier:
     def do_not_disturb(self, on: bool) -> None:
         with self._lock:
             self._dnd = on
+
+    def set_popups(self, *, muted: Iterable[str] = (), wait_s: float = 0.0) -> None:
+        """The user's popup preferences (any thread; see :mod:`trayapp.desktop.preferences`).
+
+        ``muted``: kinds of announcement to show no popup for ("problem", "recovered",
+        "flapping", "settled"); other kinds (a config not applied, the wake summary, …) are never
+        muted here. ``wait_s``: seconds a batch stays open (at least ``batch_window`` as
+        constructed), so a service that is back within it makes no popup, nor its recovery.
+        Takes effect for what is not announced yet; the bookkeeping goes on either way.
+        """
+        with self._lock:
+            self._muted = frozenset(muted)
+            self.batch_window = max(self._base_window, wait_s)
 
     def hold(self, until: float | None) -> None:
         """Make no popup for transitions fed before monotonic time ``until`` (None: stop holding).
@@ -261,7 +280,12 @@ class Notifier:
             if self._dnd and due:
                 log.debug("do not disturb: dropped %d announcement(s)", len(due))
                 return []
-            return due
+            shown = [a for a in due if a.kind not in self._muted]
+            if len(shown) < len(due):
+                log.debug(
+                    "popups of kinds %s are off: dropped %d", ", ".join(sorted(self._muted)), len(due) - len(shown)
+                )
+            return shown
 
     def next_due(self) -> float | None:
         """Monotonic time :meth:`poll` may next have something to say; None when nothing is pending."""
@@ -353,7 +377,7 @@ class Notifier:
 
     def _announce_batch(self, batch: list[tuple[str, _Pending]]) -> Announcement | None:
         """One announcement for a closed batch, or None when nothing in it is worth saying."""
-        changed = [(name, p) for name, p in batch if _worth_saying(p)]
+        changed = [(name, p) for name, p in batch if _worth_saying(p) and _kind(p) not in self._muted]
         if not changed:
             return None
         bad = {name for name, p in changed if p.latest.new in _BAD}
@@ -438,6 +462,11 @@ def _worth_saying(p: _Pending) -> bool:
     if new in _BAD:
         return True
     return new is State.UP and p.start in _BAD
+
+
+def _kind(p: _Pending) -> str:
+    """The kind of announcement a change worth saying makes: "problem" or "recovered"."""
+    return "problem" if p.latest.new in _BAD else "recovered"
 
 
 def _severity(state: State) -> Severity:
