@@ -18,6 +18,7 @@ from trayapp.clock import Clock, SystemClock
 from trayapp.config.edit import config_file_to_open
 from trayapp.config.load import Config, ConfigError
 from trayapp.desktop.notify import DesktopNotifications
+from trayapp.desktop.preferences import Preferences
 from trayapp.logs.format import marker_text
 from trayapp.logs.store import LogStore
 from trayapp.logs.tail import LogTailer
@@ -25,7 +26,7 @@ from trayapp.model import State, Transition
 from trayapp.monitor.history import Timeline
 from trayapp.monitor.notifier import Announcement, Notifier, Severity
 from trayapp.monitor.scheduler import CheckEvent, Monitor, first_verdict_bound
-from trayapp.paths import ui_settings_file
+from trayapp.paths import preferences_file, ui_settings_file
 from trayapp.power.events import PowerEvent, PowerMonitor
 from trayapp.power.sources import sleep_sources
 from trayapp.power.wake import WakeCoordinator, WakeSummary
@@ -40,6 +41,7 @@ from trayapp.ui.models import PortsModel, ServicesModel
 from trayapp.ui.network import NetworkWatcher
 from trayapp.ui.ports import PortsController
 from trayapp.ui.power import PowerSignals
+from trayapp.ui.preferences import PreferencesKeeper
 from trayapp.ui.services import ServicesController
 from trayapp.ui.settings import SettingsController
 from trayapp.ui.tasks import Executors, Task
@@ -78,9 +80,11 @@ class TrayApp(QObject):
         monitor: Monitor | None = None,
         power: PowerMonitor | None = None,
         notification_bus: str | None = None,
+        preferences: Path | None = None,
     ) -> None:
         """``notification_bus``: the D-Bus whose notification server shows the popups ("session":
-        the session bus; None: the tray icon's own balloons only)."""
+        the session bus; None: the tray icon's own balloons only). ``preferences``: the user's
+        preferences file (default: :func:`trayapp.paths.preferences_file`), read at :meth:`start`."""
         super().__init__()
         self.clock = clock or SystemClock()
         #: one Timeline per service, shared with the controllers; the settings controller updates it in place
@@ -90,6 +94,11 @@ class TrayApp(QObject):
         # depends_on / proxy_to as the monitor has them now (a config reload changes them in place)
         self.notifier = Notifier(self.clock, needs=lambda: {s.name: s.needs for s in self.monitor.services})
         self.executors = Executors()
+        # The user's popup preferences and do not disturb: applied at once, read and saved on the settings queue.
+        self.preferences = PreferencesKeeper(preferences or preferences_file(), self.executors.settings, self)
+        self.preferences.changed.connect(self._apply_preferences)
+        self.preferences.ready.connect(self._schedule_announcements)
+        self.preferences.read_problem.connect(self._on_preferences_problem)
 
         self.services_model = ServicesModel(list(self.views.values()), self)
         self.ports_model = PortsModel(self)
@@ -204,11 +213,11 @@ class TrayApp(QObject):
         return self._settings_window
 
     def _build_settings_window(self) -> SettingsWindow:
+        from trayapp.ui.general_page import GeneralPage  # noqa: PLC0415 - lazily, with the window
+        from trayapp.ui.service_editor import ServicesPage  # noqa: PLC0415 - with the window: seldom opened
         from trayapp.ui.settings_window import SettingsWindow  # noqa: PLC0415 - lazily: seldom opened
 
-        window = SettingsWindow()
-        from trayapp.ui.service_editor import ServicesPage  # noqa: PLC0415 - with the window: seldom opened
-
+        window = SettingsWindow({"general": GeneralPage(self.tray.autostart, self.preferences)})
         window.set_page("services", ServicesPage(self.settings))
         return window
 
@@ -235,6 +244,7 @@ class TrayApp(QObject):
     # -- life cycle ----------------------------------------------------------------
 
     def start(self) -> None:
+        self.preferences.load()  # first on the settings queue; popups wait for it (at most 2 s)
         if self.notifications is not None:
             self.notifications.start()
         self.settings.start()
@@ -318,6 +328,8 @@ class TrayApp(QObject):
 
     @Slot()
     def _deliver_announcements(self) -> None:
+        if not self.preferences.is_ready:
+            return  # the preferences say which popups to show; ``ready`` schedules them again
         for announcement in self.notifier.poll():
             log.info("popup: %s: %s", announcement.title, announcement.message)
             self.tray.announce(announcement)
@@ -364,15 +376,27 @@ class TrayApp(QObject):
 
     @Slot(bool)
     def set_dnd(self, dnd: bool) -> None:
-        self.notifier.do_not_disturb = dnd
-        self.tray.set_dnd(dnd)
+        """Do not disturb on or off (the tray menu, the Settings window): at once, and saved."""
+        self.preferences.update(do_not_disturb=dnd)
+
+    @Slot(object)
+    def _apply_preferences(self, preferences: Preferences) -> None:
+        """The user's preferences, in force at once: no restart."""
+        self.notifier.do_not_disturb = preferences.do_not_disturb
+        self.notifier.set_popups(muted=preferences.muted_kinds(), wait_s=preferences.wait_s)
+        self.tray.set_dnd(preferences.do_not_disturb)
+
+    @Slot(str)
+    def _on_preferences_problem(self, sentence: str) -> None:
+        name = self.preferences.path.name
+        self.post_announcement(Announcement(f"{name} has a mistake", sentence, (), Severity.WARNING, "config"))
 
     def confirm_watching(self) -> None:
         """One popup that says what is watched ("watching 3 services"), instead of silence (first run)."""
         names = [s.name for s in self.config.services]
         count = f"{len(names)} service{'s' if len(names) != 1 else ''}"
         lines = "\n".join(f"{s.name}: {s.display_target}" for s in self.config.services)
-        self.post_announcement(Announcement(f"trayapp is watching {count}", lines, (), Severity.INFO, "settled"))
+        self.post_announcement(Announcement(f"trayapp is watching {count}", lines, (), Severity.INFO, "watching"))
 
     @Slot(object)
     def _on_project_added(self, outcome: object) -> None:
