@@ -158,7 +158,7 @@ def test_menu_has_a_row_per_service_and_the_actions(qtbot, tray_app, backend) ->
     assert texts[1].startswith("db · down · nothing listens on port ")  # words, not a reason code
     assert [t for t in texts if t][2:] == [
         "Check now", "Pause monitoring", "Do not disturb", "Start at &login", "Monochrome icon", "Open window",
-        "Settings…", "Open config file", "Quit",
+        "&Settings…", "Open config file", "Quit",
     ]  # fmt: skip
     http_row = [a.text() for a in app.tray.menu.actions()[0].menu().actions()]
     assert http_row == [

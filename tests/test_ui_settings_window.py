@@ -26,7 +26,7 @@ def test_settings_from_the_tray_menu_opens_one_window_with_the_app_icon_and_rais
 ) -> None:
     api = backend("healthy")
     app = tray_app(make_config(service_toml("backend", "http", url=api.url(), interval=0.5)))
-    menu_action(app, "Settings…").trigger()
+    menu_action(app, "&Settings…").trigger()
     window = app.settings_window
     qtbot.waitUntil(window.isVisible, timeout=WAIT_MS)
     assert window.windowTitle() == "trayapp Settings"
@@ -36,7 +36,7 @@ def test_settings_from_the_tray_menu_opens_one_window_with_the_app_icon_and_rais
 
     window.showMinimized()
     qtbot.waitUntil(window.isMinimized, timeout=WAIT_MS)
-    menu_action(app, "Settings…").trigger()  # again: the same window, brought back
+    menu_action(app, "&Settings…").trigger()  # again: the same window, brought back
     assert app.settings_window is window
     qtbot.waitUntil(lambda: not window.isMinimized(), timeout=WAIT_MS)
     assert window.isVisible()

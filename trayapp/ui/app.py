@@ -382,6 +382,7 @@ class TrayApp(QObject):
     @Slot(object)
     def _apply_preferences(self, preferences: Preferences) -> None:
         """The user's preferences, in force at once: no restart."""
+        log.info("preferences in force: %s", preferences)
         self.notifier.do_not_disturb = preferences.do_not_disturb
         self.notifier.set_popups(muted=preferences.muted_kinds(), wait_s=preferences.wait_s)
         self.tray.set_dnd(preferences.do_not_disturb)

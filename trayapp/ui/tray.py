@@ -249,7 +249,7 @@ class Tray(QObject):
             mono.setChecked(self._symbolic)
         menu.addSeparator()
         self._add(menu, "Open window", self._on_open)
-        self._add(menu, "Settings…", self.open_settings.emit)
+        self._add(menu, "&Settings…", self.open_settings.emit, mnemonic=True)
         self._add(menu, "Open config file", self.open_config.emit)
         self._add(menu, "Quit", self.quit_requested.emit)
 
