@@ -10,6 +10,9 @@ app (a second ``trayapp`` asks it to show its window) and grabs windows with Ima
 small ``org.freedesktop.portal.Settings`` on the session bus says ``color-scheme = 1``, as GNOME
 and KDE do, and Qt follows it), the popup dunst shows, and the tray icon in each state at 1x and
 2x (drawn by trayapp.ui.icons, the tray's own code). Every wait is on a condition, bounded.
+
+``--settings`` takes only the Settings window's General tab (docs/settings.png), opened as a person
+does: a right click on the tray icon, then "Settings…" (its mnemonic, S).
 """
 
 from __future__ import annotations
@@ -120,8 +123,36 @@ def icons(out: Path) -> None:
         print(path)
 
 
+def tray_icon_id() -> str | None:
+    """The tray icon: trayapp's small window embedded in trayer's panel."""
+    found = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "trayapp"], capture_output=True, text=True)
+    for wid in found.stdout.split():
+        info = subprocess.run(["xwininfo", "-id", wid], capture_output=True, text=True).stdout
+        if "Width: " in info and int(info.split("Width: ")[1].split()[0]) <= 48:
+            return wid
+    return None
+
+
+def settings(out: Path, tmp: Path, env: dict[str, str], app_argv: list[str]) -> None:
+    """The Settings window at its General tab, opened from the tray icon's menu."""
+    tray = subprocess.Popen(app_argv, env=env, cwd=tmp)
+    try:
+        icon = wait_for("the tray icon", tray_icon_id)
+        time.sleep(3)  # the first checks: the menu and the icon show the services' states (a script, not a test)
+        subprocess.run(["xdotool", "mousemove", "--window", icon, "6", "6", "click", "3"], check=True)
+        time.sleep(1)
+        subprocess.run(["xdotool", "key", "s"], check=True)  # &Settings…
+        wid = wait_for("the Settings window", lambda: window_id("^trayapp Settings$"))
+        time.sleep(1)  # the start-at-login state is read off the GUI thread
+        grab(wid, out / "settings.png")
+    finally:
+        tray.terminate()
+        tray.wait(timeout=10)
+
+
 def main() -> int:
-    out = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else REPO / "docs"
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    out = Path(args[0]).resolve() if args else REPO / "docs"
     out.mkdir(parents=True, exist_ok=True)
     if "--icons" in sys.argv:
         icons(out)
@@ -148,13 +179,20 @@ def main() -> int:
         os.environ,
         HOME=str(tmp),
         XDG_STATE_HOME=str(tmp / "state"),
-        XDG_CONFIG_HOME=str(tmp / "config"),
+        XDG_CONFIG_HOME=str(tmp / ".config"),
         XDG_RUNTIME_DIR=str(tmp / "run"),
     )
     (tmp / "run").mkdir(mode=0o700)
     env.pop("QT_QPA_PLATFORMTHEME", None)
     app_argv = [PY, "-m", "trayapp", "--config", str(config)]
     stop = threading.Event()
+    if "--settings" in sys.argv:
+        try:
+            settings(out, tmp, env, app_argv)
+        finally:
+            for server in servers:
+                server.terminate()
+        return 0
     try:
         for look in ("light", "dark"):
             portal = None
