@@ -162,7 +162,8 @@ def main() -> int:
     ports = {name: free_port() for name in ("api", "web", "docs")}
     for name, mode in (("api", "db_down_503"), ("web", "healthy"), ("docs", "not_found")):
         argv = [PY, str(BACKEND), "--mode", mode, "--port", str(ports[name])]
-        servers.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        # in the config's folder, as a project's own servers run: not a stranger's (a stale holder)
+        servers.append(subprocess.Popen(argv, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     vite = free_port()
     config = tmp / "trayapp.toml"
     config.write_text(
