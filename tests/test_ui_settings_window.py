@@ -9,6 +9,7 @@ from tests.test_ui import make_config
 from tests.test_ui_notify import bus, server, wait_note
 from trayapp.ui.app import TrayApp
 from trayapp.ui.general_page import GeneralPage
+from trayapp.ui.service_editor import ServicesPage
 
 __all__ = ["bus", "server"]  # fixtures, used by name
 
@@ -56,10 +57,10 @@ def test_settings_from_the_window_and_at_the_services_tab(qtbot, tray_app, backe
     assert window.isVisible() and app.settings_window is window
     assert window.current_tab() == "services"
     services = window.page("services")
-    assert services.isVisible()
+    assert isinstance(services, ServicesPage) and services.isVisible()
 
-    page = QLabel("the services page")
-    window.set_page("services", page)  # the Services page, once it is built, takes the placeholder's place
+    page = QLabel("another page")
+    window.set_page("services", page)  # a page set later takes the old one's place, at the same tab
     assert window.page("services") is page and window.current_tab() == "services"
     assert window.tabs.tabText(window.tabs.indexOf(page)) == "Services"
 
