@@ -17,6 +17,7 @@ from tests.test_ui import make_config
 from tests.test_ui_services import managed
 from trayapp.model import State
 from trayapp.monitor.notifier import Announcement, Severity
+from trayapp.ui.popups import note_for
 
 WAIT_MS = 15_000
 
@@ -161,3 +162,13 @@ def test_no_balloon_while_the_menu_is_open_it_waits_until_the_menu_closes(qtbot,
     menu.hide()
     qtbot.waitUntil(lambda: how != [], timeout=WAIT_MS)
     assert how == [("2 updates", "balloon")]  # both, in one balloon, once the menu is gone
+
+
+def test_a_popup_about_trayapp_itself_shows_its_mark_not_a_state() -> None:
+    """The popup "trayapp is watching 3 services" comes before any verdict: a green check there would say
+    "up" beside services that may all be down."""
+    watching = Announcement("trayapp is watching 3 services", "backend: …", (), Severity.INFO, "settled")
+    back = Announcement("backend is back after 42 s", "backend answers 200", ("backend",), Severity.INFO, "recovered")
+
+    assert Path(note_for(watching, lambda _: False).image or "").name == "trayapp.svg"
+    assert Path(note_for(back, lambda _: False).image or "").name == "up.svg"

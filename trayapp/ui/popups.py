@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from trayapp.desktop.notify import DEFAULT_ACTION, NoNotifications, Note, Notifications, Urgency
 from trayapp.monitor.notifier import Announcement, Severity
-from trayapp.ui.icons import icon_path
+from trayapp.ui.icons import APP, icon_path
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,9 @@ def note_for(announcement: Announcement, managed: Callable[[str], bool]) -> Note
         if announcement.severity is not Severity.INFO and managed(first):
             actions.append((RESTART, "Restart"))
         actions.append((SHOW_LOG, "Show log"))
-    image = icon_path(_IMAGE[announcement.severity])
+    # about trayapp itself ("watching 3 services"): its own mark, not a state's, which would
+    # say "up" beside services that may all be down
+    image = icon_path(_IMAGE[announcement.severity] if first is not None else APP)
     return Note(
         summary=announcement.title,
         body=announcement.message,
