@@ -53,11 +53,12 @@ def test_window_shows_each_service_with_state_and_sentence(qtbot, tray_app, back
     assert f"Nothing listens on port {port}" in model.data(model.index(1, ServicesModel.DETAIL), SentenceRole)
     tip = model.data(model.index(1, ServicesModel.DETAIL), Qt.ItemDataRole.ToolTipRole)
     assert f"Nothing listens on port {port}" in tip
+    assert model.data(model.index(1, ServicesModel.LATENCY)) == ""  # refused: nothing answered
     assert model.data(model.index(0, ServicesModel.LATENCY)).endswith("ms")
     assert app.tray.icon_name() == "down"
     assert app.tray.tooltip().splitlines() == [
         "trayapp — down",
-        "backend: up (ok)",
+        "backend: up",
         f"vite: down (nothing listens on port {port})",
     ]
 
@@ -154,7 +155,8 @@ def test_menu_has_a_row_per_service_and_the_actions(qtbot, tray_app, backend) ->
     qtbot.waitUntil(lambda: app.tray.icon_name() == "down", timeout=WAIT_MS)
     app.tray.menu.aboutToShow.emit()  # the menu is rebuilt each time it opens
     texts = [a.text() for a in app.tray.menu.actions()]
-    assert texts[0].startswith("back&&end · up · ok · ")  # '&' shown, not a shortcut
+    assert texts[0].startswith("back&&end · up · ") and texts[0].endswith(" ms")  # '&' shown, not a shortcut
+    assert " ok " not in texts[0]  # "up" says it
     assert texts[1].startswith("db · down · nothing listens on port ")  # words, not a reason code
     assert [t for t in texts if t][2:] == [
         "Check now", "Pause monitoring", "Do not disturb", "Start at &login", "Monochrome icon", "Open window",

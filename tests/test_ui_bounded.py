@@ -92,6 +92,6 @@ def test_the_table_hears_of_many_checks_as_one_change_per_row(qtbot, tray_app) -
     assert model.data(model.index(0, ServicesModel.DETAIL), SentenceRole) == "check 199"
     assert app.tray.tooltip().splitlines()[1:] == [
         f"{name}: {app.views[name].state}"
-        + (" (ok)" if app.views[name].state is State.UP else f" ({app.views[name].last.headline})")
+        + ("" if app.views[name].state is State.UP else f" ({app.views[name].last.headline})")
         for name in NAMES
     ]

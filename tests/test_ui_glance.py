@@ -15,7 +15,7 @@ from tests.kit.services import service_toml
 from trayapp.config.load import Config, parse_config
 from trayapp.model import CheckResult, Kind, Reason, State
 from trayapp.monitor.history import Timeline
-from trayapp.ui.models import ServicesModel, summary_text
+from trayapp.ui.models import ServicesModel, latency_text, summary_text
 
 WAIT_MS = 10_000
 
@@ -41,11 +41,14 @@ def test_summary_header_names_what_is_down_and_since_when(qtbot, tray_app, backe
     qtbot.waitUntil(lambda: summary.text() == "2 services · monitoring paused", timeout=WAIT_MS)
 
 
-def _timeline(name: str, state: State, changed_at: float | None = None, checked: bool = True) -> Timeline:
+def _timeline(
+    name: str, state: State, changed_at: float | None = None, checked: bool = True, blocked_by: str | None = None
+) -> Timeline:
     view = Timeline(make_config(service_toml(name, "tcp", host="127.0.0.1", port=1)).services[0])
     if checked:
         reason = Reason.OK if state is State.UP else Reason.STOPPED if state is State.STOPPED else Reason.REFUSED
-        view.add_check(CheckResult(name, Kind.TCP, "127.0.0.1:1", state, reason, "", 1.0, 0.0, port=1), state)
+        result = CheckResult(name, Kind.TCP, "127.0.0.1:1", state, reason, "", 1.0, 0.0, port=1, blocked_by=blocked_by)
+        view.add_check(result, state)
     view.changed_at = changed_at
     return view
 
@@ -62,6 +65,27 @@ def test_summary_text_in_every_case() -> None:
     worse = [_timeline("x", State.DEGRADED, at), db, *(_timeline(f"s{i}", State.DOWN) for i in range(3))]
     assert summary_text(worse) == "5 services · db down since 12:03 · s0 down · s1 down · and 2 more"
     assert summary_text([]) == "no services configured"
+
+
+def test_summary_names_a_blocked_service_with_its_root_not_as_a_second_outage() -> None:
+    at = time.mktime((2026, 11, 30, 12, 3, 0, 0, 0, -1))
+    db = _timeline("db", State.DOWN, at)
+    backend = _timeline("backend", State.DEGRADED, at, blocked_by="db")
+    frontend = _timeline("frontend", State.DOWN, at, blocked_by="db")
+    assert summary_text([frontend, backend, db]) == "3 services · db down since 12:03 (frontend and backend affected)"
+    # blocked by a service that is not in trouble (stopped by the user): named on its own
+    stopped = _timeline("db", State.STOPPED)
+    assert summary_text([backend, stopped]) == "2 services · backend degraded since 12:03"
+
+
+def test_latency_is_shown_only_for_an_answer() -> None:
+    def result(state: State, reason: Reason, status: int | None = None) -> CheckResult:
+        return CheckResult("api", Kind.HTTP, "u", state, reason, "", 0.4, 0.0, http_status=status)
+
+    assert latency_text(result(State.UP, Reason.OK)) == "0 ms"
+    assert latency_text(result(State.DOWN, Reason.HTTP_STATUS, 500)) == "0 ms"  # it answered, with an error
+    assert latency_text(result(State.DOWN, Reason.REFUSED)) == ""  # nothing answered: no latency to show
+    assert latency_text(None) == ""
 
 
 def test_copy_button_puts_the_full_sentence_on_the_clipboard(qtbot, tray_app) -> None:

@@ -21,7 +21,7 @@ from trayapp import package_version
 from trayapp.config.load import Config, ConfigError, ServiceConfig
 from trayapp.model import FINE, CheckResult, Listener, State, Transition, overall_state
 from trayapp.stop_signals import StopSignals
-from trayapp.text import format_cmdline, humanize_age
+from trayapp.text import format_cmdline, format_latency, humanize_age
 
 # Each command imports what it needs when it runs (issue #12): `trayapp ports` must not pay
 # for httpx, pymongo or the supervisor, and no command but the tray pays for Qt.
@@ -414,7 +414,7 @@ def _print_status_table(
     paint = _painter(out)
     width = max(len(r.service) for r in results)
     for r in results:
-        latency = "" if r.latency_ms is None else f"{r.latency_ms:.0f} ms"
+        latency = format_latency(r.latency_ms) if r.latency_ms is not None and r.answered else ""
         state = paint(r.state, f"{r.state:<8}")
         print(f"{r.service:<{width}}  {state}  {latency:>8}  {r.headline}", file=out)
         if sentences:

@@ -181,6 +181,12 @@ class CheckResult:
     proxy: ProxyPath | None = None
 
     @property
+    def answered(self) -> bool:
+        """Whether the service answered (up, degraded, or with an HTTP status): only then does
+        ``latency_ms`` measure the service rather than a refused connection or a timeout."""
+        return self.state in (State.UP, State.DEGRADED) or self.http_status is not None
+
+    @property
     def headline(self) -> str:
         """At most about 60 characters saying what ``detail`` says at length (trayapp.headline)."""
         from trayapp.headline import headline

@@ -79,3 +79,8 @@ def command(text: str) -> str:
 def resume_hint(pids: Iterable[int]) -> str:
     """How to continue stopped processes: ``kill -CONT 12 13, or fg in its terminal``."""
     return f"kill -CONT {' '.join(str(p) for p in pids)}, or fg in its terminal"
+
+
+def format_latency(ms: float) -> str:
+    """A check's latency for people: ``"3 ms"``, ``"2.1 s"`` from 1,000 ms on."""
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"

@@ -10,9 +10,10 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal, Slot
 
 from trayapp.checks.ports import describe_owner
-from trayapp.model import Listener, Reason, State
+from trayapp.model import CheckResult, Listener, Reason, State
 from trayapp.monitor.history import Timeline
-from trayapp.text import format_cmdline, humanize_age, shorten_home
+from trayapp.monitor.rootcause import join
+from trayapp.text import format_cmdline, format_latency, humanize_age, shorten_home
 from trayapp.ui.icons import state_colour, state_icon
 
 Index = QModelIndex | QPersistentModelIndex
@@ -35,10 +36,12 @@ def view_headline(view: Timeline) -> str:
     return view.last.headline if view.last is not None else "not checked yet"
 
 
-def _latency(ms: float | None) -> str:
-    if ms is None:
+def latency_text(last: CheckResult | None) -> str:
+    """How long the service took to answer ("3 ms", "2.1 s"); "" when it did not answer (a
+    refused connection or a timeout measures the failure, not the service)."""
+    if last is None or last.latency_ms is None or not last.answered:
         return ""
-    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+    return format_latency(last.latency_ms)
 
 
 def _ago(t: float | None, now: float) -> str:
@@ -53,7 +56,8 @@ def summary_text(views: Sequence[Timeline], paused: bool = False) -> str:
     """The window's one-line summary: "3 services · db down since 12:03", "2 services · all up".
 
     Names the services that are not fine (down first), each with the local time its state began
-    when known; services the user stopped are named last. Plain text, O(services).
+    when known; one blocked by another is named after its root ("db down since 12:03 (backend
+    affected)"); services the user stopped are named last. Plain text, O(services).
     """
     count = f"{len(views)} service" + ("" if len(views) == 1 else "s")
     if not views:
@@ -64,12 +68,22 @@ def summary_text(views: Sequence[Timeline], paused: bool = False) -> str:
     troubled = sorted((v for v in checked if v.state not in (State.UP, State.STOPPED)), key=lambda v: -v.state.severity)
     if not troubled and len(checked) < len(views):
         return f"{count} · checking…"
+    # a service blocked by another one in trouble is named with its root, not on its own
+    names = {v.service.name for v in troubled}
+    affected: dict[str, list[str]] = {}
+    for view in troubled:
+        root = view.last.blocked_by if view.last is not None else None
+        if root is not None and root in names and root != view.service.name:
+            affected.setdefault(root, []).append(view.service.name)
+    folded = {name for names_ in affected.values() for name in names_}
+    roots = [v for v in troubled if v.service.name not in folded]
     parts = []
-    for view in troubled[:SUMMARY_NAMES]:
+    for view in roots[:SUMMARY_NAMES]:
         since = "" if view.changed_at is None else time.strftime(" since %H:%M", time.localtime(view.changed_at))
-        parts.append(f"{view.service.name} {view.state}{since}")
-    if len(troubled) > SUMMARY_NAMES:
-        parts.append(f"and {len(troubled) - SUMMARY_NAMES} more")
+        hit = affected.get(view.service.name)
+        parts.append(f"{view.service.name} {view.state}{since}" + (f" ({join(hit)} affected)" if hit else ""))
+    if len(roots) > SUMMARY_NAMES:
+        parts.append(f"and {len(roots) - SUMMARY_NAMES} more")
     stopped = [v.service.name for v in views if v.state is State.STOPPED]
     if not troubled:
         if not stopped:
@@ -220,7 +234,7 @@ class ServicesModel(_RowsModel):
         if column == self.DETAIL:
             return view_headline(view)
         if column == self.LATENCY:
-            return _latency(last.latency_ms if last else None)
+            return latency_text(last)
         if column == self.CHANGED:
             return _ago(view.changed_at, time.time())
         return ""

@@ -17,6 +17,7 @@ from trayapp.monitor.rootcause import root_summary
 from trayapp.supervise.supervisor import ChildState, ChildStatus, stopping_text
 from trayapp.ui.autostart import AutostartSwitch
 from trayapp.ui.icons import state_icon, symbolic_colour
+from trayapp.ui.models import latency_text
 from trayapp.ui.popups import OPEN, RESTART, SHOW_LOG, Popups
 
 
@@ -34,19 +35,12 @@ def short_reason(view: Timeline) -> str:
     if last is None:
         return "not checked yet"
     if view.state is State.UP:
-        return "ok"
+        return ""  # "up" says it
     if view.state is State.STOPPED:
         return ""  # "stopped" says it; the menu has Start
     if last.blocked_by is not None and view.state in (State.DOWN, State.DEGRADED):
         return f"blocked by {last.blocked_by}"
     return "" if last.reason is Reason.OK else last.headline  # words, not a reason code
-
-
-def latency_text(view: Timeline) -> str:
-    ms = view.last.latency_ms if view.last is not None else None
-    if ms is None:
-        return ""
-    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
 
 
 def tooltip_line(view: Timeline) -> str:
@@ -255,7 +249,7 @@ class Tray(QObject):
 
     def _service_menu(self, view: Timeline, parent: QMenu) -> QMenu:
         name = view.service.name
-        parts = [name, "paused" if self._paused else str(view.state), short_reason(view), latency_text(view)]
+        parts = [name, "paused" if self._paused else str(view.state), short_reason(view), latency_text(view.last)]
         sub = QMenu(menu_text(" · ".join(p for p in parts if p)), parent)
         sub.setIcon(state_icon(view.state, self._paused))
         sub.setToolTipsVisible(False)
