@@ -287,6 +287,9 @@ def test_kill_without_a_terminal_or_yes_refuses(tmp_path, backend) -> None:
     result = run_cli("kill", str(api.port), home=tmp_path)
     assert result.returncode == 2
     assert "--yes" in result.stderr
+    # what it would have stopped is shown all the same: the pid and its command line
+    assert f"These processes hold port {api.port} and would be stopped" in result.stderr
+    assert f"pid {api.pid} " in result.stderr and "backend.py" in result.stderr
     assert psutil.pid_exists(api.pid) and api.proc.poll() is None
 
 

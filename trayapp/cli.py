@@ -145,23 +145,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    for action, summary, what in (
+    for action, summary, what, done in (
         (
             "start",
             "start a managed service and wait until it is healthy",
             "Run the service's 'start' command (through the running tray if there is one) and wait\n"
             "until its health check passes or start_timeout runs out.",
+            "started, and its health check passes",
         ),
         (
             "stop",
             "stop a managed service",
             "Send the service's stop signal (stop_signal, SIGTERM by default) to its process group,\n"
             "then SIGKILL after stop_timeout.",
+            "stopped (or it was not running)",
         ),
         (
             "restart",
             "stop, free the port, start, and wait until it is healthy",
             "Stop the service, make sure its port is free, start it again and wait until it is healthy.",
+            "restarted, and its health check passes",
         ),
     ):
         p = command(
@@ -169,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
             summary,
             what + "\nOnly for services with a 'start' command in the config.",
             [(f"trayapp {action} backend", ""), (f"trayapp {action} --all", "every managed service")],
-            {0: "done (started: healthy)", 1: "it failed; the reason is printed", 2: USAGE_EXIT},
+            {0: done, 1: "it failed; the reason is printed", 2: USAGE_EXIT},
         )
         p.add_argument("name", nargs="?", metavar="NAME", help="the service's name in the config (see trayapp status)")
         p.add_argument(
@@ -637,7 +640,8 @@ def cmd_kill(args: argparse.Namespace) -> int:
         return EXIT_PROBLEM
     if not args.yes:
         unasked = {"port": args.port, "outcome": "not_confirmed", "terminated": [], "forced": [], "skipped": []}
-        if not sys.stdin.isatty():
+        if not sys.stdin.isatty():  # show what it would have asked about, then refuse
+            _show_plan(plan, sys.stderr)
             said = "trayapp: not asking on a non-terminal; pass --yes to kill without confirmation"
             raise Refused(said, EXIT_USAGE, **unasked, elapsed_s=0.0)
         if not _confirm(plan, sys.stderr if args.json else sys.stdout):
@@ -650,19 +654,8 @@ def cmd_kill(args: argparse.Namespace) -> int:
 def _confirm(plan: KillPlan, out: TextIO | None = None) -> bool:
     """Show what would be stopped (and the watcher above it) and ask on the terminal (on ``out``:
     stderr under ``--json``)."""
-    from trayapp.checks.ports import restarts_when
-
     out = out or sys.stdout
-    print(f"These processes hold port {plan.port} and would be stopped (SIGTERM, then SIGKILL):", file=out)
-    for target in plan.targets:
-        _print_target(target, out)
-    for watcher in plan.spared_watchers:
-        print(
-            f"Above them runs {watcher.label}, which will start them again {restarts_when(watcher.kind)}; "
-            "it is not stopped (pass --with-watcher to stop it too):",
-            file=out,
-        )
-        _print_target(watcher, out)
+    _show_plan(plan, out)
     question = f"Stop {len(plan.targets)} process(es)? [y/N] "
     if out is sys.stdout:
         try:
@@ -673,6 +666,22 @@ def _confirm(plan: KillPlan, out: TextIO | None = None) -> bool:
         print(question, end="", file=out, flush=True)
         answer = sys.stdin.readline()
     return answer.strip().lower() in ("y", "yes")
+
+
+def _show_plan(plan: KillPlan, out: TextIO) -> None:
+    """What ``kill`` would stop, and the watcher above it that it would spare."""
+    from trayapp.checks.ports import restarts_when
+
+    print(f"These processes hold port {plan.port} and would be stopped (SIGTERM, then SIGKILL):", file=out)
+    for target in plan.targets:
+        _print_target(target, out)
+    for watcher in plan.spared_watchers:
+        print(
+            f"Above them runs {watcher.label}, which will start them again {restarts_when(watcher.kind)}; "
+            "it is not stopped (pass --with-watcher to stop it too):",
+            file=out,
+        )
+        _print_target(watcher, out)
 
 
 def _print_target(target: KillTarget, out: TextIO) -> None:
