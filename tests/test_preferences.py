@@ -29,7 +29,6 @@ def test_a_first_save_writes_a_commented_file_that_reads_back(tmp_path: Path) ->
     assert text.startswith("# trayapp's preferences")
     assert "# a popup when a service is back\nrecovered = false\n" in text
     assert "wait_s = 30\n" in text  # a whole number, as a person writes it
-    assert load_preferences(path) == load_preferences(path)
     assert load_preferences(path).preferences == chosen
     assert chosen.muted_kinds() == {"recovered"}
 
