@@ -24,9 +24,9 @@ from trayapp.logs.format import (
 
 
 def local(iso: str) -> str:
-    """An ISO time as the view shows it: local HH:MM:SS.mmm."""
+    """An ISO time (not today's) as the view shows it: local YYYY-MM-DD HH:MM:SS.mmm."""
     when = datetime.fromisoformat(iso).astimezone()
-    return when.strftime("%H:%M:%S.") + f"{when.microsecond // 1000:03d}"
+    return when.strftime("%Y-%m-%d %H:%M:%S.") + f"{when.microsecond // 1000:03d}"
 
 
 # -- JSON loggers -----------------------------------------------------------------------------
@@ -43,12 +43,22 @@ def test_pino_levels_time_and_message(number: int, level: Level) -> None:
     assert (
         entry.time_text
         == clock_text(1_700_000_000.123)
-        == time.strftime("%H:%M:%S", time.localtime(1_700_000_000)) + ".123"
+        == time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(1_700_000_000)) + ".123"  # 2023: with its date
     )
     assert entry.message == "hello"
     assert entry.display == f"{entry.time_text}  {level.label:<5}  hello"
     assert entry.is_error is (level >= Level.ERROR)
     assert (entry.source, entry.text, entry.t) == ("api", line, 5.0)
+
+
+def test_a_time_of_today_is_shown_without_its_date_and_one_of_another_day_with_it() -> None:
+    """`trayapp logs` and the Logs view: yesterday's error must not read as today's."""
+    now = time.time()
+    today = parse_line(json.dumps({"level": 50, "time": int(now * 1000), "msg": "boom"}))
+    assert today.time_text == time.strftime("%H:%M:%S", time.localtime(int(now))) + today.time_text[-4:]
+    day_before = now - 2 * 86_400
+    old = parse_line(json.dumps({"level": 50, "time": int(day_before * 1000), "msg": "boom"}))
+    assert old.time_text.startswith(time.strftime("%Y-%m-%d ", time.localtime(day_before)))
 
 
 def test_pino_error_keeps_err_fields_and_stack_compactly() -> None:
@@ -91,7 +101,7 @@ def test_winston_line_with_colourised_level() -> None:
     assert entry.time_text == local("2024-03-01T10:20:30.456+00:00")
     assert entry.display == f"{entry.time_text}  WARN   slow query"
     http = parse_line('{"level":"http","message":"GET /api 200 3 ms","timestamp":"2024-03-01 10:20:30"}')
-    assert (http.level, http.time_text) == (Level.INFO, "10:20:30.000")
+    assert (http.level, http.time_text) == (Level.INFO, "2024-03-01 10:20:30.000")
 
 
 def test_bunyan_line() -> None:

@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import IntEnum
 from typing import Any, Literal, TypeAlias
 
@@ -346,16 +346,23 @@ def _time_of(value: Any) -> str | None:
                 return value.strip()[:40] or None
             if when.tzinfo is not None:
                 when = when.astimezone()
-            return when.strftime("%H:%M:%S.") + f"{when.microsecond // 1000:03d}"
+            return _day(when.date()) + when.strftime("%H:%M:%S.") + f"{when.microsecond // 1000:03d}"
     except (ValueError, OverflowError, OSError):
         pass
     return None
 
 
 def clock_text(seconds: float) -> str:
-    """``HH:MM:SS.mmm`` in local time."""
+    """``HH:MM:SS.mmm`` in local time; a time on another day than today carries its date
+    (``2026-11-29 20:06:08.000``), so yesterday's line never reads as today's."""
     whole, millis = divmod(round(seconds * 1000), 1000)
-    return time.strftime("%H:%M:%S", time.localtime(whole)) + f".{millis:03d}"
+    local = time.localtime(whole)
+    return _day(date(local.tm_year, local.tm_mon, local.tm_mday)) + time.strftime("%H:%M:%S", local) + f".{millis:03d}"
+
+
+def _day(day: date) -> str:
+    """``""`` for today (local time), else ``"YYYY-MM-DD "``."""
+    return "" if day == date.today() else f"{day.isoformat()} "
 
 
 def _scalar(value: Any) -> str:
