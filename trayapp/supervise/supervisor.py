@@ -854,7 +854,7 @@ class Supervisor:
             self._event(service, "crash_loop", detail, ok=False)
             return
         if not starting:  # a start that fails says it itself
-            self._report_down(service, Reason.EXITED, sentence + self._exit_hint(code, error, lines))
+            self._report_down(service, Reason.EXITED, sentence + exit_hint(code, error, lines))
             self._event(service, "exited", sentence, ok=False)
         if timer is not None:
             self._event(service, "backoff", f"{name} will be restarted in {verdict.restart_in:g} s")
@@ -883,16 +883,10 @@ class Supervisor:
 
     def _run_output(self, service: _ManagedChild, n: int = 40) -> list[str]:
         """The last lines of the current run's captured output written since its last healthy
-        check (after its start marker); none when it cannot be read (deleted, no permission)."""
-        path = str(service.log_path)
+        check (see :func:`run_output`)."""
         with self._lock:
             since = service.healthy_mark
-        try:
-            lines = last_lines(path, n, floor=floor_of(path, os.stat(path), since))
-        except OSError as exc:
-            log.warning("cannot read the output of %s: %s", service.config.name, exc.strerror or exc)
-            return []
-        return current_run(lines, LogSource(path, service.config.name))
+        return run_output(str(service.log_path), service.config.name, since, n)
 
     def _exit_error(self, service: _ManagedChild, code: int | None, lines: list[str] | None = None) -> str | None:
         """The line of the current run's output (``lines``, default read now, see :meth:`_run_output`)
@@ -908,17 +902,7 @@ class Supervisor:
         error = self._exit_error(service, code)
         if error:
             return f"{describe_exit(code)}: {error}"
-        return f"{describe_exit(code)}" + (self._exit_hint(code, None, []) or " (no error in its output)")
-
-    @staticmethod
-    def _exit_hint(code: int | None, error: str | None, lines: list[str]) -> str:
-        """What to add to "backend exited …" when no line of its current run explains it."""
-        if error:
-            return ""  # the error line says it
-        if code is not None and code < 0 and not exit_topics(code):  # a signal we did not send
-            return " (not by trayapp: a kill from another program or a terminal, or the kernel's out-of-memory killer)"
-        tail = [line for line in lines[-3:] if line.strip()]
-        return (" — last output: " + " ⏎ ".join(tail)) if tail else ""
+        return f"{describe_exit(code)}" + (exit_hint(code, None, []) or " (no error in its output)")
 
     def _note_healthy(self, service: _ManagedChild) -> None:
         """Remember where the captured output ends now, at a healthy check."""
@@ -1105,10 +1089,36 @@ def _in_group(proc: psutil.Process, pgid: int) -> bool:
 
 
 def _error_in(lines: list[str], service: _ManagedChild, topics: frozenset[Topic]) -> str | None:
+    return error_in(lines, service.config, topics)
+
+
+def error_in(lines: list[str], config: ServiceConfig, topics: frozenset[Topic]) -> str | None:
     """The line of a child's output (this run's) that says what went wrong, of a kind in ``topics``
     and not cleared by a later line, with any credentials in it hidden."""
     found = unresolved_error(lines, topics)
-    return None if found is None else scrub(redact_text(found[0]), service.config.secrets)
+    return None if found is None else scrub(redact_text(found[0]), config.secrets)
+
+
+def run_output(path: str, name: str, since: FileMark | None, n: int = 40) -> list[str]:
+    """The last ``n`` lines of service ``name``'s captured output ``path`` that its current run
+    wrote (after its start marker) since ``since`` (the file's end at its last healthy check, if
+    known); none when the file cannot be read (deleted, no permission)."""
+    try:
+        lines = last_lines(path, n, floor=floor_of(path, os.stat(path), since))
+    except OSError as exc:
+        log.warning("cannot read the output of %s: %s", name, exc.strerror or exc)
+        return []
+    return current_run(lines, LogSource(path, name))
+
+
+def exit_hint(code: int | None, error: str | None, lines: list[str]) -> str:
+    """What to add to "backend exited …" when no line of its current run (``lines``) explains it."""
+    if error:
+        return ""  # the error line says it
+    if code is not None and code < 0 and not exit_topics(code):  # a signal we did not send
+        return " (not by trayapp: a kill from another program or a terminal, or the kernel's out-of-memory killer)"
+    tail = [line for line in lines[-3:] if line.strip()]
+    return (" — last output: " + " ⏎ ".join(tail)) if tail else ""
 
 
 def stopping_text(status: ChildStatus, now: float | None = None) -> str:
