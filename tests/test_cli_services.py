@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 
 from tests.kit.cli import cli_env, run_cli, trayapp_command
+from tests.kit.pidfd import pidfds
 from tests.kit.servers import BACKEND_SCRIPT, free_port, start_backend
 from tests.kit.wait import LineReader, wait_until
 from trayapp.checks.ports import listeners
@@ -191,3 +192,47 @@ def test_logs_follow_neither_loses_nor_repeats_the_lines_written_while_it_starts
         if proc is not None:
             proc.kill()
             proc.wait()
+
+
+def test_watch_without_a_tray_sees_a_started_child_exit_at_once(tmp_path) -> None:
+    # `trayapp start` in one process, `trayapp watch` in another: watch has no supervisor, yet the
+    # child's exit is reported at once. The checks run every 60 s, and down needs two of them,
+    # so only the exit path can report the crash within the read's bound, and reason "exited"
+    # is not one a check gives.
+    port = free_port()
+    config = write_config(tmp_path, port, backend_argv(port)).read_text().replace("interval = 0.2", "interval = 60")
+    (tmp_path / "stack.toml").write_text(config)
+    watch = None
+    try:
+        started = run_cli("start", "backend", "--config", tmp_path / "stack.toml", home=tmp_path)
+        assert started.returncode == 0, started.stderr
+        [holder] = listeners([port])
+        watch = subprocess.Popen(
+            trayapp_command("watch", "--config", tmp_path / "stack.toml", "--json"),
+            cwd=tmp_path,
+            env=cli_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        reader = LineReader(watch.stdout)
+        first = [json.loads(reader.line()) for _ in range(2)]
+        assert [(e["event"], e.get("state"), e.get("to")) for e in first] == [
+            ("check", "up", None),
+            ("transition", None, "up"),
+        ]
+        wait_until(lambda: pidfds(watch.pid) == {holder.pid}, what="watch to follow the child by its pidfd")
+
+        psutil.Process(holder.pid).kill()
+
+        seen = json.loads(reader.line(timeout=20))  # far below the 60 s to the next check
+        assert (seen["event"], seen["state"], seen["reason"]) == ("check", "down", "exited")
+        down = json.loads(reader.line(timeout=20))
+        assert (down["event"], down["from"], down["to"], down["reason"]) == ("transition", "up", "down", "exited")
+        assert down["detail"].startswith("backend exited")  # no exit status to read: no code or signal made up
+        watch.send_signal(signal.SIGTERM)
+        assert watch.wait(timeout=5) == 1  # something was down when it stopped
+    finally:
+        if watch is not None:
+            watch.kill()
+            watch.wait()
+        kill_port(port)
