@@ -17,7 +17,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 if TYPE_CHECKING:
@@ -623,6 +623,36 @@ class TcpProbe:
         return ProbeOutcome(reason, detail, _ms(start), addresses=addresses)
 
 
+class _DeadlineCondition(threading.Condition):
+    """The condition pymongo's topology waits on, woken at the deadline of ``pymongo.timeout``.
+
+    Server selection (``Topology._select_servers_loop``, pymongo 4.x) waits on it in steps of
+    0.5 s (``common.MIN_HEARTBEAT_INTERVAL``) and looks at its deadline only between them, so a
+    ping to a server that does not answer ended up to 0.5 s after the check's deadline: by the
+    time from the check's start to the selection's (importing pymongo and making the client,
+    57 ms in a fresh ``trayapp status``, more under load) rounded up to a step (issue #12).
+    A wait here ends by the deadline of the calling thread's ``pymongo.timeout`` block
+    (``pymongo._csot.remaining``), so the selection gives up on time, with no extra wake-ups.
+    """
+
+    def wait(self, timeout: float | None = None) -> bool:
+        left = _csot_remaining()
+        if left is not None and (timeout is None or left < timeout):
+            timeout = max(0.0, left) + 0.001  # just past it: the loop compares "now > end"
+        return super().wait(timeout)
+
+
+def _csot_remaining() -> float | None:
+    """Seconds left of this thread's ``pymongo.timeout`` block, None outside one (or if this
+    pymongo does not say: then its own 0.5 s steps apply)."""
+    try:
+        from pymongo import _csot
+    except ImportError:
+        return None
+    remaining = getattr(_csot, "remaining", None)
+    return remaining() if callable(remaining) else None
+
+
 class MongoProbe:
     """``ping`` through one long-lived MongoClient, rebuilt on :meth:`reset`."""
 
@@ -639,15 +669,16 @@ class MongoProbe:
             import pymongo  # only a configuration with a Mongo service pays for the driver
 
             ms = int(self._service.timeout * 1000)
-            self._client = pymongo.MongoClient(
-                self._service.target,
-                # Never the driver's 30 s defaults: a health check must answer quickly.
-                serverSelectionTimeoutMS=ms,
-                connectTimeoutMS=ms,
-                socketTimeoutMS=ms,
-                appname="trayapp",
-                connect=False,
+            # Never the driver's 30 s defaults: a health check must answer quickly.
+            options: dict[str, Any] = dict(
+                serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms, appname="trayapp", connect=False
             )
+            try:  # pymongo's hook "for deep customization" (mongo_client.py); without it, its own steps
+                self._client = pymongo.MongoClient(self._service.target, _condition_class=_DeadlineCondition, **options)
+            except (TypeError, pymongo.errors.ConfigurationError) as exc:
+                if "_condition_class" not in str(exc):
+                    raise
+                self._client = pymongo.MongoClient(self._service.target, **options)
         return self._client
 
     def reset(self) -> None:
