@@ -391,12 +391,19 @@ def cmd_tray(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from trayapp.checks.checker import check_once
-    from trayapp.monitor.rootcause import stale_once, with_blocked_by
     from trayapp.project.load import load_stack
-    from trayapp.supervise.supervisor import settle_stopped
+
+    def load_the_rest() -> None:
+        """What is needed only once the checks are done, imported while they run (issue #12)."""
+        import trayapp.monitor.rootcause
+        import trayapp.supervise.supervisor  # noqa: F401
 
     config = load_stack(args.config)
-    results = settle_stopped(config.services, check_once(config.services))
+    checked = check_once(config.services, while_waiting=load_the_rest)
+    from trayapp.monitor.rootcause import stale_once, with_blocked_by
+    from trayapp.supervise.supervisor import settle_stopped
+
+    results = settle_stopped(config.services, checked)
     results = with_blocked_by(stale_once(results, config.services), config.services)
     overall = overall_state([r.state for r in results])
     if getattr(args, "json", False):

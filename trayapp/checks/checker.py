@@ -39,6 +39,8 @@ ChildState = Callable[[], bool | None]
 #: how long the holders looked up for a healthy check are trusted while they keep their
 #: sockets (a new listener beside them, SO_REUSEPORT or another address, is seen after this)
 HOLDERS_TTL_S = 30.0
+#: seconds :func:`check_once` waits for its owner scan once the probes are done (usually 10-30 ms)
+OWNER_SCAN_WAIT = 5.0
 _LISTEN = frozenset({Topic.LISTEN})
 
 
@@ -199,11 +201,20 @@ class Checker:
             self.proxy.close()
 
 
-def check_once(services: Sequence[ServiceConfig], owners: OwnerLookup = lookup_owners) -> list[CheckResult]:
-    """Check every service once, in parallel, with one owner scan for all ports.
+def check_once(
+    services: Sequence[ServiceConfig],
+    owners: OwnerLookup = lookup_owners,
+    *,
+    while_waiting: Callable[[], object] | None = None,
+) -> list[CheckResult]:
+    """Check every service once, in parallel, with one owner scan for all ports, run beside
+    the probes (not after them: a hung server's check would wait its timeout and then the scan).
 
-    Returns within the largest timeout + 0.5 s (plus the owner scan) even if a probe
-    overruns its own bound: such a service is reported as timed out.
+    Returns within the largest timeout + 0.5 s even if a probe overruns its own bound (such a
+    service is reported as timed out), or when the owner scan takes longer, at most
+    :data:`OWNER_SCAN_WAIT` after that (the results then name no owners).
+    ``while_waiting`` is called on the calling thread once the probes have started (a CLI
+    imports what it needs afterwards meanwhile).
     """
     checkers = [Checker(s, owners, services=services) for s in services]
     outcomes: list[ProbeOutcome | None] = [None] * len(checkers)
@@ -222,13 +233,29 @@ def check_once(services: Sequence[ServiceConfig], owners: OwnerLookup = lookup_o
     # Daemon threads rather than an executor: a stuck probe must not delay exit.
     for index, checker in enumerate(checkers):
         threading.Thread(target=run, args=(index,), name=f"trayapp-status-{checker.service.name}", daemon=True).start()
+    ports = {s.port for s in services if s.port is not None}
+    found: list[Sequence[Listener]] = []
+    scanned = threading.Event()
+
+    def scan() -> None:
+        try:
+            found.append(owners(ports))
+        finally:
+            scanned.set()
+
+    if ports:
+        threading.Thread(target=scan, name="trayapp-status-owners", daemon=True).start()
+    else:
+        scanned.set()
     # a dev server with a proxy_path asks up to two more requests (the API path, then as a browser)
     deadline = time.monotonic() + max((s.timeout * (3 if s.proxy_path else 1) for s in services), default=0) + 0.5
+    if while_waiting is not None:
+        while_waiting()
     for _ in checkers:
         if not done.acquire(timeout=max(0.0, deadline - time.monotonic())):
             break
-    ports = {s.port for s in services if s.port is not None}
-    listening = owners(ports) if ports else ()
+    scanned.wait(OWNER_SCAN_WAIT)
+    listening = found[0] if found else ()
     results = []
     for checker, outcome in zip(checkers, outcomes, strict=True):
         if outcome is None:
