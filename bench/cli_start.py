@@ -1,6 +1,6 @@
 """How fast the command line answers, paired with its anchors in the same run.
 
-    .venv/bin/python -m bench.cli_start [--rounds 10]
+    .venv/bin/python -m bench.cli_start [--rounds 10] [--hung-rounds 3] [--compare DIR]
 
 Runs each command --rounds times, interleaved round by round so that a busy moment on the
 shared machine hits every command alike, and prints the median wall time (process start to
@@ -9,7 +9,9 @@ exit) and its ratio to a bare ``python -c 'import psutil'``. Commands: ``trayapp
 services up, and ``status`` with a hung backend and a SIGSTOPped MongoDB (timeout 2 s, so its
 floor is 2 s). Anchors: the bare interpreter, ``import psutil``, psutil's connection scan,
 ``ss -ltnp`` and ``lsof -iTCP:PORT``. Then ``python -X importtime`` says which heavy modules each
-command loads. Numbers, not assertions.
+command loads. With ``--compare DIR`` the hung ``status`` also runs from the trayapp package of
+DIR (another checkout, e.g. /work/main before a change), alternating with this one's, and each
+gets a line: its median, range, and what it takes past the timeout. Numbers, not assertions.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ def heavy_imports(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--hung-rounds", type=int, default=3)
+    parser.add_argument("--compare", type=Path)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="trayapp-cli-"))
     api, hung, db = start_backend("healthy"), start_backend("hang"), start_mongo(work)
@@ -89,15 +93,23 @@ def main() -> None:
             for label, cmd in commands.items():
                 walls[label].append(timed(cmd, env, work))
         db.pause()
-        hung_walls = [timed([*trayapp, "status", "--config", str(hanging)], env, work) for _ in range(3)]
+        checkouts = {"": env}
+        if args.compare:
+            checkouts[f" [{args.compare}]"] = dict(env, PYTHONPATH=str(args.compare))
+        hung: dict[str, list[float]] = {label: [] for label in checkouts}
+        for _ in range(args.hung_rounds):
+            for label, its_env in checkouts.items():
+                hung[label].append(timed([*trayapp, "status", "--config", str(hanging)], its_env, work))
         db.resume()
         anchor = statistics.median(walls["python -c 'import psutil' (anchor)"])
         print(f"wall time, median of {args.rounds} interleaved rounds (x = ratio to python -c 'import psutil'):")
         for label, samples in walls.items():
             m = statistics.median(samples)
             print(f"  {label:38} {m:7.1f} ms  ({min(samples):.0f}-{max(samples):.0f})  {m / anchor:5.2f}x")
-        m = statistics.median(hung_walls)
-        print(f"  {'trayapp status (hung, timeout 2 s)':38} {m:7.1f} ms  = timeout + {m - 2000:.0f} ms")
+        for label, samples in hung.items():
+            m = statistics.median(samples)
+            span = f"{min(samples) - 2000:.0f}-{max(samples) - 2000:.0f}"
+            print(f"  trayapp status (hung, timeout 2 s){label} {m:7.1f} ms  = timeout + {m - 2000:.0f} ms ({span})")
         print("\nheavy modules each command imports (python -X importtime):")
         for label, cmd in commands.items():
             if label.startswith("trayapp"):
