@@ -121,7 +121,11 @@ class ExitWatcher:
             self._wake_write.send(b"x")
         except OSError:
             pass  # full or closed: it is awake or gone anyway
-        if self._thread is not None and self._thread is not threading.current_thread():
+        if self._thread is None:  # never started (no managed service): nothing else closes these
+            self._selector.close()
+            self._wake_read.close()
+            self._wake_write.close()
+        elif self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
     # -- the watcher's thread --------------------------------------------------------------
