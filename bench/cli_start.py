@@ -96,17 +96,17 @@ def main() -> None:
         checkouts = {"": env}
         if args.compare:
             checkouts[f" [{args.compare}]"] = dict(env, PYTHONPATH=str(args.compare))
-        hung: dict[str, list[float]] = {label: [] for label in checkouts}
+        hung_walls: dict[str, list[float]] = {label: [] for label in checkouts}
         for _ in range(args.hung_rounds):
             for label, its_env in checkouts.items():
-                hung[label].append(timed([*trayapp, "status", "--config", str(hanging)], its_env, work))
+                hung_walls[label].append(timed([*trayapp, "status", "--config", str(hanging)], its_env, work))
         db.resume()
         anchor = statistics.median(walls["python -c 'import psutil' (anchor)"])
         print(f"wall time, median of {args.rounds} interleaved rounds (x = ratio to python -c 'import psutil'):")
         for label, samples in walls.items():
             m = statistics.median(samples)
             print(f"  {label:38} {m:7.1f} ms  ({min(samples):.0f}-{max(samples):.0f})  {m / anchor:5.2f}x")
-        for label, samples in hung.items():
+        for label, samples in hung_walls.items():
             m = statistics.median(samples)
             span = f"{min(samples) - 2000:.0f}-{max(samples) - 2000:.0f}"
             print(f"  trayapp status (hung, timeout 2 s){label} {m:7.1f} ms  = timeout + {m - 2000:.0f} ms ({span})")
