@@ -397,3 +397,33 @@ def test_every_command_with_json_prints_one_json_object_for_a_refusal_too(tmp_pa
         assert set(answer) == {"ok", "detail", *fields}, args
         assert answer["detail"] in result.stderr, args  # the same sentence a person reads
     assert holder.proc.poll() is None  # refusing killed nothing
+
+
+def test_plain_watch_prints_a_new_cause_of_the_same_state_without_an_arrow(capsys) -> None:
+    """`trayapp watch` (no --json): a crash explained after the port was found closed is one line
+    "backend: down (exited) …", not "down -> down"; a check that finds a new cause (its headline
+    changed) while the state stays is printed, the same cause again is not."""
+    from trayapp.cli import _HumanPrinter
+    from trayapp.model import CheckResult, Kind, Reason, State, Transition
+    from trayapp.monitor.scheduler import CheckEvent
+
+    printer = _HumanPrinter(lambda _state, text: text)
+
+    def result(reason: Reason, detail: str, port: int = 5000) -> CheckResult:
+        return CheckResult("backend", Kind.HTTP, "u", State.DOWN, reason, detail, None, 0.0, port=port)
+
+    def transition(old: State, r: CheckResult) -> Transition:  # as the monitor makes one
+        return Transition("backend", old, r.state, r.reason, r.detail, r.t, headline=r.headline)
+
+    exited = result(Reason.EXITED, "backend exited with code 1")
+    printer(transition(State.UP, result(Reason.REFUSED, "Nothing listens on port 5000.")))
+    printer(transition(State.DOWN, exited))
+    printer(CheckEvent(exited, State.DOWN, 2))  # the same again: not printed
+    printer(CheckEvent(result(Reason.REFUSED, "Nothing listens on port 5000."), State.DOWN, 2))
+    printer(CheckEvent(result(Reason.REFUSED, "Nothing listens on port 5000. Its log says …"), State.DOWN, 2))
+    lines = [line.split(" ", 1)[1] for line in capsys.readouterr().out.splitlines()]
+    assert lines == [
+        "backend: up -> down  Nothing listens on port 5000.",
+        "backend: down (exited)  backend exited with code 1",
+        "backend: down (refused)  Nothing listens on port 5000.",
+    ]

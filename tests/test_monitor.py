@@ -13,7 +13,7 @@ from tests.kit.servers import free_port
 from tests.kit.services import http_service, tcp_service
 from tests.kit.wait import wait_until
 from trayapp.clock import ManualClock
-from trayapp.model import Reason, State, Transition
+from trayapp.model import CheckResult, Kind, Reason, State, Transition
 from trayapp.monitor.scheduler import CheckEvent, Event, Monitor
 
 WAIT = 10.0  # upper bound for one real check to arrive; never a fixed sleep
@@ -408,3 +408,35 @@ def test_a_reload_drops_the_old_schedule_and_a_readded_service_gets_one(backend,
     assert api.hits() == 2
     clock.advance(60.0)  # everybody's interval has passed
     assert {e.result.service for e in _checks(events, 3)} == {"api", "web", "tick"}
+
+
+def test_an_exit_reported_after_a_check_found_the_port_closed_still_says_why(run_monitor) -> None:
+    """The race of a crash: a check finds the port closed (confirmed at once for a child known to
+    be gone) a moment before the supervisor reports the exit. The report still reaches the
+    popup: a transition that keeps the state and carries the reason, in the same batch."""
+    from trayapp.monitor.notifier import Notifier
+
+    port = free_port()  # nobody listens
+    clock = ManualClock()
+    notifier = Notifier(clock)
+    monitor, events = run_monitor(tcp_service("127.0.0.1", port, name="backend", down_after=1), clock=clock)
+    refused = events.next()
+    while not isinstance(refused, Transition):
+        refused = events.next()
+    assert (refused.new, refused.reason) == (State.DOWN, Reason.REFUSED)
+    notifier.feed(refused)
+
+    said = "backend was killed by SIGKILL"
+    monitor.report(CheckResult("backend", Kind.TCP, "t", State.DOWN, Reason.EXITED, said, None, clock.wall()))
+    explained = events.next()
+    while not isinstance(explained, Transition):
+        explained = events.next()
+    assert (explained.old, explained.new, explained.reason) == (State.DOWN, State.DOWN, Reason.EXITED)
+    notifier.feed(explained)
+    clock.advance(notifier.batch_window)
+    (popup,) = notifier.poll()
+    assert (popup.title, popup.message) == ("backend is down", said)
+    # the same explanation again is no news
+    monitor.report(CheckResult("backend", Kind.TCP, "t", State.DOWN, Reason.EXITED, said, None, clock.wall()))
+    assert isinstance(events.next(), CheckEvent)
+    assert events.events.empty()  # its check, and no transition

@@ -546,7 +546,7 @@ class _HumanPrinter:
     def __init__(self, paint: Callable[[State, str], str]) -> None:
         self._lock = threading.Lock()
         self._paint = paint
-        self._last: dict[str, tuple[str, str]] = {}  # (state, reason) of the last line per service
+        self._last: dict[str, tuple[str, str, str]] = {}  # (state, reason, headline) of the last line per service
         self._state: dict[str, State] = {}  # the service's state as the last transition printed it
 
     def __call__(self, event: Event) -> None:
@@ -556,13 +556,16 @@ class _HumanPrinter:
             if isinstance(event, Transition):
                 stamp = _clock(event.t)
                 self._state[event.service] = event.new
-                self._last[event.service] = (str(event.new), str(event.reason))
+                self._last[event.service] = (str(event.new), str(event.reason), event.headline)
                 new = self._paint(event.new, str(event.new))
-                line = f"{stamp} {event.service}: {event.old} -> {new}  {event.detail}"
+                if event.old is event.new:  # the same state, a new reason (a crash explained, a stale driver)
+                    line = f"{stamp} {event.service}: {new} ({event.reason})  {event.detail}"
+                else:
+                    line = f"{stamp} {event.service}: {event.old} -> {new}  {event.detail}"
             else:
                 assert isinstance(event, CheckEvent)
                 r = event.result
-                key = (str(r.state), str(r.reason))
+                key = (str(r.state), str(r.reason), r.headline)  # a new cause of the same state is news
                 if self._last.get(r.service) == key:
                     return
                 if event.service_state is not self._state.get(r.service, State.UNKNOWN):

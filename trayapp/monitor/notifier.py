@@ -350,8 +350,8 @@ class Notifier:
         if name in self._flapping:
             self._flapping[name] = _Flapping(now, t)
             return True
-        if t.old is State.UNKNOWN or t.deliberate or t.reason is Reason.STOPPED:
-            return False  # start-up, and starts and stops the user asked for, are not flapping
+        if t.old is State.UNKNOWN or t.deliberate or t.reason is Reason.STOPPED or t.old is t.new:
+            return False  # start-up, starts and stops the user asked for, and a new reason are not flapping
         changes = self._changes.setdefault(name, deque())
         changes.append(now)
         while changes and changes[0] <= now - self.flap_window:

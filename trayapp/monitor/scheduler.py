@@ -56,6 +56,8 @@ from trayapp.monitor.rootcause import Relations
 
 log = logging.getLogger(__name__)
 
+_BAD_STATES = (State.DOWN, State.DEGRADED)
+
 
 @dataclass(frozen=True)
 class CheckEvent:
@@ -112,10 +114,15 @@ class Tracker:
         self.starting_until: float | None = None  # monotonic; failures do not count before it
 
     def force(self, state: State, result: CheckResult, now: float) -> Transition | None:
-        """Set the state at once (a child exited, a deliberate start or stop): no threshold."""
+        """Set the state at once (a child exited, a deliberate start or stop): no threshold.
+
+        The supervisor's word explains a state a check may have confirmed a moment before (a
+        check that found the port closed between the child's exit and its report): then the
+        transition keeps the state and carries the new reason (``old is new``), so a popup still
+        open for the change says why, not only what."""
         self.failures = 0 if state is State.UP else self.down_after
         self.starting_until = None
-        return self._move(state, result, now)
+        return self._move(state, result, now, explains=result.reason is not self.reason)
 
     def start(self, result: CheckResult, now: float, until: float) -> Transition | None:
         """A managed start: ``starting`` until the first success or ``until``."""
@@ -153,10 +160,10 @@ class Tracker:
             new = result.state
         return self._move(new, result, now)
 
-    def _move(self, new: State, result: CheckResult, now: float) -> Transition | None:
+    def _move(self, new: State, result: CheckResult, now: float, *, explains: bool = False) -> Transition | None:
         # Into or out of stale_connection is news even within "degraded": it asks for a restart.
         stale_news = Reason.STALE_CONNECTION in (result.reason, self.reason) and result.reason is not self.reason
-        if new is self.state and not (stale_news and new is not State.UP):
+        if new is self.state and not (stale_news and new is not State.UP) and not (explains and new in _BAD_STATES):
             return None
         old, old_since = self.state, self.since
         self.state, self.reason = new, result.reason
