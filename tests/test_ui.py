@@ -227,9 +227,9 @@ def test_hung_backend_and_hung_mongo_never_stall_the_gui(qtbot, tray_app, backen
         threads["probe"].append(threading.current_thread())
         return real_probe(self)
 
-    def collect(wanted: object) -> object:
+    def collect(*args: object) -> object:
         threads["port scan"].append(threading.current_thread())
-        return real_collect(wanted)  # type: ignore[arg-type]
+        return real_collect(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Checker, "probe", probe)
     monkeypatch.setattr(ports, "_collect", collect)

@@ -31,15 +31,18 @@ listener with its pid, ``visible=True`` and every other owner field ``None``:
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import os
 import socket
 import struct
 import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from typing import Any
 
 import psutil
@@ -89,16 +92,22 @@ class ListeningSocket:
 # --------------------------------------------------------------------------- listing
 
 
-def listeners(ports: Iterable[int] | None = None) -> list[Listener]:
+def listeners(ports: Iterable[int] | None = None, *, fresh: bool = False) -> list[Listener]:
     """Listening TCP sockets on ``ports`` (``None``: all) with their owners.
 
     Sorted by port, then address; one entry per (pid, address, port). Never raises for
     platform or permission problems: what cannot be seen is left out or marked invisible.
+
+    On Linux a socket seen before is looked for first in the processes that held it then
+    (see :func:`_proc_net`): every process named holds the socket now, but one that came to
+    hold it otherwise than by a fork of a holder may be missed for up to ``HOLDER_RESCAN_S``.
+    ``fresh`` reads every process's open files instead, for an answer that must name every
+    holder (what to stop to free a port).
     """
     wanted = None if ports is None else frozenset(int(p) for p in ports)
     if wanted is not None and not wanted:
         return []
-    sockets, procs = _collect(wanted)
+    sockets, procs = _collect(wanted, fresh)
     owners: dict[int, Listener] = {}  # per pid, the owner's fields; address and port filled per socket
     result: list[Listener] = []
     proxies: dict[int, list[Listener]] | None = None
@@ -116,20 +125,22 @@ def listeners(ports: Iterable[int] | None = None) -> list[Listener]:
     return result
 
 
-def listening_sockets(ports: Iterable[int] | None = None) -> list[ListeningSocket]:
+def listening_sockets(ports: Iterable[int] | None = None, *, fresh: bool = False) -> list[ListeningSocket]:
     """The listening sockets on ``ports`` (``None``: all), without owner details: cheaper to poll."""
     wanted = None if ports is None else frozenset(int(p) for p in ports)
-    return _collect(wanted)[0]
+    return _collect(wanted, fresh)[0]
 
 
-def _collect(wanted: frozenset[int] | None) -> tuple[list[ListeningSocket], dict[int, psutil.Process]]:
+def _collect(
+    wanted: frozenset[int] | None, fresh: bool = False
+) -> tuple[list[ListeningSocket], dict[int, psutil.Process]]:
     """Deduplicated, sorted listening sockets, plus the ``psutil.Process`` objects met on the
     way, so their details need not be looked up twice."""
     procs: dict[int, psutil.Process] = {}
     raw: list[ListeningSocket] | None = None
     if LINUX:
         try:
-            raw = _proc_net(wanted)
+            raw = _proc_net(wanted, fresh)
         except (OSError, ValueError) as exc:  # no /proc (a sandbox), an unexpected format: psutil's ways
             log.debug("reading /proc/net failed (%r); asking psutil", exc)
     if raw is None:
@@ -154,33 +165,199 @@ def _psutil_sockets(wanted: frozenset[int] | None, procs: dict[int, psutil.Proce
     return _add_sharers(raw, procs)
 
 
-# --------------------------------------------------------------------------- Linux: /proc/net
+# --------------------------------------------------------------------------- Linux: the socket table
 
 _TCP_LISTEN = b"0A"
+#: how long the holders a full scan found for a socket are trusted while each still has it
+#: open: a process that came to hold it otherwise than as a forked descendant of a holder (the
+#: socket passed over a Unix socket, a holder's grandchild orphaned by its parent) is named
+#: after at most this long
+HOLDER_RESCAN_S = 30.0
+_counts = threading.local()
 
 
-def _proc_net(wanted: frozenset[int] | None) -> list[ListeningSocket]:
-    """Listening TCP sockets from ``/proc/net/tcp`` and ``tcp6``, one entry per process holding
-    each (every process with the socket's inode among its open files; none we may not read:
-    then one entry with ``pid`` None)."""
+def full_scans() -> int:
+    """How many full walks of every ``/proc/PID/fd`` lookups in the calling thread have made
+    (for tests and bench/: other threads' lookups do not count)."""
+    return getattr(_counts, "scans", 0)
+
+
+@dataclass(frozen=True)
+class _Held:
+    """Who held a socket at a full scan: (pid, start time in clock ticks since boot) each;
+    empty when no process we may look into did (another user's socket)."""
+
+    holders: tuple[tuple[int, int], ...]
+    scanned: float  # time.monotonic()
+
+
+_held: dict[int, _Held] = {}  # socket inode -> its holders at the last full scan
+_held_lock = threading.Lock()
+
+
+def _proc_net(wanted: frozenset[int] | None, fresh: bool = False) -> list[ListeningSocket]:
+    """Listening TCP sockets from the kernel's table, one entry per process holding each (every
+    process with the socket's inode among its open files; none we may look into: then one
+    entry with ``pid`` None).
+
+    The processes are looked for where they were last time: the holders a full scan found for
+    the same socket, if each still runs (same start time: no reused pid) and still has it open,
+    together with any descendant of theirs that has it too (a worker forked since). Otherwise,
+    and with ``fresh``, every process's open files are read (:func:`_holders_of`)."""
     sockets = _listening_table(wanted)
     if not sockets:
         return []
-    holders = _holders_of(set(sockets))
-    if any(not holders.get(inode) for inode in sockets):
-        # A socket nobody was seen holding is another user's, or one whose process exited
-        # while the files were read: that one has left the table by now (its descriptors are
-        # closed before its process is gone), and is not passed off as another user's.
-        still = _listening_table(wanted)
-        sockets = {inode: where for inode, where in sockets.items() if holders.get(inode) or inode in still}
+    holders = None if fresh else _still_held(sockets)
+    if holders is None:
+        holders = _scan(sockets)
+        if any(not holders.get(inode) for inode in sockets):
+            # A socket nobody was seen holding is another user's, or one whose process exited
+            # while the files were read: that one has left the table by now (its descriptors
+            # are closed before its process is gone), and is not passed off as another user's.
+            still = _listening_table(wanted)
+            sockets = {inode: where for inode, where in sockets.items() if holders.get(inode) or inode in still}
     found = []
-    for inode, (address, port) in sockets.items():
+    for inode, (address, port, _uid) in sockets.items():
         pids = holders.get(inode)
         if not pids:
             found.append(ListeningSocket(address, port, None, inode))
         else:
             found += [ListeningSocket(address, port, pid, inode) for pid in sorted(pids)]
     return found
+
+
+def _scan(sockets: dict[int, tuple[str, int, int]]) -> dict[int, set[int]]:
+    """The holders of ``sockets`` from a walk of every ``/proc/PID/fd``, remembered for
+    :func:`_still_held`. A socket with no holder we could see is remembered as such only when
+    it is another user's and we are not root: one of ours whose holder was missed (it exited
+    or passed the socket on during the walk) is looked for afresh next time."""
+    _counts.scans = full_scans() + 1
+    holders = _holders_of(set(sockets))
+    now = time.monotonic()
+    me = os.geteuid()
+    remembered = {}
+    for inode, (_address, _port, uid) in sockets.items():
+        pids = holders.get(inode, set())
+        if not pids and (me == 0 or uid == me):
+            continue
+        starts = [(pid, _start_time(pid)) for pid in sorted(pids)]
+        if all(start is not None for _, start in starts):
+            remembered[inode] = _Held(tuple((pid, start) for pid, start in starts if start is not None), now)
+    with _held_lock:
+        for inode in [i for i, held in _held.items() if now - held.scanned >= HOLDER_RESCAN_S]:
+            del _held[inode]
+        _held.update(remembered)
+    return holders
+
+
+def _still_held(sockets: dict[int, tuple[str, int, int]]) -> dict[int, set[int]] | None:
+    """inode -> pids holding it, from the holders remembered for each socket and their
+    descendants; None when a full scan is needed: a socket not seen before (a new one, even
+    on the same port), or scanned more than ``HOLDER_RESCAN_S`` ago, a holder gone or its pid
+    reused (another start time), a holder that no longer has the socket open, a descendant
+    that has it but was not known, or more descendants than ``MAX_SHARER_CHECKS``.
+
+    Costs one read of ``/proc/PID/stat``, ``/proc/PID/fd`` and the ``children`` of each
+    thread per holder, whatever the number of processes on the machine."""
+    now = time.monotonic()
+    with _held_lock:
+        known = {inode: _held.get(inode) for inode in sockets}
+    open_sockets: dict[int, frozenset[int]] = {}  # pid -> the socket inodes it has open
+    result = {}
+    for inode, held in known.items():
+        if held is None or now - held.scanned >= HOLDER_RESCAN_S:
+            return None
+        pids = set()
+        for pid, start in held.holders:
+            if _start_time(pid) != start or inode not in _sockets_of(pid, open_sockets):
+                return None
+            pids.add(pid)
+        if pids and not _no_new_sharer(pids, inode, open_sockets):
+            return None
+        result[inode] = pids
+    return result
+
+
+def _no_new_sharer(pids: set[int], inode: int, open_sockets: dict[int, frozenset[int]]) -> bool:
+    """Whether no descendant of ``pids`` but themselves has socket ``inode`` open (a child forked
+    after the socket was opened inherits it: a pre-fork server's new worker). False too when
+    the process tree cannot be read or is larger than ``MAX_SHARER_CHECKS``."""
+    seen = set(pids)
+    queue = list(pids)
+    budget = MAX_SHARER_CHECKS
+    while queue:
+        kids = _children(queue.pop())
+        if kids is None:
+            return False
+        for kid in kids:
+            if kid in seen:
+                continue
+            budget -= 1
+            if budget < 0 or inode in _sockets_of(kid, open_sockets):
+                return False
+            seen.add(kid)
+            queue.append(kid)
+    return True
+
+
+def _children(pid: int) -> list[int] | None:
+    """The pids of ``pid``'s children, from ``/proc/PID/task/TID/children`` of each of its threads
+    (Linux 4.2+, ``CONFIG_PROC_CHILDREN``); None when they cannot be read (or ``pid`` is gone)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    kids: list[int] = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as fh:
+                kids += [int(kid) for kid in fh.read().split()]
+        except FileNotFoundError:
+            if os.path.isdir(f"/proc/{pid}/task/{tid}"):
+                return None  # a kernel without the children files
+            # else the thread has just exited (its children, if any, went to another thread)
+        except OSError:
+            return None
+    return kids
+
+
+def _sockets_of(pid: int, memo: dict[int, frozenset[int]]) -> frozenset[int]:
+    """The inodes of the sockets ``pid`` has open (none if its files cannot be read), read once per lookup."""
+    if pid not in memo:
+        inodes = set()
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            fds = []
+        for fd in fds:
+            try:
+                link = os.readlink(f"{fd_dir}/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(int(link[8:-1]))
+        memo[pid] = frozenset(inodes)
+    return memo[pid]
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, start time in clock ticks since boot) of ``pid`` from ``/proc/PID/stat``; None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2 :].split()  # the name, in parentheses, may hold anything
+    try:
+        return int(fields[1]), int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _start_time(pid: int) -> int | None:
+    stat = _stat(pid)
+    return None if stat is None else stat[1]
 
 
 def holds_socket(pid: int, inode: int) -> bool | None:
@@ -204,9 +381,89 @@ def holds_socket(pid: int, inode: int) -> bool | None:
     return False
 
 
-def _listening_table(wanted: frozenset[int] | None) -> dict[int, tuple[str, int]]:
-    """inode -> (address, port) of every listening TCP socket on ``wanted`` ports (None: all)."""
-    table: dict[int, tuple[str, int]] = {}
+def _listening_table(wanted: frozenset[int] | None) -> dict[int, tuple[str, int, int]]:
+    """inode -> (address, port, owner's uid) of every listening TCP socket on ``wanted`` ports
+    (None: all), IPv4 and IPv6: from the kernel's sock_diag netlink interface (what ``ss`` asks),
+    else from ``/proc/net/tcp`` and ``tcp6``.
+
+    Both list the same sockets, but reading ``/proc/net/tcp*`` walks the kernel's whole table
+    of established connections even when it is empty (4 ms a file on a machine with 262,144
+    hash buckets), where a sock_diag request for listeners walks only the listening ones."""
+    try:
+        return _diag_table(wanted)
+    except OSError as exc:  # no netlink here (a sandbox, a seccomp filter): the files
+        log.debug("sock_diag failed (%r); reading /proc/net", exc)
+        return _proc_net_table(wanted)
+
+
+# sock_diag, from linux/netlink.h, linux/sock_diag.h and linux/inet_diag.h
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST_DUMP = 0x1 | 0x300  # NLM_F_REQUEST | NLM_F_DUMP
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_TCPF_LISTEN = 1 << 10
+_NLMSG = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, sequence, port id
+#: inet_diag_req_v2: family, protocol, extensions, pad, states, then an empty inet_diag_sockid
+_DIAG_REQUEST = struct.Struct("=BBBBI48x")
+_DIAG_MSG_SIZE = 72  # inet_diag_msg
+_DIAG_TIMEOUT_S = 2.0
+
+
+def _diag_table(wanted: frozenset[int] | None) -> dict[int, tuple[str, int, int]]:
+    """The listening TCP sockets by sock_diag: one dump request per address family, answered
+    at once by the kernel (bounded by ``_DIAG_TIMEOUT_S`` all the same). Raises OSError when
+    netlink is refused or answers with an error."""
+    table: dict[int, tuple[str, int, int]] = {}
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
+        nl.settimeout(_DIAG_TIMEOUT_S)
+        for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), start=1):
+            body = _DIAG_REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, _TCPF_LISTEN)
+            nl.send(_NLMSG.pack(_NLMSG.size + len(body), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST_DUMP, seq, 0) + body)
+            _diag_answers(nl, seq, family, wanted, table)
+    return table
+
+
+def _diag_answers(
+    nl: socket.socket, seq: int, family: int, wanted: frozenset[int] | None, table: dict[int, tuple[str, int, int]]
+) -> bool:
+    """Read one dump's answers into ``table``; False when the family is not supported (no IPv6)."""
+    size = 4 if family == socket.AF_INET else 16
+    while True:
+        data = nl.recv(1 << 16)
+        if not data:
+            raise OSError("sock_diag: empty answer")
+        offset = 0
+        while offset + _NLMSG.size <= len(data):
+            length, kind, _flags, answer_seq, _port_id = _NLMSG.unpack_from(data, offset)
+            if length < _NLMSG.size:
+                raise OSError("sock_diag: malformed answer")
+            body = offset + _NLMSG.size
+            offset += (length + 3) & ~3
+            if answer_seq != seq:
+                continue
+            if kind == _NLMSG_DONE:
+                return True
+            if kind == _NLMSG_ERROR:
+                (error,) = struct.unpack_from("=i", data, body)
+                if family == socket.AF_INET6 and -error == errno.ENOENT:
+                    return False
+                raise OSError(-error, f"sock_diag: {os.strerror(-error)}")
+            if kind != _SOCK_DIAG_BY_FAMILY or length < _NLMSG.size + _DIAG_MSG_SIZE:
+                continue
+            if data[body + 1] != 10:  # TCP_LISTEN
+                continue
+            (port,) = struct.unpack_from(">H", data, body + 4)
+            if wanted is not None and port not in wanted:
+                continue
+            uid, inode = struct.unpack_from("=II", data, body + 64)
+            if inode:
+                address = socket.inet_ntop(family, data[body + 8 : body + 8 + size])
+                table[inode] = (address, port, uid)
+
+
+def _proc_net_table(wanted: frozenset[int] | None) -> dict[int, tuple[str, int, int]]:
+    """Like :func:`_diag_table`, from ``/proc/net/tcp`` and ``tcp6``."""
+    table: dict[int, tuple[str, int, int]] = {}
     for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
         try:
             with open(f"/proc/net/{name}", "rb") as fh:  # bytes: no codec to look up (after a setuid, say)
@@ -221,7 +478,7 @@ def _listening_table(wanted: frozenset[int] | None) -> dict[int, tuple[str, int]
                         continue
                     inode = int(fields[9])
                     if inode:
-                        table[inode] = (_address(hex_address, family), port)
+                        table[inode] = (_address(hex_address, family), port, int(fields[7]))
         except FileNotFoundError:
             if name == "tcp6":
                 continue  # IPv6 disabled
@@ -393,7 +650,7 @@ def _read_owner(pid: int, proc: psutil.Process | None) -> Listener:
             if value not in ("", ()):
                 fields[field_name] = value
     fields["tag"] = service_tag(proc)
-    fields["watcher"] = watcher_of(proc)
+    fields["watcher"] = _remembered_watcher(proc)
     return replace(bare, **fields)
 
 
@@ -501,23 +758,62 @@ def watcher_of(proc: psutil.Process) -> Watcher | None:
     watcher or process manager, which starts the process again when it exits: nodemon,
     ``node --watch``, tsx watch, ts-node-dev, PM2's God daemon, concurrently. None if there is none
     (or ``proc`` is itself the watcher: a ``node --watch`` holds no socket itself, its child does)."""
+    return _watcher_walk(proc)[0]
+
+
+def _watcher_walk(proc: psutil.Process) -> tuple[Watcher | None, tuple[int, ...]]:
+    """:func:`watcher_of`, and the pids it looked at from ``proc`` up, each the parent of the one
+    before (empty when the walk failed: nothing to remember)."""
+    chain = [proc.pid]
     try:
         current = proc.parent()
         for _ in range(WATCHER_DEPTH):
-            if current is None or current.pid in (0, 1):
-                return None
+            if current is None:
+                return None, ()
+            chain.append(current.pid)
+            if current.pid in (0, 1):
+                return None, tuple(chain)
             with current.oneshot():
                 try:
                     name, cmdline = current.name(), current.cmdline()
                 except psutil.AccessDenied:
-                    return None
+                    return None, tuple(chain)
                 kind = watcher_kind(name, cmdline)
                 if kind is not None:
-                    return Watcher(current.pid, kind, current.create_time())
+                    return Watcher(current.pid, kind, current.create_time()), tuple(chain)
             current = current.parent()
     except (psutil.Error, OSError):
-        return None
-    return None
+        return None, ()
+    return None, tuple(chain)
+
+
+#: pid -> (its start time in clock ticks, the pids walked up from it, the watcher found)
+_watchers: dict[int, tuple[int, tuple[int, ...], Watcher | None]] = {}
+_WATCHERS_KEPT = 256
+
+
+def _remembered_watcher(proc: psutil.Process) -> Watcher | None:
+    """:func:`watcher_of`, remembered per process (Linux) while the ancestry it walked stands.
+
+    Each pid walked is checked to still be the parent of the one below it (one read of
+    ``/proc/PID/stat`` each, where the walk asks psutil for names and command lines): a
+    process whose parent exits is adopted by another at once, before that pid can be reused, so
+    unchanged links mean the same ancestors. (An ancestor that replaces its own program with
+    ``exec`` keeps its pid and is not noticed.)"""
+    if not LINUX:
+        return watcher_of(proc)
+    start = _start_time(proc.pid)
+    known = _watchers.get(proc.pid)
+    if known is not None and start is not None and known[0] == start:
+        if all((stat := _stat(child)) is not None and stat[0] == parent for child, parent in pairwise(known[1])):
+            return known[2]
+    watcher, chain = _watcher_walk(proc)
+    if chain and start is not None and _start_time(proc.pid) == start:
+        with _held_lock:
+            if len(_watchers) >= _WATCHERS_KEPT:
+                _watchers.clear()
+            _watchers[proc.pid] = (start, chain, watcher)
+    return watcher
 
 
 # --------------------------------------------------------------------------- Docker's port publisher

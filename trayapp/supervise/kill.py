@@ -212,7 +212,7 @@ def plan_kill(port: int, with_watcher: bool = False) -> KillPlan:
     """Find what to stop to free ``port``: every process holding a listening socket on it plus
     all their descendants, and (``with_watcher``) the watchers above them with theirs; signals
     nothing."""
-    found = listeners([port])
+    found = listeners([port], fresh=True)  # every holder, not only those seen last time
     if not found:
         return KillPlan(port, (), f"nothing is listening on port {port}", NOT_LISTENING)
     sockets = frozenset(x.socket for x in found if x.socket is not None)
@@ -657,7 +657,7 @@ def _denied_sentence(port: int, denied: list[KillTarget]) -> str:
 
 
 def _holders(port: int) -> list[Listener]:
-    return listeners([port])
+    return listeners([port], fresh=True)
 
 
 def _wait_port_free(port: int, timeout: float, settle: float) -> bool:
