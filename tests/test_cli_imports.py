@@ -99,3 +99,52 @@ def test_a_mongo_uri_with_a_bad_option_is_still_a_config_error_without_the_passw
     assert out.returncode == 2
     assert "tls" in out.stderr and "'uri'" in out.stderr
     assert "topsecret" not in out.stderr + out.stdout
+
+
+def test_ports_loads_no_log_file_handler_no_json_no_digest_until_needed(tmp_path, stack_config) -> None:
+    """`ports PORT` for a stack with no managed service: the rotating log file (and its
+    ``logging.handlers``), ``json``, ``hashlib`` and ``difflib`` stay unloaded; ``--json`` loads json."""
+    port = str(free_port())
+    command = trayapp_command("ports", port, "--config", stack_config)
+    out = subprocess.run(
+        [command[0], "-X", "importtime", *command[1:]],
+        cwd=tmp_path,
+        env=cli_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert f"{port}" in out.stdout + out.stderr  # it answered: nothing listens there
+    names = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert "trayapp.checks.ports" in names
+    assert names.isdisjoint({"logging.handlers", "json", "hashlib", "difflib"}), sorted(
+        names & {"logging.handlers", "json", "hashlib", "difflib"}
+    )
+    assert not list((tmp_path / ".state").rglob("trayapp.log"))  # nothing was logged, so no file
+    as_json = imported(tmp_path, "ports", port, "--json", "--config", str(stack_config))
+    assert "json" in as_json
+
+
+def test_the_log_file_is_opened_at_the_first_record_it_keeps(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    from trayapp.cli import _LogFile
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    handler = _LogFile(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    logger = logging.getLogger("trayapp.test_log_file")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        logger.info("below the file's level")
+        assert not handler.path.exists()
+        assert handler.path.is_relative_to(tmp_path / "state")
+        logger.warning("kept")
+        logger.error("kept too")
+        assert handler.path.read_text() == "WARNING trayapp.test_log_file kept\nERROR trayapp.test_log_file kept too\n"
+    finally:
+        logger.removeHandler(handler)
+        handler.close()

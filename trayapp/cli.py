@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import logging.handlers
 import os
 import sys
 import threading
@@ -14,8 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
-
-import platformdirs
 
 from trayapp import package_version
 from trayapp.config.load import Config, ConfigError, ServiceConfig
@@ -345,8 +341,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - users get a sentence, the log gets the traceback
         log.exception("unexpected error")
-        said = f"trayapp: unexpected error: {type(exc).__name__}: {exc} (details in {log_file})"
+        said = f"trayapp: unexpected error: {type(exc).__name__}: {exc} (details in {log_file.path})"
         return _refused(Refused(said, EXIT_PROBLEM), args.json)
+
+
+def _dumps(value: object, indent: int | None = None) -> str:
+    """``json.dumps``, imported when a command answers in JSON (1 ms of start-up otherwise)."""
+    import json
+
+    return json.dumps(value, indent=indent)
 
 
 def _refused(refusal: Refused, as_json: bool) -> int:
@@ -354,26 +357,60 @@ def _refused(refusal: Refused, as_json: bool) -> int:
     print(refusal.said, file=sys.stderr)
     if as_json:
         detail = refusal.said.removeprefix("trayapp: ")
-        print(json.dumps({"ok": False, "detail": detail, **refusal.fields}))
+        print(_dumps({"ok": False, "detail": detail, **refusal.fields}))
     return refusal.code
 
 
-def _setup_logging(verbose: bool) -> Path:
+def _setup_logging(verbose: bool) -> _LogFile:
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     if verbose:
         root.addHandler(logging.StreamHandler(sys.stderr))
-    log_dir = Path(platformdirs.user_log_dir("trayapp", appauthor=False))
-    log_file = log_dir / "trayapp.log"
-    try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
-    except OSError:
-        return log_file  # a read-only home must not stop the CLI
+    handler = _LogFile(logging.DEBUG if verbose else logging.WARNING)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
-    handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
     root.addHandler(handler)
-    return log_file
+    return handler
+
+
+class _LogFile(logging.Handler):
+    """trayapp.log in the user's log folder (1 MB, three old ones kept), opened at the first
+    record it keeps: a command that logs nothing imports neither ``logging.handlers`` nor
+    ``platformdirs`` (about 10 ms of start-up). A read-only home must not stop the CLI: then
+    records are dropped."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self._file: logging.Handler | None = None
+        self._failed = False
+
+    @property
+    def path(self) -> Path:
+        import platformdirs
+
+        return Path(platformdirs.user_log_dir("trayapp", appauthor=False)) / "trayapp.log"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._file is None:
+            if self._failed:
+                return
+            import logging.handlers
+
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = logging.handlers.RotatingFileHandler(
+                    self.path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+                )
+            except OSError:
+                self._failed = True
+                return
+            self._file.setFormatter(self.formatter)
+            self._file.setLevel(self.level)
+        self._file.handle(record)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        super().close()
 
 
 # -- the tray app ----------------------------------------------------------------
@@ -410,7 +447,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         services = [
             dict(r.to_json(), source=config.source_of(s)) for r, s in zip(results, config.services, strict=True)
         ]
-        print(json.dumps({"overall": str(overall), "services": services}, indent=2))
+        print(_dumps({"overall": str(overall), "services": services}, indent=2))
     else:
         _print_status_table(results, overall, config, sys.stdout, sentences=args.verbose)
     return EXIT_OK if overall in FINE else EXIT_PROBLEM
@@ -529,7 +566,7 @@ class _JsonPrinter:
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
-        line = json.dumps(event.to_json())
+        line = _dumps(event.to_json())
         with self._lock:
             print(line, flush=True)
 
@@ -594,7 +631,7 @@ def cmd_ports(args: argparse.Namespace) -> int:
     missing = sorted((wanted or set()) - {x.port for x in found})
     if args.json:
         rows = [_port_row(x, watched.get(x.port, ()) or _own(x, ours)) for x in found]
-        print(json.dumps({"listeners": rows, "not_listening": missing}, indent=2))
+        print(_dumps({"listeners": rows, "not_listening": missing}, indent=2))
     else:
         _print_ports_table(found, watched, missing, sys.stdout, ours)
     return EXIT_PROBLEM if missing else EXIT_OK
@@ -711,7 +748,7 @@ def _print_target(target: KillTarget, out: TextIO) -> None:
 
 def _print_kill(data: dict[str, object], detail: str, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(data, indent=2))
+        print(_dumps(data, indent=2))
     else:
         print(detail)
 
@@ -764,7 +801,7 @@ def cmd_service_action(args: argparse.Namespace) -> int:
     except ControlError as exc:  # the tray may have done it: not done again here
         ok, detail, elapsed = False, f"trayapp: {exc}", 0.0
     if args.json:
-        print(json.dumps({"ok": ok, "detail": detail, "elapsed_s": round(elapsed, 3)}))
+        print(_dumps({"ok": ok, "detail": detail, "elapsed_s": round(elapsed, 3)}))
     else:
         print(detail, file=sys.stdout if ok else sys.stderr)
     return EXIT_OK if ok else EXIT_PROBLEM
@@ -810,7 +847,7 @@ def _service_action_all(args: argparse.Namespace, config: Config) -> int:
         answer = {"ok": False, "detail": f"trayapp: {exc}", "elapsed_s": 0.0, "services": []}
     ok = answer.get("ok") is True
     if args.json:
-        print(json.dumps(answer))
+        print(_dumps(answer))
     else:
         rows = answer.get("services")
         for row in rows if isinstance(rows, list) else []:
@@ -988,9 +1025,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     findings = doctor(folder)
     errors = sum(f.severity is Severity.ERROR for f in findings)
     if args.json:
-        print(
-            json.dumps({"root": str(folder), "errors": errors, "findings": [f.to_json() for f in findings]}, indent=2)
-        )
+        print(_dumps({"root": str(folder), "errors": errors, "findings": [f.to_json() for f in findings]}, indent=2))
     else:
         for finding in findings:
             where = f"{finding.where}  " if finding.where else ""

@@ -19,7 +19,6 @@ SHA-256 of the config home; :func:`home_folder` names the per-config folder for 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 
@@ -43,6 +42,8 @@ def project_home(root: str | os.PathLike[str]) -> str:
 
 def digest(home: str) -> str:
     """12 hex digits that tell one config home from another."""
+    import hashlib  # here: 2 ms of start-up (OpenSSL) that a config without managed services does without
+
     return hashlib.sha256(home.encode("utf-8", "surrogatepass")).hexdigest()[:DIGEST_LEN]
 
 

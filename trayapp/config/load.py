@@ -6,7 +6,6 @@ service and the field, so the CLI can print it and exit 2 without a traceback.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import shlex
@@ -15,8 +14,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
-
-import platformdirs
 
 from trayapp.config.redact import mongo_hosts, redact_text, redact_uri, scrub, uri_secrets
 from trayapp.identity import config_home, service_identity
@@ -239,6 +236,8 @@ _KIND_KEYS = {
 
 
 def user_config_path() -> Path:
+    import platformdirs  # here, not at the top: a command given --config does without it
+
     return Path(platformdirs.user_config_dir("trayapp", appauthor=False)) / CONFIG_NAME
 
 
@@ -442,6 +441,8 @@ def _kind_problem(kind_raw: object) -> str:
     if kind_raw is None:
         return f'is required unless url = "http://…" or uri = "mongodb://…" says it (one of: {kinds})'
     text = str(kind_raw).strip().lower()
+    import difflib  # only for a mistake
+
     guess = _KIND_ALIASES.get(text) or next(iter(difflib.get_close_matches(text, [k.value for k in Kind], n=1)), None)
     if guess is not None:
         return f"{kind_raw!r} is not a known kind; did you mean {guess!r}?"
@@ -736,6 +737,8 @@ def _number(
 def _reject_unknown(raw: dict[str, Any], allowed: set[str], source: str, label: str | None, *, hint: str) -> None:
     for key in raw:
         if key not in allowed:
+            import difflib  # only for a mistake
+
             close = difflib.get_close_matches(key, sorted(allowed), n=1)
             suggestion = f"; did you mean {close[0]!r}?" if close else f" (allowed: {', '.join(sorted(allowed))})"
             raise ConfigError(source, f"is not a known {hint}{suggestion}", label, key)
