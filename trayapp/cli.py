@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 from trayapp import package_version
 from trayapp.config.load import Config, ConfigError, ServiceConfig
 from trayapp.model import FINE, CheckResult, Listener, State, Transition, overall_state
-from trayapp.stop_signals import StopSignals
 from trayapp.text import format_cmdline, format_latency, humanize_age
 
 # Each command imports what it needs when it runs (issue #12): `trayapp ports` must not pay
@@ -545,6 +544,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
     # No supervisor here, but the exit of a child trayapp started (the tray, `trayapp start`) is
     # still seen at once, not at the next check (issue #12): its record names it.
     exits = ExitReporter(monitor, config.services)
+    from trayapp.stop_signals import StopSignals
+
     with StopSignals() as stop:  # SIGTERM or Ctrl-C, whichever thread takes it (issue #8)
         monitor.start()
         exits.start()
@@ -964,6 +965,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
     tailer = LogTailer(show)
     for follower in followers:
         tailer.follow(follower)
+    from trayapp.stop_signals import StopSignals
+
     with StopSignals() as stop:  # SIGTERM or Ctrl-C, whichever thread takes it (issue #8)
         tailer.start()
         try:
