@@ -64,7 +64,7 @@ def main() -> None:
             started = time.perf_counter()
             lookup_owners([api.port])
             scans.append((time.perf_counter() - started) * 1000)
-        print(f"  {'port owner scan (psutil)':28} {summary(scans)}")
+        print(f"  {'port owners, asked again':28} {summary(scans)}")
 
         config = work / "stack.toml"
         for label, services in {
