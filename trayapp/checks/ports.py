@@ -2,10 +2,12 @@
 
 What can be seen depends on the platform and on who asks:
 
-* Linux and Windows: one system-wide ``psutil.net_connections(kind="tcp")`` call. On Linux,
-  without root, sockets of other users' processes are still listed (from ``/proc/net/tcp*``)
-  but their owner cannot be mapped, so psutil gives ``pid=None``; they come back as
+* Linux: the kernel's table of listening sockets (sock_diag, else ``/proc/net/tcp*``), each
+  socket's inode mapped to the processes that have it open. Without root, sockets of other
+  users' processes are still listed but their owner cannot be mapped; they come back as
   ``Listener(pid=None, visible=False)``.
+* Windows (and Linux without ``/proc``): one system-wide ``psutil.net_connections(kind="tcp")``
+  call, with the same ``pid=None`` for what cannot be mapped.
 * macOS (or wherever the system-wide call raises AccessDenied): every process we may inspect
   is asked for its own sockets. Processes that deny access are skipped, so a port held by
   another user's process is simply not seen (it looks free); nothing can be done about that
@@ -13,9 +15,11 @@ What can be seen depends on the platform and on who asks:
 
 Every process that holds a listening socket is a holder: a pre-fork server's workers share
 the parent's socket, and stay holders when the parent is gone and they are orphaned to pid 1.
-On Linux the listing reads ``/proc/net/tcp*`` and maps each listening socket's inode to
-*every* process that has it open (psutil's system-wide call keeps only the first of them);
-elsewhere the holder named by psutil and its relatives are asked for their own sockets (see
+On Linux each listening socket's inode is mapped to *every* process that has it open
+(psutil's system-wide call keeps only the first of them): first the processes that held it
+at the last full scan and their descendants, then, if they no longer account for it, every
+process (see :func:`_proc_net`; ``fresh=True`` always reads every process). Elsewhere the
+holder named by psutil and its relatives are asked for their own sockets (see
 :func:`_add_sharers`).
 
 Besides the usual details each owner carries what says whose it is: the ``TRAYAPP_SERVICE``
