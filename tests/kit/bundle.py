@@ -24,6 +24,9 @@ from tests.kit.cli import REPO
 PYINSTALLER = Path(sys.executable).parent / "pyinstaller"
 SPEC = REPO / "packaging" / "trayapp.spec"
 KEEP = 3  # bundles kept in the cache (other keys are removed after a build)
+#: a bundle a suite took less than this long ago is kept too: a suite beside this one, with other
+#: sources, removed it under this one's running tests ("No module named 'shiboken6.Shiboken'")
+IN_USE_S = 3600.0
 
 
 def _inputs() -> list[Path]:
@@ -54,10 +57,12 @@ def built_bundle() -> tuple[Path, float | None]:
     key = bundle_key()
     executable = cache / key / "trayapp" / "trayapp"
     if executable.is_file():
+        os.utime(cache / key)  # in use: another suite's build does not prune it for IN_USE_S
         return executable, None
     with (cache / "build.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another suite may be building the same key
         if executable.is_file():
+            os.utime(cache / key)
             return executable, None
         aside = cache / f"{key}.building"
         shutil.rmtree(aside, ignore_errors=True)
@@ -80,5 +85,5 @@ def _prune(cache: Path, current: str) -> None:
     builds = sorted((p for p in cache.iterdir() if p.is_dir() and p.name not in ("work",) and "." not in p.name),
                     key=lambda p: p.stat().st_mtime, reverse=True)  # fmt: skip
     for old in builds[KEEP:]:
-        if old.name != current:
+        if old.name != current and time.time() - old.stat().st_mtime > IN_USE_S:
             shutil.rmtree(old, ignore_errors=True)
