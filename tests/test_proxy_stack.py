@@ -4,10 +4,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
+import shutil
+import socket
 import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import psutil
 
 from tests.kit.cli import cli_env, run_cli, trayapp_command
 from tests.kit.servers import free_port
@@ -231,4 +238,187 @@ def test_mongoose_that_gave_up_is_a_stale_connection_once_db_answers(tmp_path: P
     out = run_cli("status", "-v", "--config", config, home=tmp_path).stdout
     assert (
         "backend still reports db disconnected " in out and " after db started, and db answers ping directly (" in out
+    )
+
+
+# -- what answers behind the proxy is read for what it is (an upstream's HTML is not Vite's page) -----
+
+
+def _listening(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def python_http_server(port: int, folder: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``python3 -m http.server PORT`` on 127.0.0.1 in ``folder`` (an old checkout's leftover server)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    python3 = shutil.which("python3") or sys.executable
+    proc = subprocess.Popen(
+        [python3, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=folder,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: _listening("127.0.0.1", port), what="http.server to listen")
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_a_stale_server_on_the_backends_port_is_named_not_a_missing_proxy(tmp_path: Path, stack: Stack) -> None:
+    project, _db, backend, vite, _target = discovered_stack(stack, "http://localhost:{backend}")
+    backend.kill()
+    with python_http_server(backend.port, tmp_path / "old-checkout") as holder:
+        code, page = get_json(vite.url("/api/health"))
+        assert code == 404 and "File not found" in str(page)  # the proxy works: the stale server answers
+        name = psutil.Process(holder.pid).name()
+
+        exit_code, output, services, _overall = status_in(project, tmp_path)
+
+    assert line_of(output, "frontend").endswith(
+        f"frontend's API path /api/health fails because backend's port {backend.port} is held by a stale server "
+        f"({name} pid {holder.pid})."
+    )
+    assert "not proxied" not in output
+    assert (services["backend"]["state"], services["backend"]["reason"]) == ("down", "stale_holder")
+    frontend = services["frontend"]
+    assert (frontend["state"], frontend["reason"], frontend["blocked_by"]) == ("down", "proxy_error", "backend")
+    assert "root cause: backend is down (stale_holder); frontend is affected" in output
+    assert exit_code == 1
+
+
+def test_a_wrong_api_path_is_the_backends_404_not_a_missing_proxy(tmp_path: Path, stack: Stack) -> None:
+    _project, db, backend, vite, _target = discovered_stack(stack, "http://localhost:{backend}")
+    config = tmp_path / "trayapp.toml"
+    config.write_text(
+        service_toml("backend", "http", url=backend.url("/api/health"), depends_on=["db"])
+        + service_toml("frontend", "http", url=vite.url("/"), proxy_path="/api/nope", proxy_to="backend")
+        + service_toml("db", "mongo", uri=f"{db.uri}/app"),
+        encoding="utf-8",
+    )
+
+    result = run_cli("status", "-v", "--config", config, home=tmp_path)
+    data = json.loads(run_cli("status", "--json", "--config", config, home=tmp_path).stdout)
+
+    assert line_of(result.stdout, "frontend").endswith(
+        "frontend's API path /api/nope reaches backend, which answers 404 (Cannot GET /api/nope): "
+        "the health path is wrong."
+    )
+    frontend = next(s for s in data["services"] if s["name"] == "frontend")
+    assert (frontend["state"], frontend["reason"], frontend["blocked_by"]) == ("down", "http_status", None)
+    assert frontend["proxy"]["http_status"] == 404
+    assert "root cause:" not in result.stdout  # nobody else is to blame
+
+
+def test_a_backend_still_connecting_behind_vite_is_one_grammatical_sentence(tmp_path: Path, stack: Stack) -> None:
+    # mongoose's first connect to a database that is not there: "connecting" for 30 s
+    backend = stack.backend(f"mongodb://127.0.0.1:{free_port()}/app", server_selection_ms=30000)
+    vite = stack.vite(f"http://127.0.0.1:{backend.port}")
+    assert get_json(vite.url("/api/health")) == (503, {"status": "error", "db": "connecting"})
+    config = tmp_path / "trayapp.toml"
+    config.write_text(
+        service_toml("backend", "http", url=backend.url("/api/health"))
+        + service_toml("frontend", "http", url=vite.url("/"), proxy_path="/api/health", proxy_to="backend"),
+        encoding="utf-8",
+    )
+
+    out = run_cli("status", "-v", "--config", config, home=tmp_path).stdout
+
+    assert line_of(out, "frontend").endswith(
+        "frontend's API path /api/health reaches backend, which reports a dependency still connecting: db: connecting."
+    )
+
+
+# -- the backend compared with is as fresh as the proxy's answer -----------------------------------------
+
+
+def frontend_after(config: Path, home: Path, ready: str, action, done) -> dict:
+    """``watch --json``: once backend and frontend were both checked ``ready`` (a state), ``action()``;
+    then the first of the frontend's check events for which ``done(event)`` holds."""
+    proc = watch(config, home)
+    try:
+        seen: set[str] = set()
+
+        def both(e: dict) -> bool:
+            if e["event"] == "check" and e["state"] == ready:
+                seen.add(e["service"])
+            return {"backend", "frontend"} <= seen
+
+        read_until(proc, both)
+        action()
+        event, _ = read_until(proc, lambda e: e["event"] == "check" and e["service"] == "frontend" and done(e))
+        return event
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def slow_backend_config(path: Path, backend: NodeProcess, vite: NodeProcess) -> Path:
+    """backend checked once a minute, so its own result stays what it was after it stops; the
+    frontend five times a second: only fresh evidence may speak of the backend."""
+    path.write_text(
+        service_toml("backend", "http", url=backend.url("/api/health"), interval=60)
+        + service_toml(
+            "frontend", "http", url=vite.url("/"), proxy_path="/api/health", proxy_to="backend", interval=0.2
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_backend_that_just_stopped_is_not_called_a_wrong_proxy_target(tmp_path: Path, stack: Stack) -> None:
+    db = stack.db()
+    backend = stack.backend(f"{db.uri}/app")
+    vite = stack.vite(f"http://127.0.0.1:{backend.port}")
+    wait_connected(backend)
+    config = slow_backend_config(tmp_path / "trayapp.toml", backend, vite)
+
+    event = frontend_after(config, tmp_path, "up", backend.kill, lambda e: e["state"] != "up")
+
+    assert event["detail"] == "frontend's API path /api/health fails because backend is down (refused)."
+    assert (event["state"], event["reason"], event["blocked_by"]) == ("down", "proxy_error", "backend")
+
+
+def test_a_degraded_backend_that_then_stops_is_named_down_not_degraded(tmp_path: Path, stack: Stack) -> None:
+    db = stack.db()
+    backend = stack.backend(f"{db.uri}/app")
+    vite = stack.vite(f"http://127.0.0.1:{backend.port}")
+    wait_connected(backend)
+    db.stop()
+    down = (503, {"status": "error", "db": "disconnected"})
+    wait_until(lambda: get_json(backend.url("/api/health")) == down, what="the backend to notice the database is gone")
+    config = slow_backend_config(tmp_path / "trayapp.toml", backend, vite)
+
+    event = frontend_after(config, tmp_path, "degraded", backend.kill, lambda e: e["reason"] == "proxy_error")
+
+    assert event["detail"] == "frontend's API path /api/health fails because backend is down (refused)."
+    assert (event["state"], event["blocked_by"]) == ("down", "backend")
+
+
+def test_a_proxy_to_ipv6_loopback_from_a_config_file_says_what_to_set(tmp_path: Path, stack: Stack) -> None:
+    db = stack.db()
+    backend = stack.backend(f"{db.uri}/app", host="127.0.0.1")
+    vite = stack.vite(f"http://[::1]:{backend.port}")
+    wait_connected(backend)
+    config = tmp_path / "trayapp.toml"  # written by hand: the proxy's target is not known to trayapp
+    config.write_text(
+        service_toml("backend", "http", url=backend.url("/api/health"))
+        + service_toml("frontend", "http", url=vite.url("/"), proxy_path="/api/health", proxy_to="backend"),
+        encoding="utf-8",
+    )
+
+    out = run_cli("status", "-v", "--config", config, home=tmp_path).stdout
+
+    sentence = line_of(out, "frontend")
+    assert " (it cannot reach its target), though backend answers directly in " in sentence
+    assert sentence.endswith(
+        f" ms on port {backend.port}, but backend listens on 127.0.0.1 only: a target of "
+        f"http://localhost:{backend.port} (where localhost resolves to ::1 first) or http://[::1]:{backend.port} "
+        f"fails there; set the target to http://127.0.0.1:{backend.port}."
     )

@@ -247,8 +247,9 @@ def check_once(
         threading.Thread(target=scan, name="trayapp-status-owners", daemon=True).start()
     else:
         scanned.set()
-    # a dev server with a proxy_path asks up to two more requests (the API path, then as a browser)
-    deadline = time.monotonic() + max((s.timeout * (3 if s.proxy_path else 1) for s in services), default=0) + 0.5
+    # a dev server with a proxy_path asks more: the API path, as a browser, the backend (ProxyCheck.budget_s)
+    longest = max((c.service.timeout + (c.proxy.budget_s() if c.proxy else 0.0) for c in checkers), default=0.0)
+    deadline = time.monotonic() + longest + 0.5
     if while_waiting is not None:
         while_waiting()
     for _ in checkers:

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import SplitResult, urlsplit
 
+from trayapp.checks.health import body_excerpt
 from trayapp.checks.ports import listens_on
 from trayapp.checks.probes import (
     HttpProbe,
@@ -58,6 +59,9 @@ BROWSER_ACCEPT = "*/*"
 Resolver = Callable[[str, int, float], tuple[str, ...]]
 OwnerLookup = Callable[[Iterable[int]], Sequence[Listener]]
 
+#: the longest the backend is dialled or asked directly when judging the proxy's answer (seconds)
+_DIAL_S = 1.0
+
 _URL = re.compile(r"(?:https?|wss?)://[^\s'\"`,;)}]+")
 
 
@@ -72,6 +76,12 @@ class Fetched:
     failure: ProbeOutcome | None = None
     #: the same path asked as the browser's fetch() asks it (only after a 404)
     as_browser: Fetched | None = None
+    #: the backend's port dialled (TCP) right after the proxy did not reach it: evidence as fresh
+    #: as this answer (the backend's own latest result may be up to an interval older)
+    backend_now: ProbeOutcome | None = None
+    #: the same path asked of the backend directly, after an error answer came through the proxy:
+    #: whether the proxy's answer is the backend's own
+    direct: Fetched | None = None
 
     @property
     def html(self) -> bool:
@@ -79,6 +89,18 @@ class Fetched:
         return bool(
             (self.content_type or "").lower().startswith("text/html") or head.startswith((b"<!doctype html", b"<html"))
         )
+
+    @property
+    def vite_page(self) -> bool:
+        """Vite's own index.html (its SPA fallback): in development Vite injects
+        ``<script type="module" src="/@vite/client">`` into every HTML page it serves itself
+        (``packages/vite/src/node/server/middlewares/indexHtml.ts``); an upstream's page has none."""
+        return self.html and b"/@vite/client" in self.body
+
+    @property
+    def unreached(self) -> bool:
+        """The proxy did not reach the service behind it: no answer at all, or Vite's empty 502."""
+        return self.status is None or self.vite_upstream_error
 
     @property
     def vite_upstream_error(self) -> bool:
@@ -153,25 +175,95 @@ class ProxyCheck:
         target = replace(service, kind=Kind.HTTP, target=path_url(service, service.proxy_path))
         self._api = _PathProbe(target, API_ACCEPT)
         self._browser = _PathProbe(target, BROWSER_ACCEPT)
+        self._direct_probe: _PathProbe | None = None
+        if backend is not None and backend.kind is Kind.HTTP and backend.port is not None and backend.host:
+            parts = urlsplit(backend.target)
+            url = f"{parts.scheme}://{_url_host(backend.host)}:{backend.port}{service.proxy_path}"
+            direct = replace(backend, target=url, timeout=min(backend.timeout, _DIAL_S))
+            self._direct_probe = _PathProbe(direct, API_ACCEPT)
 
     def fetch(self) -> Fetched:
+        """The API path through the dev server, with the fresh evidence :meth:`judge` needs.
+
+        When the proxy does not reach the backend, the backend's port is dialled at once
+        (:attr:`Fetched.backend_now`); if it accepts, the path is asked again (a backend that
+        was restarting, e.g. by nodemon, answers now), and if that fails too the port is dialled
+        once more, so "the backend answers directly" is said only of a backend that accepted
+        connections around the proxy's failure. A hung proxy (timeout) is not asked again.
+        When an error answer comes through, the same path is asked of the backend directly
+        (:attr:`Fetched.direct`). Bounded by :meth:`budget_s`.
+        """
+        answer = self._fetch_once()
+        if not answer.unreached:
+            if answer.status is not None and not 200 <= answer.status < 300 and not _vite_page(answer):
+                return replace(answer, direct=self._fetch_direct())
+            return answer
+        now = self._backend_now()
+        timed_out = answer.failure is not None and answer.failure.reason is Reason.TIMEOUT
+        if now is None or now.reason is not Reason.OK or timed_out:
+            return replace(answer, backend_now=now)
+        again = self._fetch_once()
+        if not again.unreached:
+            if again.status is not None and not 200 <= again.status < 300 and not _vite_page(again):
+                return replace(again, direct=self._fetch_direct())
+            return again
+        return replace(again, backend_now=self._backend_now() or now)
+
+    def budget_s(self) -> float:
+        """The longest :meth:`fetch` can take, in seconds: the path asked up to three times (as
+        an API asks, again after a failure that was not a timeout, as the browser asks after a
+        404), and the backend dialled or asked twice."""
+        behind = self.backend.timeout if self.backend is not None else 0.0
+        return 3 * self.service.timeout + 2 * min(behind, _DIAL_S)
+
+    def _fetch_once(self) -> Fetched:
         answer = self._api.fetch()
         if answer.status == 404:
             answer = replace(answer, as_browser=self._browser.fetch())
         return answer
 
+    def _backend_now(self) -> ProbeOutcome | None:
+        """A TCP connect to the backend's port, as its own check dials it (None: no port known)."""
+        be = self.backend
+        if be is None or be.port is None or be.host is None:
+            return None
+        start = time.perf_counter()
+        timeout = min(be.timeout, _DIAL_S)
+        try:
+            addresses = self._resolver(be.host, be.port, timeout)
+        except ResolveError as exc:
+            return ProbeOutcome(exc.reason, exc.detail, _ms(start))
+        reason, detail = connect_any(addresses, be.port, start + timeout, timeout)
+        return ProbeOutcome(reason, detail, _ms(start), addresses=addresses)
+
+    def _fetch_direct(self) -> Fetched | None:
+        """The proxy's path asked of the backend itself (http backends on a known port only)."""
+        be = self.backend
+        if self._direct_probe is None or be is None:
+            return None
+        return self._direct_probe.fetch()
+
     def close(self) -> None:
         self._api.close()
         self._browser.close()
+        if self._direct_probe is not None:
+            self._direct_probe.close()
 
     # -- what it means -------------------------------------------------------------------------
 
     def judge(self, own: CheckResult, answer: Fetched, backend: CheckResult | None) -> CheckResult:
-        """The dev server's row: ``own`` (its own check, which answered) with the API path read in."""
+        """The dev server's row: ``own`` (its own check, which answered) with the API path read in.
+
+        ``backend`` is the backend's own latest result, which may be up to an interval older than
+        ``answer``: a failure is blamed on it only when the fresh evidence in ``answer`` agrees
+        (the port dialled just now refuses; a stale server answers on it), and "it answers
+        directly" is said only when the port accepted connections around this failure.
+        """
         service = self.service
         path, to = service.proxy_path or "/", service.proxy_to or ""
         # down, degraded, or stopped by the user: anything but up explains a proxy that cannot reach it
         backend_bad = backend is not None and backend.state is not State.UP and backend.state is not State.UNKNOWN
+        backend_down = backend is not None and backend.state in (State.DOWN, State.STOPPED)
 
         def row(state: State, reason: Reason, detail: str, blocked: str | None = None) -> CheckResult:
             view = ProxyPath(path, to, state, answer.status, answer.latency_ms)
@@ -191,36 +283,78 @@ class ProxyCheck:
 
         server = self._server_name(own)
         rule = self._rule()
-        if answer.status is None:
-            failure = answer.failure
-            assert failure is not None
-            if backend_bad:
+        if answer.unreached:
+            now = answer.backend_now
+            if now is not None and now.reason is not Reason.OK:
+                # the backend's port refuses right now: this failure's own evidence
+                if backend_down:
+                    return because_backend()
+                return row(
+                    State.DOWN,
+                    Reason.PROXY_ERROR,
+                    f"{service.name}'s API path {path} fails because {to} is down ({now.reason}).",
+                    to,
+                )
+            timed_out = answer.failure is not None and answer.failure.reason is Reason.TIMEOUT
+            if backend_bad and (now is None or timed_out):
+                # not dialled (no port known), or a hung answer that a connect cannot explain away
                 return because_backend()
-            direct = self._direct(backend)
-            return row(
-                State.DOWN,
-                Reason.PROXY_ERROR,
-                f"{path} through {server} {failure.detail}, {direct}: {server}'s {rule} proxy is stuck.",
-            )
-        if answer.html or (answer.status == 404 and answer.as_browser is not None and answer.as_browser.html):
+            if answer.failure is not None:
+                return row(
+                    State.DOWN,
+                    Reason.PROXY_ERROR,
+                    f"{path} through {server} {answer.failure.detail}, {self._direct(backend, now)}: "
+                    f"{server}'s {rule} proxy is stuck.",
+                )
+            assert answer.status is not None
+            return row(State.DOWN, Reason.PROXY_ERROR, self._unreached(server, rule, answer.status, backend, now))
+        if _vite_page(answer):
             return row(
                 State.DOWN,
                 Reason.PROXY_ERROR,
                 f"{rule} is not proxied: {server} answers its index.html (the browser's `Unexpected token <`).",
             )
-        if answer.vite_upstream_error:
-            if backend_bad:
-                return because_backend()
-            return row(State.DOWN, Reason.PROXY_ERROR, self._unreached(server, rule, answer.status, backend))
+        assert answer.status is not None
         reason, said = read_answer(answer.status, "", answer.body, answer.content_type)
+        if answer.html and reason is Reason.OK:
+            # a page, not an API's answer, and not Vite's own: whose it is cannot be told here
+            return row(
+                State.DOWN,
+                Reason.PROXY_ERROR,
+                f"{service.name}'s API path {path} answers an HTML page ({answer.status}) through {server}, "
+                f"not an API's answer (the browser's `Unexpected token <`).",
+            )
         if reason is Reason.OK:
             return row(State.UP, Reason.OK, f"{own.detail.rstrip('.')}; {path} through its proxy reaches {to}.")
+        if backend is not None and backend.state is State.DOWN and backend.reason is Reason.STALE_HOLDER:
+            return because_backend()  # the stale server on the backend's port answered
+        if reason is Reason.HTTP_STATUS:
+            return row(State.DOWN, Reason.HTTP_STATUS, self._error_answer(server, answer))
         return row(
             State.DEGRADED,
             Reason.DEPENDENCY_DOWN,
-            f"{service.name}'s API path {path} reaches {to}, which {said}.",
+            f"{service.name}'s API path {path} reaches {to}, which {_reports(said)}.",
             to,  # the answer is the backend's own, reporting its failure
         )
+
+    def _error_answer(self, server: str, answer: Fetched) -> str:
+        """An error status that came through the proxy: the backend's own answer (the same
+        status asked directly), or something else's."""
+        service = self.service
+        path, to = service.proxy_path or "/", service.proxy_to or "the backend"
+        status = answer.status
+        excerpt = body_excerpt(answer.body, answer.content_type)
+        answers = f"answers {status}" + (f" ({excerpt})" if excerpt else "")
+        direct = answer.direct
+        if direct is not None and direct.status == status:
+            wrong = ": the health path is wrong" if status in (404, 405, 410) else ""
+            return f"{service.name}'s API path {path} reaches {to}, which {answers}{wrong}."
+        if direct is not None and direct.status is not None:
+            return (
+                f"{service.name}'s API path {path} {answers} through {server}'s proxy, but {to} answers "
+                f"{direct.status} to {path} directly: the proxy reaches something else; check its target."
+            )
+        return f"{service.name}'s API path {path} {answers} through {server}'s proxy."
 
     def _server_name(self, own: CheckResult) -> str:
         said = " ".join(p.said for p in self.service.origin if p.key == "kind").lower()
@@ -242,13 +376,21 @@ class ProxyCheck:
                     return found.group(0).rstrip("/"), p.where
         return None
 
-    def _direct(self, backend: CheckResult | None) -> str:
-        if backend is None:
-            return f"and {self.service.proxy_to} has not been checked yet"
-        latency = "" if backend.latency_ms is None else f" in {backend.latency_ms:.0f} ms"
-        return f"though {backend.service} answers directly{latency}"
+    def _direct(self, backend: CheckResult | None, now: ProbeOutcome | None = None) -> str:
+        """``though backend answers directly in 2 ms``: from its own result when that says it
+        answers, else from the connect just made (``now``)."""
+        to = self.service.proxy_to
+        if backend is not None and backend.state in (State.UP, State.DEGRADED):
+            latency = "" if backend.latency_ms is None else f" in {backend.latency_ms:.0f} ms"
+            return f"though {backend.service} answers directly{latency}"
+        if now is not None and now.reason is Reason.OK:
+            latency = "" if now.latency_ms is None else f" in {now.latency_ms:.0f} ms"
+            return f"though {to} accepts connections directly{latency}"
+        return f"and {to} has not been checked yet"
 
-    def _unreached(self, server: str, rule: str, status: int, backend: CheckResult | None) -> str:
+    def _unreached(
+        self, server: str, rule: str, status: int, backend: CheckResult | None, now: ProbeOutcome | None = None
+    ) -> str:
         """Why the proxy did not reach a backend that answers directly."""
         to = self.service.proxy_to or "the backend"
         be = self.backend
@@ -258,10 +400,18 @@ class ProxyCheck:
         every = f"every {rule} call fails with {status}"
         found = self._target()
         if found is None:
-            return (
+            said = (
                 f"{server}'s {rule} proxy answers {status} (it cannot reach its target), "
-                f"{self._direct(backend)}{' on port ' + str(port) if port else ''}: check the proxy's target; {every}."
+                f"{self._direct(backend, now)}{' on port ' + str(port) if port else ''}"
             )
+            family = self._one_family(port)
+            if family is not None:
+                only, fails, fixed = family
+                return (
+                    f"{said}, but {to} listens on {only} only: a target of {fails} fails there; "
+                    f"set the target to {fixed}."
+                )
+            return f"{said}: check the proxy's target; {every}."
         url, where = found
         parts = urlsplit(url)
         try:
@@ -291,12 +441,45 @@ class ProxyCheck:
             f"{self._direct(backend)}: {every}."
         )
 
+    def _one_family(self, port: int | None) -> tuple[str, str, str] | None:
+        """When the backend listens on one loopback family only (its listeners, looked up now):
+        what it listens on, the targets that dial the other family, and the target to set."""
+        if port is None or self._owners is None:
+            return None
+        bound = sorted({x.address for x in self._owners([port]) if x.port == port})
+        if not bound:
+            return None
+        if all(":" not in b for b in bound) and any(b in ("127.0.0.1", "0.0.0.0") for b in bound):
+            fails = f"http://localhost:{port} (where localhost resolves to ::1 first) or http://[::1]:{port}"
+            return " and ".join(bound), fails, f"http://127.0.0.1:{port}"
+        if bound == ["::1"]:
+            fails = f"http://localhost:{port} (where localhost resolves to 127.0.0.1 first) or http://127.0.0.1:{port}"
+            return "::1", fails, f"http://[::1]:{port}"
+        return None
+
 
 def blocked_sentence(name: str, path: str, backend: CheckResult) -> str:
     """``frontend's API path /api/health fails because backend is down (refused).``; a backend the
-    user stopped (or never started) is just "stopped"."""
+    user stopped (or never started) is just "stopped"; a port held by a stale server names it:
+    ``... because backend's port 5055 is held by a stale server (python3 pid 4242).``"""
+    if backend.reason is Reason.STALE_HOLDER and backend.port is not None:
+        holders = ", ".join(f"{x.name or 'a process'} pid {x.pid}" for x in backend.listeners if x.pid is not None)
+        held = f"held by a stale server ({holders})" if holders else "held by a stale server"
+        return f"{name}'s API path {path} fails because {backend.service}'s port {backend.port} is {held}."
     how = str(backend.state) if backend.state is State.STOPPED else f"{backend.state} ({backend.reason})"
     return f"{name}'s API path {path} fails because {backend.service} is {how}."
+
+
+def _vite_page(answer: Fetched) -> bool:
+    """Vite's own index.html, asked as an API asks or (after a 404) as the browser asks."""
+    return answer.vite_page or (answer.as_browser is not None and answer.as_browser.vite_page)
+
+
+def _reports(said: str) -> str:
+    """:func:`read_answer`'s words after "which": "reports a dependency down: db: disconnected",
+    "reports a dependency still connecting: db: connecting", "reports itself down: …"."""
+    lead = "a dependency is still connecting: "
+    return "reports a dependency still connecting: " + said[len(lead) :] if said.startswith(lead) else said
 
 
 def browser_reaches(service: ServiceConfig, result: CheckResult, *, resolver: Resolver = resolve) -> CheckResult:
