@@ -321,3 +321,74 @@ def test_a_typescript_vite_config_with_env_dependent_values_is_loaded_by_the_pro
     assert frontend.proxy is not None and frontend.proxy.target is not None
     assert frontend.proxy.target.value == "http://127.0.0.1:8099"
     assert any(entry.startswith("vite.config.ts:") for entry in origin(frontend))
+
+
+# -- a Vite config the dev script names (`vite --config client/vite.config.js`, tests/stack's layout) --
+
+
+def stack_copy(folder: Path, client_script: str | None = None) -> Path:
+    """A copy of tests/stack (one package.json at the root, the Vite config in client/), its
+    ``client`` script replaced when given."""
+    from tests.kit.stack import make_project
+
+    root = make_project(folder)
+    if client_script is not None:
+        manifest = root / "package.json"
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        data["scripts"]["client"] = client_script
+        manifest.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return root
+
+
+def test_the_vite_config_given_by_the_dev_scripts_config_option_is_read(tmp_path: Path) -> None:
+    root = stack_copy(tmp_path / "app")
+    assert '"client": "vite --config client/vite.config.js"' in (root / "package.json").read_text(encoding="utf-8")
+
+    result = run_cli("init", "--print", home=tmp_path, cwd=root)
+
+    assert result.returncode == 0, result.stderr
+    assert "no vite.config" not in result.stdout
+    assert 'url = "http://localhost:5173/" # client/vite.config.js:17 server.port: ' in result.stdout
+    assert 'proxy_path = "/api/health" # Vite proxy /api -> client/vite.config.js:23 target: ' in result.stdout
+    assert 'proxy_to = "backend"' in result.stdout
+    assert str(root / "client" / "vite.config.js") in discover(root, probe_health=False).inputs
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "vite -c client/vite.config.js",
+        "vite --config=client/vite.config.js --host 127.0.0.1",
+        "cross-env NODE_ENV=development vite --clearScreen false --config client/vite.config.js",
+        "vite client",  # Vite's root: it looks for vite.config.* there
+        "vite serve client --strictPort",
+    ],
+)
+def test_every_way_a_script_names_the_vite_config_or_root(tmp_path: Path, script: str) -> None:
+    found = discover(stack_copy(tmp_path / "app", script), probe_health=False)
+    frontend = found.service("frontend")
+    assert frontend is not None
+    assert (frontend.proxy_to, frontend.proxy_path) == ("backend", "/api/health")
+    assert frontend.port_fact is not None and frontend.port_fact.where == "client/vite.config.js:17"
+
+
+def test_vite_build_and_preview_are_not_the_dev_server(tmp_path: Path) -> None:
+    root = stack_copy(tmp_path / "app", "vite build --config client/vite.config.js")
+    manifest = root / "package.json"
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    data["scripts"]["start"] = "vite preview --config client/vite.config.js"
+    manifest.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+    frontend = discover(root, probe_health=False).service("frontend")
+
+    assert frontend is not None and frontend.start is None  # neither building nor previewing is its `start`
+    assert frontend.port_fact is not None and frontend.port_fact.said == "no vite.config: Vite's default port 5173"
+
+
+def test_a_config_option_naming_a_missing_file_is_said(tmp_path: Path) -> None:
+    found = discover(stack_copy(tmp_path / "app", "vite --config client/vite.config.mjs"), probe_health=False)
+
+    assert (
+        'package.json:13 "client": "vite --config client/vite.config.mjs" names client/vite.config.mjs, '
+        "which is not a file in the project" in found.notes
+    )

@@ -33,7 +33,7 @@ from trayapp.project import jscode
 from trayapp.project.compose import ComposeMongo, compose_file, mongo_services
 from trayapp.project.envfiles import ENV_FILES, URI_KEYS, EnvEntry, EnvFile, env_files, merged, relative
 from trayapp.project.facts import Fact
-from trayapp.project.packagejson import Package, find_packages, runner, start_script
+from trayapp.project.packagejson import Package, find_packages, runner, start_script, vite_cli
 from trayapp.project.viteconfig import VITE_CONFIGS, ProxyRule, ViteConfig, find_vite_config, read_vite_config
 
 log = logging.getLogger(__name__)
@@ -129,8 +129,10 @@ def discover(root: Path, probe_health: bool = True) -> Discovery:
     for package in packages:
         own = tuple(env_files(package.dir, root)) if package.dir != root else ()
         env[package.rel] = root_env + own
-        config_path = find_vite_config(package.dir)
-        if config_path is not None and package.frontend is not None:
+        config_path, problem = vite_config_of(package, root) if package.frontend is not None else (None, None)
+        if problem is not None:
+            notes.append(problem)
+        if config_path is not None:
             vite[package.rel] = read_vite_config(config_path, root)
             notes += list(vite[package.rel].unread)
     compose, compose_problem = mongo_services(root)
@@ -176,6 +178,25 @@ def discover(root: Path, probe_health: bool = True) -> Discovery:
         notes=tuple(notes),
         inputs=input_files(root, packages),
     )
+
+
+def vite_config_of(package: Package, root: Path) -> tuple[Path | None, str | None]:
+    """The Vite config the package's dev script loads, and a sentence when it names one that
+    cannot be used: ``--config FILE`` (``-c``, ``--config=``) relative to the package's folder,
+    where npm runs the script; else the first ``vite.config.*`` in the root the script gives
+    (``vite client``), else in the package's folder (Vite's own search, in its order)."""
+    start = start_script(package, "frontend")
+    cli = vite_cli(start.value) if start is not None else None
+    if cli is not None and cli.config is not None and start is not None:
+        path = (package.dir / cli.config).resolve()
+        if root not in path.parents or not path.is_file():
+            return None, f"{start.where} {start.said} names {cli.config}, which is not a file in the project"
+        return path, None
+    if cli is not None and cli.root is not None:
+        folder = (package.dir / cli.root).resolve()
+        if root == folder or root in folder.parents:
+            return find_vite_config(folder), None
+    return find_vite_config(package.dir), None
 
 
 def _ordered(services: list[DiscoveredService]) -> tuple[DiscoveredService, ...]:
@@ -640,6 +661,9 @@ def input_files(root: Path, packages: list[Package] | None = None) -> tuple[str,
         files.add(package.dir / "package.json")
         files |= {package.dir / n for n in ENV_FILES}
         files |= {package.dir / n for n in VITE_CONFIGS}
+        if package.frontend is not None:
+            config, _problem = vite_config_of(package, root)
+            files |= {config} if config is not None else set()
         files |= set(_entry_files(package))
     return tuple(sorted(str(f) for f in files))
 

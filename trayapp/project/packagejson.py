@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -232,19 +233,78 @@ def _in_workspaces(parent: Path, child: Path) -> bool:
     return False
 
 
+#: Vite's CLI options that take a value (``packages/vite/src/node/cli.ts``: ``--config <file>``;
+#: ``--host [host]``, ``--open [path]``, ``--debug [feat]``, ``--clearScreen [boolean]`` take the
+#: next word when it does not start with -, as cac's argument parser does)
+_VITE_VALUE = {"-c", "--config", "--base", "-l", "--logLevel", "-m", "--mode", "-f", "--filter", "--port"}
+_VITE_VALUE |= {"--configLoader", "--outDir", "--assetsDir", "--sourcemap", "--minify", "--emptyOutDir"}
+_VITE_OPTIONAL = {"--host", "--open", "-d", "--debug", "--clearScreen"}
+#: Vite's commands that are not its dev server (``vite``, ``vite serve``, ``vite dev``)
+_VITE_NOT_DEV = {"build", "preview", "optimize"}
+_SHELL_BREAK = {"&&", "||", ";", "|", "&"}
+
+
+@dataclass(frozen=True)
+class ViteCli:
+    """How a script runs Vite's dev server: ``vite [root] [-c FILE]`` (paths as written)."""
+
+    config: str | None
+    root: str | None
+
+
+def vite_cli(command: str) -> ViteCli | None:
+    """What a script's command tells about Vite's dev server, or None when it does not run it (no
+    ``vite`` in it, or ``vite build`` / ``vite preview`` / ``vite optimize``). Reads ``--config
+    FILE``, ``-c FILE``, ``--config=FILE`` and the root (``vite client``, ``vite serve client``),
+    as Vite's CLI (cac) does; ``cross-env X=1 vite`` and ``npx vite`` count, the part after a
+    shell ``&&`` or ``|`` does not belong to it."""
+    try:
+        words = shlex.split(command, posix=True)
+    except ValueError:
+        words = command.split()
+    start = next((i for i, w in enumerate(words) if w.rsplit("/", 1)[-1] in ("vite", "vite.js")), None)
+    if start is None:
+        return None
+    config: str | None = None
+    positional: list[str] = []
+    args = words[start + 1 :]
+    args = args[: next((i for i, w in enumerate(args) if w in _SHELL_BREAK), len(args))]
+    index = 0
+    while index < len(args):
+        word = args[index]
+        index += 1
+        if not word.startswith("-"):
+            positional.append(word)
+            continue
+        name, eq, value = word.partition("=")
+        following = args[index] if index < len(args) else None
+        takes = name in _VITE_VALUE or (name in _VITE_OPTIONAL and following is not None and following[:1] != "-")
+        if name in ("-c", "--config"):
+            config = value if eq else following
+        if takes and not eq:
+            index += 1
+    if positional and positional[0] in _VITE_NOT_DEV:
+        return None
+    if positional and positional[0] in ("serve", "dev"):
+        positional = positional[1:]
+    return ViteCli(config or None, positional[0] if positional else None)
+
+
 def start_script(package: Package, role: str) -> Fact[str] | None:
     """The script that starts ``package`` as ``role`` ("backend" or "frontend").
 
-    A frontend's is the first of client, dev, start that runs vite; a backend's the first of
-    dev, server, start that does not (in a package that is both, ``server``/``client`` first).
+    A frontend's is the first of client, dev, start that runs Vite's dev server (not ``vite
+    build`` or ``vite preview``); a backend's the first of dev, server, start that does not run
+    vite (in a package that is both, ``server``/``client`` first).
     """
     both = package.backend is not None and package.frontend is not None
     if role == "frontend":
         order = ("client", "dev", "start")
-        fits = [package.scripts[s] for s in order if s in package.scripts and "vite" in package.scripts[s].value]
+        present = [package.scripts[s] for s in order if s in package.scripts]
+        fits = [fact for fact in present if vite_cli(fact.value) is not None]
         if fits:
             return fits[0]
-        return None if both else next((package.scripts[s] for s in order if s in package.scripts), None)
+        return None if both else next((f for f in present if "vite" not in f.value), None)
     order = ("server", "dev", "start") if both else ("dev", "start", "server")
     return next(
         (package.scripts[s] for s in order if s in package.scripts and "vite" not in package.scripts[s].value),
