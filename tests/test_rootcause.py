@@ -370,3 +370,22 @@ def test_a_dependency_the_user_stopped_is_named_as_the_root() -> None:
 
     assert [r.blocked_by for r in results] == [None, "db"]
     assert root_summary(results) == ["db is stopped; backend is affected"]
+
+
+def test_status_keeps_the_proxy_checks_refused_connect_over_an_older_up_backend() -> None:
+    # the proxy check dialled the backend's port after the backend's own check had answered:
+    # "backend is up (ok)" must not replace what the fresher evidence said
+    from dataclasses import replace
+
+    from trayapp.model import ProxyPath
+
+    config = parse_config(three(frontend='proxy_path = "/api/health"\nproxy_to = "backend"'), "t.toml")
+    now = time.time()
+    backend = CheckResult("backend", Kind.HTTP, "b", State.UP, Reason.OK, "backend answers 200 OK in 1 ms.", 1.0, now)
+    said = "frontend's API path /api/health fails because backend is down (refused)."
+    frontend = CheckResult("frontend", Kind.HTTP, "f", State.DOWN, Reason.PROXY_ERROR, said, 3.0, now)
+    frontend = replace(frontend, blocked_by="backend", proxy=ProxyPath("/api/health", "backend", State.DOWN, 502, 3.0))
+
+    rows = {r.service: r for r in with_blocked_by([backend, frontend], config.services)}
+
+    assert rows["frontend"].detail == said

@@ -37,6 +37,9 @@ from trayapp.model import CheckResult, Reason, State
 from trayapp.text import humanize_duration
 
 _BAD = (State.DOWN, State.DEGRADED)
+#: a backend whose own result may replace the proxy check's "fails because ..." (an up result, older
+#: than the refused connect the proxy check made, may not)
+_BLAMED = (*_BAD, State.STOPPED)
 #: failures a needed service's failure explains
 _EXPLAINABLE = (Reason.DEPENDENCY_DOWN, Reason.PROXY_ERROR, Reason.STALE_CONNECTION)
 #: "reports a dependency down: db: disconnected; mongo: down (…)" -> the fragments
@@ -84,7 +87,7 @@ def with_blocked_by(results: Sequence[CheckResult], services: Sequence[ServiceCo
     out = []
     for r in results:
         behind = by_name.get(r.blocked_by or "")
-        if r.reason is Reason.PROXY_ERROR and r.proxy is not None and behind is not None:
+        if r.reason is Reason.PROXY_ERROR and r.proxy is not None and behind is not None and behind.state in _BLAMED:
             r = replace(r, detail=blocked_sentence(r.service, r.proxy.path, behind))
         out.append(replace(r, blocked_by=roots.get(r.service)))
     return out
