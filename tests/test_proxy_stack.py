@@ -306,10 +306,12 @@ def test_a_wrong_api_path_is_the_backends_404_not_a_missing_proxy(tmp_path: Path
     result = run_cli("status", "-v", "--config", config, home=tmp_path)
     data = json.loads(run_cli("status", "--json", "--config", config, home=tmp_path).stdout)
 
-    assert line_of(result.stdout, "frontend").endswith(
+    row = line_of(result.stdout, "frontend")
+    assert row.endswith(
         "frontend's API path /api/nope reaches backend, which answers 404 (Cannot GET /api/nope): "
         "the health path is wrong."
     )
+    assert " API path /api/nope not found (404) " in row  # the row's headline
     frontend = next(s for s in data["services"] if s["name"] == "frontend")
     assert (frontend["state"], frontend["reason"], frontend["blocked_by"]) == ("down", "http_status", None)
     assert frontend["proxy"]["http_status"] == 404

@@ -96,6 +96,10 @@ def _protocol_error(r: CheckResult) -> str:
 
 
 def _http_status(r: CheckResult) -> str:
+    if r.proxy is not None and r.proxy.http_status is not None and str(r.proxy.state) != "up":
+        # the error is the API path's answer through the dev server, not the dev server's own
+        path, status = r.proxy.path, r.proxy.http_status
+        return f"API path {path} not found (404)" if status == 404 else f"API path {path} answers {status}"
     code = r.http_status
     if code == 404:
         return "health path not found (404)"
