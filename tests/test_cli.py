@@ -427,3 +427,18 @@ def test_plain_watch_prints_a_new_cause_of_the_same_state_without_an_arrow(capsy
         "backend: down (exited)  backend exited with code 1",
         "backend: down (refused)  Nothing listens on port 5000.",
     ]
+
+
+def test_status_verbose_adds_sentences_and_trayapps_detail_not_the_drivers_debug_output(
+    tmp_path, backend, mongo
+) -> None:
+    """`status -v` is documented as "the table with each full diagnosis": pymongo's topology
+    JSON and httpx's request lines must not bury it on stderr."""
+    api, db = backend("healthy"), mongo()
+    config = tmp_path / "trayapp.toml"
+    config.write_text(service_toml("backend", "http", url=api.url()) + service_toml("db", "mongo", uri=db.uri))
+    result = run_cli("status", "-v", "--config", config, home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "backend answers 200" in result.stdout and "db answers ping" in result.stdout
+    assert "topology" not in result.stderr.lower() and "HTTP Request" not in result.stderr
+    assert all(not line.startswith("{") for line in result.stderr.splitlines())

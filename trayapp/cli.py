@@ -361,14 +361,25 @@ def _refused(refusal: Refused, as_json: bool) -> int:
 
 
 def _setup_logging(verbose: bool) -> _LogFile:
+    """``-v``: trayapp's own debugging detail on stderr and in the log file; the libraries'
+    (pymongo's topology JSON, httpx's request lines) only from a warning up, so ``status -v``
+    stays readable."""
     root = logging.getLogger()
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.setLevel(logging.INFO)
     if verbose:
-        root.addHandler(logging.StreamHandler(sys.stderr))
+        logging.getLogger("trayapp").setLevel(logging.DEBUG)
+        stderr = logging.StreamHandler(sys.stderr)
+        stderr.addFilter(_ours_or_a_warning)
+        root.addHandler(stderr)
     handler = _LogFile(logging.DEBUG if verbose else logging.WARNING)
+    handler.addFilter(_ours_or_a_warning)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
     root.addHandler(handler)
     return handler
+
+
+def _ours_or_a_warning(record: logging.LogRecord) -> bool:
+    return record.name == "trayapp" or record.name.startswith("trayapp.") or record.levelno >= logging.WARNING
 
 
 class _LogFile(logging.Handler):
