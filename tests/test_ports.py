@@ -213,7 +213,7 @@ def test_root_listener_seen_by_another_user_is_invisible(backend: BackendFactory
     assert found[0]["port"] == server.port and found[0]["address"] == "127.0.0.1"
     assert found[0]["pid"] is None and found[0]["visible"] is False
     assert found[0]["name"] is None and found[0]["cmdline"] is None
-    assert seen["text"] == ["a process of another user"]
+    assert seen["text"] == ["a process of another user (root)"]  # the kernel records who opened it
     # Asking each process (the macOS path) cannot see another user's sockets at all.
     assert seen["fallback"] == 0
     assert server.proc.poll() is None

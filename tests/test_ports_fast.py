@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -215,3 +216,24 @@ def test_a_watcher_that_went_away_is_not_named_again(holder, tmp_path: Path) -> 
     server.proc.wait(timeout=10)
     (after,) = listeners([server.port])
     assert after.pid == first.pid and after.watcher is None
+
+
+def test_the_kernel_names_the_sockets_uid_and_an_unseen_holder_of_ours_is_not_called_another_users() -> None:
+    """A socket whose holder no process of ours shows (a sandbox's or another container's, seen
+    through a shared network namespace: `ss -ltnp` shows no process either) is not "another
+    user's" when the kernel records our uid for it, or when we are root."""
+    from trayapp.checks.ports import describe_owner, listening_sockets, outside_view
+    from trayapp.model import Listener
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        [seen] = listening_sockets([port], fresh=True)
+    assert (seen.pid, seen.uid) == (os.getpid(), os.geteuid())
+
+    ours = Listener("0.0.0.0", port, None, visible=False, socket_uid=os.geteuid())
+    assert outside_view(ours)
+    assert describe_owner(ours) == "a process outside trayapp's view (another container or sandbox)"
+    unknown = Listener("0.0.0.0", port, None, visible=False)  # no socket table (not Linux)
+    assert not outside_view(unknown) and describe_owner(unknown) == "a process of another user"

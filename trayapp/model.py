@@ -144,6 +144,8 @@ class Listener:
     tag: str | None = None
     #: the watcher or process manager above it that would start it again (nodemon, PM2, …)
     watcher: Watcher | None = None
+    #: the uid the kernel records for the socket (Linux), known when ``pid`` is None
+    socket_uid: int | None = None
 
     def to_json(self) -> dict[str, object]:
         return {

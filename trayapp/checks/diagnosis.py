@@ -16,7 +16,14 @@ import os
 from collections.abc import Sequence
 
 from trayapp.checks.evidence import CLOCK_SLACK_S, LogEvidence
-from trayapp.checks.ports import describe_owner, docker_target, is_docker_proxy, listens_on, restarts_when
+from trayapp.checks.ports import (
+    describe_owner,
+    docker_target,
+    is_docker_proxy,
+    listens_on,
+    outside_view,
+    restarts_when,
+)
 from trayapp.checks.probes import is_loopback
 from trayapp.config.load import ServiceConfig
 from trayapp.model import CheckResult, Kind, Listener, ProbeOutcome, Reason, State, Watcher, state_for
@@ -326,6 +333,11 @@ def _other_users(on_port: tuple[Listener, ...], port: int | None) -> str | None:
         return (
             f"it is Docker's port publisher (docker-proxy), which forwards{into}: the container behind it is "
             f"not answering; see {check}"
+        )
+    if all(outside_view(x) for x in on_port):
+        return (
+            "its process is outside trayapp's view (another container or sandbox), "
+            "so trayapp can neither read its logs nor stop it from here"
         )
     return "it belongs to another user, so trayapp can neither read its logs nor stop it without that user's rights"
 

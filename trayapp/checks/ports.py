@@ -91,6 +91,8 @@ class ListeningSocket:
     port: int
     pid: int | None
     inode: int | None = None
+    #: the uid the kernel records for the socket (Linux): who opened it, even when no holder is seen
+    uid: int | None = None
 
 
 # --------------------------------------------------------------------------- listing
@@ -119,7 +121,9 @@ def listeners(ports: Iterable[int] | None = None, *, fresh: bool = False) -> lis
         if sock.pid is None:
             if proxies is None:
                 proxies = _docker_proxies()
-            hidden = Listener(address=sock.address, port=sock.port, pid=None, visible=False, socket=sock.inode)
+            hidden = Listener(
+                address=sock.address, port=sock.port, pid=None, visible=False, socket=sock.inode, socket_uid=sock.uid
+            )
             result.append(_as_proxy(hidden, proxies.get(sock.port, [])))
             continue
         owner = owners.get(sock.pid)
@@ -221,12 +225,12 @@ def _proc_net(wanted: frozenset[int] | None, fresh: bool = False) -> list[Listen
             still = _listening_table(wanted)
             sockets = {inode: where for inode, where in sockets.items() if holders.get(inode) or inode in still}
     found = []
-    for inode, (address, port, _uid) in sockets.items():
+    for inode, (address, port, uid) in sockets.items():
         pids = holders.get(inode)
         if not pids:
-            found.append(ListeningSocket(address, port, None, inode))
+            found.append(ListeningSocket(address, port, None, inode, uid))
         else:
-            found += [ListeningSocket(address, port, pid, inode) for pid in sorted(pids)]
+            found += [ListeningSocket(address, port, pid, inode, uid) for pid in sorted(pids)]
     return found
 
 
@@ -891,13 +895,42 @@ def _as_proxy(hidden: Listener, proxies: list[Listener]) -> Listener:
 # --------------------------------------------------------------------------- describing
 
 
+def unseen_owner(listener: Listener) -> str:
+    """Who holds a socket whose process is not seen. The kernel records the uid that opened it:
+    when it is ours (or we are root, who may read every process of this PID namespace), the
+    holder is not another user's but outside the processes we can see: another container or
+    sandbox sharing this network namespace (``ss -ltnp`` shows no process either)."""
+    uid = listener.socket_uid
+    if outside_view(listener):
+        return "a process outside trayapp's view (another container or sandbox)"
+    if uid is not None:
+        return f"a process of another user ({_user_name(uid)})"
+    return "a process of another user"
+
+
+def outside_view(listener: Listener) -> bool:
+    """A socket held by no process we can see though we could read its holder's files: the
+    socket's uid is ours, or we are root. Its holder lives in another PID namespace."""
+    uid = listener.socket_uid
+    return listener.pid is None and uid is not None and (uid == os.geteuid() or os.geteuid() == 0)
+
+
+def _user_name(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
 def describe_owner(listener: Listener, now: float | None = None) -> str:
     """A short phrase naming the owner, e.g. ``node (pid 4242, started 3 h ago in ~/old-checkout)``."""
     name = _display_name(listener.name, listener.cmdline)
     pid = listener.pid
     if not listener.visible:
         if pid is None:
-            return "a process of another user"
+            return unseen_owner(listener)
         if name is None:
             return f"a process of another user (pid {pid})"
         whose = f"user {listener.user}" if listener.user else "a process of another user"

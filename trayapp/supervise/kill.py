@@ -35,6 +35,7 @@ from trayapp.checks.ports import (
     is_docker_proxy,
     listeners,
     listening_sockets,
+    outside_view,
     restarts_when,
     watcher_of,
 )
@@ -403,6 +404,8 @@ def _access_denied_sentence(port: int, owner: Listener) -> str:
             f"port {port} is held by {who}, Docker's port publisher, which forwards{into}: stop or fix the "
             f"container instead; see {command(f'docker ps --filter publish={port}')}"
         )
+    if outside_view(owner):
+        return f"port {port} is held by {who}, which trayapp cannot stop from here: stop it where it runs"
     if owner.pid is not None:
         hint = f"stop it as that user or run `sudo kill {owner.pid}`"
         if WINDOWS:

@@ -9,7 +9,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal, Slot
 
-from trayapp.checks.ports import describe_owner
+from trayapp.checks.ports import describe_owner, outside_view
 from trayapp.model import CheckResult, Listener, Reason, State
 from trayapp.monitor.history import Timeline
 from trayapp.monitor.rootcause import join
@@ -290,9 +290,13 @@ class PortsModel(_RowsModel):
         if column == self.PID:
             return "" if x.pid is None else str(x.pid)
         if column == self.PROCESS:
-            return x.name or ("another user's process" if not x.visible else "?")
+            if x.name:
+                return x.name
+            if x.visible:
+                return "?"
+            return "outside trayapp's view" if outside_view(x) else "another user's process"
         if column == self.USER:
-            return x.user or ("another user" if not x.visible else "")
+            return x.user or ("another user" if not x.visible and not outside_view(x) else "")
         if column == self.AGE:
             return "" if x.started is None else humanize_age(time.time() - x.started)
         if column == self.CWD:
