@@ -108,7 +108,9 @@ def tmp_config(tmp_path: Path) -> Callable[[str], Path]:
 
 @pytest.fixture
 def tray_app(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., object]]:
-    """``tray_app(config, power=None)``: the real TrayApp (engine + UI), started; shut down at teardown.
+    """``tray_app(config, power=None, window=True)``: the real TrayApp (engine + UI), started; shut
+    down at teardown. ``window=False``: its main window is left to be built when first wanted, as
+    the tray app does; else it is built before the start.
 
     Service logs and child records go under XDG_STATE_HOME (platformdirs), and the user's config
     folder (preferences, start at login, the default trayapp.toml) under XDG_CONFIG_HOME, both
@@ -120,10 +122,11 @@ def tray_app(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     apps: list[TrayApp] = []
 
-    def start(config: object, **kwargs: object) -> TrayApp:
+    def start(config: object, *, window: bool = True, **kwargs: object) -> TrayApp:
         app = TrayApp(config, **kwargs)  # type: ignore[arg-type]
         apps.append(app)
-        qtbot.addWidget(app.window)
+        if window:
+            qtbot.addWidget(app.window)
         app.start()
         return app
 
@@ -131,6 +134,9 @@ def tray_app(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     for app in apps:
         children = [app.supervisor.status(s.name) for s in app.config.services]
         app.shutdown()
+        if app._window is not None:  # built during the test: closed as qtbot closes the others
+            app._window.close()
+            app._window.deleteLater()
         for status in children:
             if status is not None and status.pid:
                 try:

@@ -48,7 +48,7 @@ from trayapp.ui.settings import SettingsController
 from trayapp.ui.tasks import Executors, Task
 from trayapp.ui.tray import Tray
 from trayapp.ui.welcome import first_run
-from trayapp.ui.window import MainWindow
+from trayapp.ui.window import PROCESS_OUTCOMES, MainWindow
 from trayapp.ui.winpower import WindowsPowerSource
 
 if TYPE_CHECKING:
@@ -108,20 +108,23 @@ class TrayApp(QObject):
         self.log_feed = LogFeed(self.log_store, self)
         self.log_tailer = LogTailer(self.log_feed.on_batch)
         self._marker_seq: dict[str, int] = {}  # the log position of each service's last change
-        self.window = MainWindow(self.services_model, self.ports_model, self.log_store)
-        # The log views are imported and built when first opened (about 6 MiB): fed from then on.
-        self.window.log_view_created.connect(lambda view: self.log_feed.entries_added.connect(view.on_entries))
+        # The window is built when first wanted (see :attr:`window`), with the controllers of
+        # what it shows; until then the tray keeps what the window would have been told.
+        self._window: MainWindow | None = None
+        self._services: ServicesController | None = None
+        self._ports: PortsController | None = None
+        self._process_events: dict[str, list[SupervisorEvent]] = {}  # per service, since its last outcome
+        self._banner = ""
+        self._quit_on_close = False
         self._log_window: LogWindow | None = None
         self._settings_window: SettingsWindow | None = None
         self.tray = Tray(
             lambda: list(self.views.values()), self, child_status=lambda name: self.supervisor.status(name)
         )
 
-        self.services = ServicesController(self.window, self.supervisor, self.views, self.executors, self)
-        self.ports = PortsController(self.window, self.ports_model, self.monitor, self.executors, self)
         self.settings = SettingsController(
             config,
-            window=self.window,
+            window=lambda: self._window,
             views=self.views,
             services_model=self.services_model,
             ports_model=self.ports_model,
@@ -177,23 +180,72 @@ class TrayApp(QObject):
         tray.pause_toggled.connect(self.set_paused)
         tray.dnd_toggled.connect(self.set_dnd)
         tray.quit_requested.connect(self.quit)
-        tray.copy_diagnosis.connect(self.services.copy_diagnosis)
-        tray.open_in_browser.connect(self.services.open_in_browser)
+        tray.copy_diagnosis.connect(lambda service: self.services.copy_diagnosis(service))
+        tray.open_in_browser.connect(lambda service: self.services.open_in_browser(service))
         tray.show_port_owner.connect(self.show_port_owner)
-        tray.service_action.connect(self.services.action)
-        tray.all_action.connect(self.services.action_all)
+        tray.service_action.connect(lambda service, action: self.services.action(service, action))
+        tray.all_action.connect(lambda action: self.services.action_all(action))
         tray.open_config.connect(self.open_config_file)
         tray.open_settings.connect(self.open_settings)
-        self.window.settings_requested.connect(self.open_settings)
-        welcome = self.window.welcome
-        welcome.show_for(config)
-        welcome.project_chosen.connect(self.settings.add_project)
-        welcome.add_service.connect(self.add_service)
         self.settings.project_added.connect(self._on_project_added)
         tray.show_log.connect(self.show_log)
-        services_tab = self.window.services_tab
+
+    @property
+    def window(self) -> MainWindow:
+        """The main window, built when first wanted (opened, or an action from the tray menu that
+        reports in it): about 10 MiB of widgets, fonts and styles the idle tray does not need
+        (issue #12). It is built as the tray would show it now: banner, config status, process notes."""
+        if self._window is None:
+            self._window = self._build_window()
+        return self._window
+
+    def _build_window(self) -> MainWindow:
+        window = MainWindow(self.services_model, self.ports_model, self.log_store)
+        # The log views are imported and built when first opened (about 6 MiB): fed from then on.
+        window.log_view_created.connect(lambda view: self.log_feed.entries_added.connect(view.on_entries))
+        window.settings_requested.connect(self.open_settings)
+        welcome = window.welcome
+        welcome.show_for(self.config)
+        welcome.project_chosen.connect(self.settings.add_project)
+        welcome.add_service.connect(self.add_service)
+        services_tab = window.services_tab
         services_tab.check_requested.connect(self.check_now)
         services_tab.log_requested.connect(self.show_log)
+        window.show_banner(self._banner)
+        window.quit_on_close = self._quit_on_close
+        self._services = ServicesController(window, self.supervisor, self.views, self.executors, self)
+        self._ports = PortsController(window, self.ports_model, self.monitor, self.executors, self)
+        self.settings.attach(window)
+        for events in self._process_events.values():
+            for event in events:
+                services_tab.note_event(event.service, event.kind, event.detail)
+        self._process_events.clear()
+        services_tab.refresh_actions()
+        if self._closed:
+            self._services.closed = self._ports.closed = True
+        return window
+
+    @property
+    def services(self) -> ServicesController:
+        """Start / stop / restart / copy / open (tray menu, window); built with the window."""
+        self.window  # noqa: B018 - builds it
+        assert self._services is not None
+        return self._services
+
+    @property
+    def ports(self) -> PortsController:
+        """The Ports tab and its kills; built with the window."""
+        self.window  # noqa: B018 - builds it
+        assert self._ports is not None
+        return self._ports
+
+    def show_banner(self, text: str, *, quit_on_close: bool) -> None:
+        """The line at the top of the window (no system tray: the window is the app), kept for a
+        window built later; ``quit_on_close``: closing the window quits trayapp."""
+        self._banner, self._quit_on_close = text, quit_on_close
+        if self._window is not None:
+            self._window.show_banner(text)
+            self._window.quit_on_close = quit_on_close
 
     @property
     def log_window(self) -> LogWindow:
@@ -263,9 +315,11 @@ class TrayApp(QObject):
     def shutdown(self) -> None:
         """Stop timers, the engine's threads and background work (each wait bounded)."""
         self._closed = True
-        for controller in (self.services, self.ports):
-            controller.closed = True
-        self.ports.close()
+        for controller in (self._services, self._ports):
+            if controller is not None:
+                controller.closed = True
+        if self._ports is not None:
+            self._ports.close()
         self.settings.close()
         for timer in (self._notify_timer, self._ages_timer):
             timer.stop()
@@ -343,14 +397,22 @@ class TrayApp(QObject):
         announcement = announcement_for(event)
         if announcement is not None:
             self.post_announcement(announcement)
-        self.window.services_tab.note_event(event.service, event.kind, event.detail)
-        self.window.services_tab.refresh_actions()
+        if self._window is None:  # kept for the window if it is built: since each service's last outcome
+            events = self._process_events.setdefault(event.service, [])
+            if event.kind == "backoff":  # said after the outcome before it: at most two kept
+                events[:] = [*events[-1:], event]
+            elif event.kind in PROCESS_OUTCOMES:
+                events[:] = [event]
+            return
+        self._window.services_tab.note_event(event.service, event.kind, event.detail)
+        self._window.services_tab.refresh_actions()
 
     @Slot(object)
     def _on_config_applied(self, _applied: object) -> None:
         self.tray.refresh()
-        if not first_run(self.config):  # a service added or a project chosen: the user's own file now
-            self.window.welcome.hide()
+        # a service added or a project chosen: the user's own file now (a window built later knows)
+        if self._window is not None and not first_run(self.config):
+            self._window.welcome.hide()
 
     # -- user actions ------------------------------------------------------------------
 
@@ -619,17 +681,16 @@ def _show_tray_when_available(tray_app: TrayApp) -> None:
         if QSystemTrayIcon.isSystemTrayAvailable():
             timer.stop()
             tray_app.tray.show()
-            tray_app.window.show_banner("")
-            tray_app.window.quit_on_close = False
+            tray_app.show_banner("", quit_on_close=False)  # the window, if built, is the tray's again
             return
         waited["ms"] += timer.interval()
         if waited["ms"] >= TRAY_WAIT_S * 1000 and not tray_app.window.isVisible():
             log.warning("no system tray after %.0f s; showing the window", TRAY_WAIT_S)
-            tray_app.window.show_banner(
+            tray_app.show_banner(
                 "No system tray was found, so trayapp runs in this window; closing it quits trayapp. "
-                "If a tray appears later, the icon moves there."
+                "If a tray appears later, the icon moves there.",
+                quit_on_close=True,
             )
-            tray_app.window.quit_on_close = True
             tray_app.window.bring_up()
 
     timer.timeout.connect(poll)

@@ -31,7 +31,7 @@ from trayapp.supervise.supervisor import Supervisor
 from trayapp.ui.logfeed import RECENT_LINES
 from trayapp.ui.models import PortsModel, ServicesModel
 from trayapp.ui.tasks import Executors, Task
-from trayapp.ui.window import MainWindow
+from trayapp.ui.window import MainWindow, ServicesTab
 
 if TYPE_CHECKING:  # the Services page imports it when Settings opens
     from trayapp.config.service_tables import Check, ServiceEdit
@@ -98,7 +98,7 @@ class SettingsController(QObject):
         self,
         config: Config,
         *,
-        window: MainWindow,
+        window: Callable[[], MainWindow | None],
         views: MutableMapping[str, Timeline],
         services_model: ServicesModel,
         ports_model: PortsModel,
@@ -114,8 +114,9 @@ class SettingsController(QObject):
         super().__init__(parent)
         self.config = config  # what the window shows (GUI thread)
         self._engine_config = config  # what the engine runs on (settings queue)
-        self.window = window
-        self.tab = window.services_tab
+        self._window = window  # the main window if it is built yet (it is built when first wanted)
+        #: the line about the config file the window shows (text, problem), for a window built later
+        self.status: tuple[str, bool] | None = None
         self.views = views
         self.services_model = services_model
         self.ports_model = ports_model
@@ -134,8 +135,23 @@ class SettingsController(QObject):
         self._rediscover_timer = QTimer(self, interval=REDISCOVER_MS)
         self._rediscover_timer.timeout.connect(self._rediscover)
         self._rediscover_busy = False
-        self.tab.settings_requested.connect(self.save)
         ports_model.set_watched(self.watched_ports())
+
+    def attach(self, window: MainWindow) -> None:
+        """The main window, built now: its Save to config, and the config status it would have shown."""
+        window.services_tab.settings_requested.connect(self.save)
+        if self.status is not None:
+            window.show_config_status(self.status[0], problem=self.status[1])
+
+    def _show_status(self, text: str, *, problem: bool) -> None:
+        self.status = (text, problem)
+        window = self._window()
+        if window is not None:
+            window.show_config_status(text, problem=problem)
+
+    def _tab(self) -> ServicesTab | None:
+        window = self._window()
+        return None if window is None else window.services_tab
 
     def start(self) -> None:
         """Follow the logs (the files are opened on the settings queue) and watch the config file."""
@@ -162,7 +178,9 @@ class SettingsController(QObject):
     @Slot(str, float, float)
     def save(self, service: str, interval: float, timeout: float) -> None:
         """Save to config: write the file, then apply it; both on the settings queue."""
-        self.tab.settings_note.setText("Saving…")
+        tab = self._tab()
+        if tab is not None:
+            tab.settings_note.setText("Saving…")
         task = Task(lambda: self._save_and_apply(service, interval=interval, timeout=timeout), self)
         task.done.connect(self._on_applied)
         task.failed.connect(self._on_save_failed)
@@ -235,7 +253,9 @@ class SettingsController(QObject):
     @Slot(str)
     def _on_save_failed(self, message: str) -> None:
         if not self.closed:
-            self.tab.settings_note.setText(f"Not saved: {message}")
+            tab = self._tab()
+            if tab is not None:
+                tab.settings_note.setText(f"Not saved: {message}")
 
     # -- the file changed on disk ------------------------------------------------------------
 
@@ -290,13 +310,11 @@ class SettingsController(QObject):
     def _on_rediscover_failed(self, message: str) -> None:
         self._rediscover_busy = False
         if not self.closed:
-            self.window.show_config_status(
-                f"The project's files changed, but trayapp cannot use them: {message}", problem=True
-            )
+            self._show_status(f"The project's files changed, but trayapp cannot use them: {message}", problem=True)
 
     def _show_problem(self, error: ConfigError) -> None:
         name = Path(error.source).name if not error.source.startswith("<") else "The project's files"
-        self.window.show_config_status(f"{error}. Not applied: trayapp goes on with the settings it had.", problem=True)
+        self._show_status(f"{error}. Not applied: trayapp goes on with the settings it had.", problem=True)
         services = (error.service,) if error.service in self.views else ()
         self.announce(
             Announcement(
@@ -312,7 +330,7 @@ class SettingsController(QObject):
     @Slot(str)
     def _on_reload_failed(self, message: str) -> None:
         if not self.closed:
-            self.window.show_config_status(f"The changed config could not be applied: {message}", problem=True)
+            self._show_status(f"The changed config could not be applied: {message}", problem=True)
 
     # -- applying ----------------------------------------------------------------------------
 
@@ -338,7 +356,8 @@ class SettingsController(QObject):
         if self.closed:
             return
         config = applied.config
-        current = self.tab.current_name()
+        tab = self._tab()  # None: no window yet, which shows the views as they are when it is built
+        current = None if tab is None else tab.current_name()
         before = self.views[current].service if current in self.views else None
         changed = applied.changed_anything or config != self.config
         if changed:
@@ -354,23 +373,23 @@ class SettingsController(QObject):
             self.ports_model.set_watched(self.watched_ports())
             for name, path in applied.followed:
                 self.log_store.add_source(name, path)
-            if current is not None and current in views:  # the form shows new values, and only new ones
-                self.tab.select(current, reload_settings=views[current].service != before)
+            if tab is not None and current is not None and current in views:  # new values, and only new ones
+                tab.select(current, reload_settings=views[current].service != before)
         restart = "".join(
             f" {name} runs with its old start settings or env_file: restart {name} to use the new ones."
             for name in applied.restart_to_apply
         )
-        if applied.how == "saved":
-            self.tab.settings_note.setText(f"Saved to {config.source}.{restart}")
+        if applied.how == "saved" and tab is not None:
+            tab.settings_note.setText(f"Saved to {config.source}.{restart}")
         if changed:
             when = time.strftime("%H:%M:%S")
             if applied.how == "rediscovered":
                 head = f"The project's files changed; read again at {when}"
             else:
                 head = f"{'Saved' if applied.how == 'saved' else 'Reloaded'} {config.source} at {when}"
-            self.window.show_config_status(f"{head}{_summary(applied.changes)}.{restart}", problem=False)
+            self._show_status(f"{head}{_summary(applied.changes)}.{restart}", problem=False)
         elif self._problem_shown:  # the file is usable again, and says what it said before
-            self.window.show_config_status(f"{config.source} is usable again; nothing changed.", problem=False)
+            self._show_status(f"{config.source} is usable again; nothing changed.", problem=False)
         self._problem_shown = False
         self.applied.emit(applied)
 
