@@ -109,6 +109,11 @@ class SupervisorEvent:
     auto: bool = False  # part of an automatic restart, not something the user asked for
 
 
+#: the kinds of :class:`SupervisorEvent` that say how a start, a stop or a run ended (its
+#: ``detail`` is then what last happened to the process); ``stop_sent`` and ``backoff`` say what is under way
+OUTCOME_KINDS = ("exited", "crash_loop", "start_failed", "stopped", "started", "restarted")
+
+
 @dataclass(frozen=True)
 class ActionResult:
     ok: bool

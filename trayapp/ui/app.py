@@ -33,27 +33,27 @@ from trayapp.power.sources import sleep_sources
 from trayapp.power.wake import WakeCoordinator, WakeSummary
 from trayapp.project.load import load_stack
 from trayapp.stop_signals import StopSignals
-from trayapp.supervise.supervisor import Supervisor, SupervisorEvent, announcement_for
+from trayapp.supervise.supervisor import OUTCOME_KINDS, Supervisor, SupervisorEvent, announcement_for
 from trayapp.ui.bridge import MonitorBridge, SupervisorBridge
 from trayapp.ui.control import ControlRequests, SingleInstance
 from trayapp.ui.icons import icon_path
 from trayapp.ui.logfeed import LogFeed
 from trayapp.ui.models import PortsModel, ServicesModel
 from trayapp.ui.network import NetworkWatcher
-from trayapp.ui.ports import PortsController
 from trayapp.ui.power import PowerSignals
 from trayapp.ui.preferences import PreferencesKeeper
-from trayapp.ui.services import ServicesController
 from trayapp.ui.settings import SettingsController
 from trayapp.ui.tasks import Executors, Task
 from trayapp.ui.tray import Tray
 from trayapp.ui.welcome import first_run
-from trayapp.ui.window import PROCESS_OUTCOMES, MainWindow
 from trayapp.ui.winpower import WindowsPowerSource
 
 if TYPE_CHECKING:
     from trayapp.ui.logview import LogWindow
+    from trayapp.ui.ports import PortsController
+    from trayapp.ui.services import ServicesController
     from trayapp.ui.settings_window import SettingsWindow
+    from trayapp.ui.window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,11 @@ class TrayApp(QObject):
         return self._window
 
     def _build_window(self) -> MainWindow:
+        # Imported here: the window's modules and their Qt classes are about 2 MiB more (issue #12).
+        from trayapp.ui.ports import PortsController  # noqa: PLC0415
+        from trayapp.ui.services import ServicesController  # noqa: PLC0415
+        from trayapp.ui.window import MainWindow  # noqa: PLC0415
+
         window = MainWindow(self.services_model, self.ports_model, self.log_store)
         # The log views are imported and built when first opened (about 6 MiB): fed from then on.
         window.log_view_created.connect(lambda view: self.log_feed.entries_added.connect(view.on_entries))
@@ -401,7 +406,7 @@ class TrayApp(QObject):
             events = self._process_events.setdefault(event.service, [])
             if event.kind == "backoff":  # said after the outcome before it: at most two kept
                 events[:] = [*events[-1:], event]
-            elif event.kind in PROCESS_OUTCOMES:
+            elif event.kind in OUTCOME_KINDS:
                 events[:] = [event]
             return
         self._window.services_tab.note_event(event.service, event.kind, event.detail)

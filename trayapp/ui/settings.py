@@ -31,10 +31,10 @@ from trayapp.supervise.supervisor import Supervisor
 from trayapp.ui.logfeed import RECENT_LINES
 from trayapp.ui.models import PortsModel, ServicesModel
 from trayapp.ui.tasks import Executors, Task
-from trayapp.ui.window import MainWindow, ServicesTab
 
 if TYPE_CHECKING:  # the Services page imports it when Settings opens
     from trayapp.config.service_tables import Check, ServiceEdit
+    from trayapp.ui.window import MainWindow, ServicesTab  # built when first wanted (TrayApp.window)
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ from trayapp.logs.store import LogStore
 from trayapp.model import Reason, State
 from trayapp.monitor.history import Timeline
 from trayapp.supervise.kill import KillPlan, KillTarget
-from trayapp.supervise.supervisor import ChildState, Supervisor, stopping_text
+from trayapp.supervise.supervisor import OUTCOME_KINDS, ChildState, Supervisor, stopping_text
 from trayapp.text import format_cmdline, humanize_age, join_and
 from trayapp.ui.icons import state_colour
 from trayapp.ui.models import PortsModel, ServicesModel, ValueRole, summary_text
@@ -116,8 +116,6 @@ class ButtonDelegate(QStyledItemDelegate):
 FITTED_COLUMNS = (ServicesModel.NAME, ServicesModel.STATE, ServicesModel.LATENCY, ServicesModel.CHANGED)
 #: a change of more rows than this at once widens nothing (the ages' repaint of every row)
 GROW_ROWS = 8
-#: the SupervisorEvent kinds whose detail replaces what a service's Process box said
-PROCESS_OUTCOMES = ("exited", "crash_loop", "start_failed", "stopped", "started", "restarted")
 
 
 class ServicesTab(QWidget):
@@ -326,7 +324,7 @@ class ServicesTab(QWidget):
     def note_event(self, service: str, kind: str, detail: str) -> None:
         """What just happened to a managed service replaces what its Process box said before: after a
         crash it no longer says "started in 0.3 s" (``kind``, ``detail``: a :class:`SupervisorEvent`'s)."""
-        if kind in PROCESS_OUTCOMES:
+        if kind in OUTCOME_KINDS:
             self._results[service] = detail
         elif kind == "backoff":  # "will be restarted in 2 s" after what it exited with, not instead of it
             before = self._results.get(service, "")
