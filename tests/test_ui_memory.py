@@ -31,10 +31,11 @@ SOURCES_KEPT = textwrap.dedent(
     """
     import json, linecache, sys
     import trayapp.ui.app as app
+    from trayapp.ui.sources import keep_no_module_sources
     feature = sys.modules["PySide6.support.feature"]
     # (PySide6 checks the module an import statement returns: with ``from M import x``, M)
     from trayapp.project.init import __name__ as _  # checked by PySide6's own code
-    patched = app.keep_no_module_sources()
+    patched = keep_no_module_sources()
     from trayapp.ui.logview import __name__ as _    # mentions PySide6
     from trayapp.project.doctor import __name__ as _  # does not
     before, qt_module, plain_module = (

@@ -428,6 +428,9 @@ class _LogFile(logging.Handler):
 
 def cmd_tray(args: argparse.Namespace) -> int:
     """No sub-command: the desktop tray app. Qt is imported only here, so the CLI stays Qt-free."""
+    from trayapp.ui.sources import keep_no_module_sources
+
+    keep_no_module_sources()  # before the UI's imports: 8-12 MiB less for good (issue #12)
     from trayapp.ui.app import run
 
     return run(args.config)

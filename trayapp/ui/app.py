@@ -564,38 +564,6 @@ class SignalWaker(QObject):
         self._notifier.setEnabled(False)
 
 
-def _uses_pyside(module: object) -> bool:
-    """PySide6's own answer to "does this module use PySide6?" ("PySide6" in its source), with
-    the source read through the module's loader and dropped, not kept in :mod:`linecache`."""
-    name = getattr(module, "__name__", None)
-    get_source = getattr(getattr(module, "__loader__", None), "get_source", None)
-    if not isinstance(name, str) or get_source is None:
-        return False  # a built-in module or one without a loader: PySide6's check says False too
-    try:
-        source = get_source(name)
-    except (ImportError, OSError, SyntaxError, UnicodeDecodeError):
-        return False  # as PySide6's check does for a module whose source cannot be read
-    return isinstance(source, str) and "PySide6" in source
-
-
-def keep_no_module_sources() -> bool:
-    """Stop PySide6's import hook from keeping the source of every module imported after it.
-
-    On each first import of a module (also of one imported before PySide6), PySide6 (6.5 and
-    later, ``shibokensupport/feature.py``) asks ``inspect.getsource(module)`` whether the module
-    mentions PySide6, for its opt-in ``from __feature__ import ...``; ``inspect`` reads the
-    file through :mod:`linecache`, which keeps every line of it for the life of the process:
-    about 300 files, 2.4 MB of text and 8-12 MiB of RSS in the tray, 5 MiB more when pymongo
-    is imported (issue #12, measured with tracemalloc). The same check through the loader
-    keeps nothing. Returns False, changing nothing, when this PySide6 has no such check.
-    """
-    feature = sys.modules.get("PySide6.support.feature")
-    if feature is None or not callable(getattr(feature, "_mod_uses_pyside", None)):
-        return False
-    feature._mod_uses_pyside = _uses_pyside  # type: ignore[attr-defined]
-    return True
-
-
 def freeze_startup_objects() -> None:
     """Keep the objects made at start-up (modules, classes, Qt wrappers: about 55,000) out of
     every later garbage collection; drop the module sources cached while importing them.
@@ -605,8 +573,9 @@ def freeze_startup_objects() -> None:
     walking these, which live as long as the app. Start-up garbage is collected first, so
     nothing is leaked; objects made later are collected as usual.
 
-    The sources are those PySide6's import hook read before :func:`keep_no_module_sources`
-    (8-12 MiB); a traceback reads its lines again when it needs them.
+    The sources are those PySide6's import hook read before
+    :func:`trayapp.ui.sources.keep_no_module_sources` (8-12 MiB when nothing called it first);
+    a traceback reads its lines again when it needs them.
     """
     linecache.clearcache()
     gc.collect()
@@ -625,7 +594,6 @@ def run(config_path: str | None, argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    keep_no_module_sources()  # before the imports to come: the driver, the log view, ...
     app = QApplication(list(argv or sys.argv[:1]))
     app.setApplicationName("trayapp")
     app.setDesktopFileName("trayapp")
