@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import pty
@@ -50,7 +51,8 @@ def write_config(tmp_path: Path, *services: str) -> Path:
 
 def test_version_and_help(tmp_path) -> None:
     version = run_cli("--version", home=tmp_path)
-    assert version.returncode == 0 and version.stdout.startswith("trayapp ")
+    # the installed distribution's version, though read from trayapp.__version__ (issue #12)
+    assert version.returncode == 0 and version.stdout == f"trayapp {importlib.metadata.version('trayapp')}\n"
     helptext = run_cli("--help", home=tmp_path)
     assert helptext.returncode == 0
     for command in ("status", "watch", "ports", "kill"):

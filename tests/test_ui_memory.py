@@ -15,9 +15,11 @@ import textwrap
 
 from PySide6.QtWidgets import QApplication
 
-from tests.kit.cli import REPO
-from tests.kit.servers import BACKEND_SCRIPT, free_port
+from tests.kit.cli import REPO, cli_env, trayapp_command
+from tests.kit.servers import BACKEND_SCRIPT, free_port, start_backend
 from tests.kit.services import service_toml
+from tests.kit.wait import wait_until
+from tests.kit.x11 import x_desktop
 from trayapp.config.load import load_config
 from trayapp.model import State
 from trayapp.ui.models import ServicesModel
@@ -130,3 +132,39 @@ def test_a_window_built_after_a_crash_says_what_happened_to_the_process(qtbot, t
     tab = app.window.services_tab
     assert tab.process_box.isVisible()
     assert "SIGKILL" in tab.process_status.text()  # the crash, not "started in 0.3 s"
+
+
+def test_the_running_tray_imports_only_what_its_services_need(tmp_path) -> None:
+    # No Mongo service: no driver. An HTTP check's User-Agent: no importlib.metadata (email, zipfile,
+    # csv: 2 MiB). The window and the log view: not until opened. Read from `python -X importtime`
+    # of the real tray on a real X desktop, after its HTTP checks ran.
+    api = start_backend("healthy")
+    config = tmp_path / "stack.toml"
+    config.write_text(
+        service_toml("backend", "http", url=api.url(), interval=0.3)
+        + service_toml("vite", "tcp", host="127.0.0.1", port=api.port, interval=0.3)
+    )
+    log = tmp_path / "imports.txt"
+    try:
+        with x_desktop() as desktop, log.open("w") as stderr:
+            command = trayapp_command("--config", config)
+            tray = subprocess.Popen(
+                [command[0], "-X", "importtime", *command[1:]],
+                cwd=tmp_path,
+                env=desktop.env(cli_env(tmp_path)),
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+            try:
+                wait_until(lambda: api.hits() >= 3, timeout=30, what="three HTTP checks by the tray")
+            finally:
+                tray.terminate()
+                tray.wait(timeout=10)
+    finally:
+        api.kill()
+    text = log.read_text()
+    assert "Traceback" not in text, text
+    imported = {line.rsplit("|", 1)[-1].strip() for line in text.splitlines() if line.startswith("import time:")}
+    assert {"PySide6.QtWidgets", "trayapp.ui.app", "trayapp.checks.probes"} <= imported  # it is the tray
+    unneeded = {"pymongo", "bson", "importlib.metadata", "email", "trayapp.ui.window", "trayapp.ui.logview"}
+    assert imported & unneeded == set()

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from functools import cache
+#: the version, and the distribution's: pyproject.toml reads it from here ([tool.setuptools.dynamic])
+__version__ = "0.1.0"
 
 
-@cache
 def package_version() -> str:
-    """The installed distribution's version, looked up on first use.
+    """trayapp's version: ``--version`` and the User-Agent of its HTTP checks.
 
-    ``importlib.metadata`` costs 30-50 ms to import and scan, paid by every command if done
-    at import time (issue #12); ``trayapp.__version__`` still works through ``__getattr__``.
+    ``__version__``, not ``importlib.metadata``, which costs 30-50 ms to import and scan for
+    every command and 2 MiB for good in the tray (27 modules: email, zipfile, csv, ...; issue #12).
     """
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("trayapp")
-    except PackageNotFoundError:  # running from a checkout that was never installed
-        return "0.0.0+checkout"
-
-
-def __getattr__(name: str) -> str:
-    if name == "__version__":
-        return package_version()
-    raise AttributeError(f"module 'trayapp' has no attribute {name!r}")
+    return __version__

@@ -288,7 +288,7 @@ def _epilog(examples: list[tuple[str, str]], exits: dict[int, str]) -> str:
 
 
 class _VersionAction(argparse.Action):
-    """``--version``, with the version looked up only when asked (importlib.metadata is slow to load)."""
+    """``--version``."""
 
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
         print(f"trayapp {package_version()}")
