@@ -20,7 +20,7 @@ from trayapp.config.load import ConfigError, Provenance, parse_config
 from trayapp.model import CheckResult, Kind, Listener, Reason, State, Transition
 from trayapp.monitor.notifier import Notifier
 from trayapp.monitor.rootcause import Relations, root_summary, with_blocked_by
-from trayapp.monitor.scheduler import Monitor
+from trayapp.monitor.scheduler import CheckEvent, Monitor
 
 # -- config --------------------------------------------------------------------------------
 
@@ -389,3 +389,57 @@ def test_status_keeps_the_proxy_checks_refused_connect_over_an_older_up_backend(
     rows = {r.service: r for r in with_blocked_by([backend, frontend], config.services)}
 
     assert rows["frontend"].detail == said
+
+
+# -- who is stale: only the service whose OWN dependency it reports (user trial, case 1) ---------------------------
+
+
+def test_a_dev_server_reading_db_disconnected_through_its_proxy_is_blocked_by_db_not_stale(stack: Stack) -> None:
+    """MongoDB stops while watch runs. The frontend's API path gets the backend's 503 "db:
+    disconnected" before the backend's own next check: that is the backend's report about its own
+    dependency, read through Vite, which has no driver. It was called frontend's stale connection
+    ("… 30 s after backend answers its check directly …; restart frontend"); it is blocked by db."""
+    db = stack.db()
+    backend = stack.backend(f"{db.uri}/app")
+    vite = stack.vite(f"http://127.0.0.1:{backend.port}")
+    wait_until(lambda: get_json(backend.url("/api/health"))[0] == 200, what="backend connected")
+    services = parse_config(
+        # the backend's own check is up and stays its latest for the test (its next is far off), as a
+        # backend whose driver notices the stop only at its next heartbeat is
+        service_toml("backend", "http", url=backend.url("/api/health"), depends_on=["db"], interval=300.0)
+        + service_toml(
+            "frontend",
+            "http",
+            url=vite.url("/"),
+            proxy_path="/api/health",
+            proxy_to="backend",
+            stale_after_checks=1,
+            interval=0.2,
+            timeout=2.0,
+        )  # fmt: skip
+        + service_toml("db", "mongo", uri=f"{db.uri}/app", interval=0.2, timeout=1.0),
+        "t.toml",
+    ).services
+    monitor = Monitor(services)
+    seen: list[CheckResult] = []
+    monitor.subscribe(lambda e: seen.append(e.result) if isinstance(e, CheckEvent) else None)
+    monitor.start()
+    try:
+        wait_until(lambda: all(s.state is State.UP for s in monitor.status()), timeout=15, what="all up")
+        db.stop()
+
+        def judged() -> bool:
+            last = next((s.last for s in monitor.status() if s.service.name == "frontend"), None)
+            return last is not None and (last.reason is Reason.STALE_CONNECTION or last.blocked_by == "db")
+
+        wait_until(judged, timeout=20, what="the frontend blocked by db (or called stale)")
+    finally:
+        monitor.stop()
+    front = [r for r in seen if r.service == "frontend"]
+    assert [r.detail for r in front if r.reason is Reason.STALE_CONNECTION] == []
+    last = front[-1]
+    assert (
+        last.detail
+        == "frontend's API path /api/health reaches backend, which reports a dependency down: db: disconnected."
+    )
+    assert last.headline == "blocked by db · db is down; frontend affected"

@@ -113,6 +113,10 @@ def _http_status(r: CheckResult) -> str:
 #: "reports a dependency down: db: disconnected; cache: down" / "...still connecting: mongo: connecting"
 _DOWN = re.compile(r"reports a dependency down: (?P<deps>.*?)(?:; still connecting: |$)")
 _CONNECTING = re.compile(r"(?:still connecting|a dependency is still connecting): (?P<deps>.*)$")
+#: a dev server's API path answered by the backend behind its proxy (trayapp.checks.proxy)
+_THROUGH = re.compile(r"'s API path \S+ reaches (?P<to>\S+), which ")
+#: what trayapp.monitor.rootcause adds when that backend's own row says its connection is stale
+_STALE_BEHIND = re.compile(r"(?P<to>\S+)'s (?P<dep>\S+) connection is stale")
 
 
 def _dep_names(deps: str) -> list[str]:
@@ -129,9 +133,15 @@ def _friendly(name: str) -> str:
 
 
 def _dependency_down(r: CheckResult) -> str:
+    if stale := _STALE_BEHIND.search(r.detail):  # rootcause: the backend behind the proxy has a stale connection
+        return f"{stale.group('to')}'s {stale.group('dep')} connection is stale"
     down = _DOWN.search(r.detail)
     if down and (names := _dep_names(down.group("deps"))):
         shown = " and ".join(_friendly(n) for n in names[:2]) + (" and more" if len(names) > 2 else "")
+        through = _THROUGH.search(r.detail)
+        if through is not None and getattr(r, "blocked_by", None) not in names:
+            # the backend's report, read through the dev server: not known to be true of db itself
+            return f"{through.group('to')} reports {shown} down"
         verb = "are" if len(names) > 1 else "is"
         return f"{shown} {verb} down; {r.service} affected"
     connecting = _CONNECTING.search(r.detail)
