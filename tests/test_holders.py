@@ -113,8 +113,10 @@ def stop_process(pid: int) -> None:
 
 
 def project(tmp_path: Path, name: str = "project") -> Path:
+    """A project folder (its package.json makes it one: a trayapp.toml there is the project's own)."""
     folder = tmp_path / name
     folder.mkdir()
+    (folder / "package.json").write_text(json.dumps({"name": name, "private": True}), encoding="utf-8")
     return folder
 
 
@@ -208,6 +210,24 @@ def test_a_404_from_a_server_outside_the_project_folder_is_a_stale_holder(tmp_pa
         f"not by backend: it runs outside backend's folder (~/project); a stale server holds the port: stop it "
         f"with `trayapp kill {port}`."
     )
+
+
+def test_a_config_in_an_unrelated_folder_is_no_evidence_of_a_stale_server(tmp_path, stack) -> None:
+    """User trial, case 3: a trayapp.toml in a folder that is not the backend's (no project there)
+    with a wrong health path. The real backend (Express under nodemon, in its project) answers 404;
+    that folder said "stale server …: stop both with trayapp kill PORT --with-watcher", advice that
+    kills the user's real backend. A config file's folder is no evidence of where the service runs."""
+    backend = stack.nodemon(f"mongodb://127.0.0.1:{free_port()}/app")
+    elsewhere = tmp_path / "trial-cfg3"
+    elsewhere.mkdir()
+    config = elsewhere / "trayapp.toml"
+    config.write_text(service_toml("backend", "http", url=backend.url("/api/nope")), encoding="utf-8")
+
+    row = status_of(config, tmp_path)
+
+    assert (row["reason"], row["http_status"], row["headline"]) == ("http_status", 404, "health path not found (404)")
+    assert row["detail"].endswith(": the server runs, but the health path is wrong or not mounted.")
+    assert "kill" not in row["detail"]
 
 
 def test_a_404_from_a_server_in_the_project_folder_stays_a_wrong_health_path(tmp_path, procs) -> None:

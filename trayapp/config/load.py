@@ -127,8 +127,9 @@ class ServiceConfig:
     #: its config home (:mod:`trayapp.identity`): the config file's real path, a discovered
     #: project's ``ROOT/trayapp.toml``, or a label such as "<built-in default>"
     config_file: str = ""
-    #: the service's project folder when it is known (a managed service's cwd, else the config
-    #: file's folder unless that is the per-user config dir): a process running elsewhere is not it
+    #: the service's project folder when it is known (a managed service's cwd, a discovered
+    #: project's root, the folder of a config file that is a project's own; see _project_folder):
+    #: a process running elsewhere is not it
     folder: str | None = None
 
     @property
@@ -521,17 +522,35 @@ def _check_relations(services: list[ServiceConfig], source: str) -> None:
                 todo += needs.get(current, ())
 
 
+#: the sub-folders a JavaScript project keeps a package in (trayapp.project.packagejson's USUAL_FOLDERS)
+_PACKAGE_FOLDERS = ("server", "backend", "api", "client", "frontend", "web")
+
+
 def _project_folder(source: str, base: Path) -> str | None:
-    """The folder of a project's own config file (or of a discovered project); None for the built-in
-    default and the per-user config."""
+    """The service's folder as far as the config file tells it: a discovered project's root, or
+    the folder of a config file that is a project's own (a ``package.json`` there, in one of the
+    usual sub-folders or under ``apps/``); None for the built-in default, the per-user config and
+    a config file in any other folder, which says nothing about where the service runs (a stale
+    server is only called one from a folder known to be the service's)."""
     if source == BUILTIN:
         return None
     folder = base.resolve()
     if source.startswith("<"):
         return str(folder)
-    if folder == user_config_path().parent.resolve():
+    if folder == user_config_path().parent.resolve() or not _is_project(folder):
         return None
     return str(folder)
+
+
+def _is_project(folder: Path) -> bool:
+    """A JavaScript project's root (as trayapp.project.packagejson.is_project, which is above this layer)."""
+    try:
+        if any((folder / sub / "package.json").is_file() for sub in ("", *_PACKAGE_FOLDERS)):
+            return True
+        apps = folder / "apps"
+        return apps.is_dir() and any((child / "package.json").is_file() for child in apps.iterdir())
+    except OSError:
+        return False
 
 
 def _managed(raw: dict[str, Any], source: str, label: str, base: Path) -> ManagedConfig | None:
