@@ -24,14 +24,31 @@ from trayapp.identity import config_home, home_folder
 from trayapp.model import Reason, State
 
 EADDRINUSE = "Error: listen EADDRINUSE: address already in use :::5000"
-NODE_CRASH = [
-    "Server starting",
-    "node:events:497",
-    "      throw er; // Unhandled 'error' event",
-    EADDRINUSE,
-    "    at Server.setupListenHandle [as _listen2] (node:net:1872:16)",
-    "[nodemon] app crashed - waiting for file changes before starting...",
-]
+
+
+def node_crash(port: int = 5000) -> list[str]:
+    """What Node under nodemon writes when the app's listen() finds ``port`` taken."""
+    return [
+        "Server starting",
+        "node:events:497",
+        "      throw er; // Unhandled 'error' event",
+        EADDRINUSE.replace("5000", str(port)),
+        "    at Server.setupListenHandle [as _listen2] (node:net:1872:16)",
+        "[nodemon] app crashed - waiting for file changes before starting...",
+    ]
+
+
+NODE_CRASH = node_crash()
+#: Node's last line after an uncaught exception
+NODE_FOOTER = "Node.js v22.3.0"
+
+
+def taken_at_start(port: int) -> str:
+    """The sentence for nothing on ``port`` whose log says this run found it taken (the holder is gone)."""
+    return (
+        f"backend crashed at start because port {port} was taken; the port is free now: restart it (save a file, "
+        f"or type rs in nodemon). Its log (app.log, written "
+    )
 
 
 def write_log(path: Path, lines: list[str], age_s: float = 0.0) -> Path:
@@ -43,12 +60,22 @@ def write_log(path: Path, lines: list[str], age_s: float = 0.0) -> Path:
 
 
 def test_refused_quotes_the_error_line_of_a_fresh_log(tmp_path) -> None:
-    log = write_log(tmp_path / "app.log", NODE_CRASH)
-    result = Checker(http_service(f"http://127.0.0.1:{free_port()}/api/health", log=str(log))).check()
+    port = free_port()
+    log = write_log(tmp_path / "app.log", node_crash(port))
+    result = Checker(http_service(f"http://127.0.0.1:{port}/api/health", log=str(log))).check()
     assert result.reason is Reason.REFUSED
-    assert result.detail.startswith("Nothing listens on port ")
+    assert result.detail.startswith(f"Nothing listens on port {port} (127.0.0.1): {taken_at_start(port)}")
     # the line that states the error, not the stack frame or nodemon's notice below it
-    assert re.search(rf"Its log \(app\.log, written \d+ s ago\) says: {re.escape(EADDRINUSE)}$", result.detail)
+    said = re.escape(EADDRINUSE.replace("5000", str(port)))
+    assert re.search(rf"Its log \(app\.log, written \d+ s ago\) says: {said}$", result.detail)
+    assert result.headline == f"crashed at start: port {port} was taken"
+
+
+def test_an_eaddrinuse_about_another_port_is_not_the_reason(tmp_path) -> None:
+    log = write_log(tmp_path / "app.log", node_crash(5000))
+    result = Checker(http_service(f"http://127.0.0.1:{free_port()}/api/health", log=str(log))).check()
+    assert result.reason is Reason.REFUSED and "EADDRINUSE" not in result.detail and "taken" not in result.detail
+    assert "setupListenHandle" not in result.detail  # nor its stack frame
 
 
 def test_an_old_log_is_not_passed_off_as_todays_reason(tmp_path) -> None:
@@ -66,9 +93,11 @@ def test_only_what_was_written_since_the_service_was_last_up_counts(tmp_path, ba
     server.kill()
     refused = checker.check()
     assert refused.reason is Reason.REFUSED and "Its log" not in refused.detail  # 30 s old: not this outage
-    with log.open("a") as fh:
-        fh.write("MongoServerSelectionError: connect ECONNREFUSED 127.0.0.1:27017\n")
-    assert checker.check().detail.endswith("says: MongoServerSelectionError: connect ECONNREFUSED 127.0.0.1:27017")
+    with log.open("a") as fh:  # an uncaught database error the process died of, after its last answer
+        fh.write(f"MongoServerSelectionError: connect ECONNREFUSED 127.0.0.1:27017\n\n{NODE_FOOTER}\n")
+    assert checker.check().detail.endswith(
+        "says it crashed: MongoServerSelectionError: connect ECONNREFUSED 127.0.0.1:27017"
+    )
 
 
 def test_a_log_without_an_error_adds_nothing(tmp_path) -> None:
@@ -99,15 +128,17 @@ def test_a_managed_service_quotes_its_captured_output_first(tmp_path) -> None:
 
 
 def test_status_on_the_command_line_says_it_too(tmp_path) -> None:
-    log = write_log(tmp_path / "app.log", NODE_CRASH)
     port = free_port()
+    log = write_log(tmp_path / "app.log", node_crash(port))
     config = tmp_path / "stack.toml"
     config.write_text(service_toml("backend", "http", url=f"http://127.0.0.1:{port}/api/health", log=str(log)))
     result = run_cli("status", "--json", "--config", config, home=tmp_path)
     assert result.returncode == 1
     [backend] = json.loads(result.stdout)["services"]
     assert backend["reason"] == "refused"
-    assert re.search(rf"Its log \(app\.log, written \d+ s ago\) says: {re.escape(EADDRINUSE)}$", backend["detail"])
+    said = re.escape(EADDRINUSE.replace("5000", str(port)))
+    assert re.search(rf"Its log \(app\.log, written \d+ s ago\) says: {said}$", backend["detail"])
+    assert taken_at_start(port) in backend["detail"]
 
 
 # ----------------------------------------------- issue 9, section 1: evidence from another time
@@ -305,12 +336,12 @@ def test_watch_reads_a_log_rewritten_to_its_earlier_size_afresh(tmp_path, backen
         server.kill()  # no healthy check after this
         before = log.stat().st_size
         frames = ["    at Topology.selectServer (node_modules/mongodb/lib/sdam/topology.js:303:38)"] * 8
-        with log.open("w") as fh:  # what `node app.js > app.log` does on the next run
-            fh.write("\n".join([MONGO_ERROR, *frames]) + "\n")
+        with log.open("w") as fh:  # what `node app.js > app.log` does on the next run, which died of it
+            fh.write("\n".join([MONGO_ERROR, *frames, "", NODE_FOOTER]) + "\n")
         assert log.stat().st_size >= before
         event = watch.until(lambda e: e.get("event") == "check" and "Its log" in e["detail"])
         assert event["reason"] == "refused"
-        assert event["detail"].endswith(f"says: {MONGO_ERROR}")
+        assert event["detail"].endswith(f"says it crashed: {MONGO_ERROR}")
     finally:
         watch.close()
 
@@ -324,13 +355,14 @@ def test_a_dependency_down_is_explained_only_by_a_dependency_line(tmp_path, back
     assert Checker(service).check().detail.endswith(f"says: {MONGO_ERROR}")
 
 
-def test_a_line_saying_the_problem_passed_clears_the_error_before_it(tmp_path) -> None:
-    url = f"http://127.0.0.1:{free_port()}/api/health"
+def test_a_line_saying_the_problem_passed_clears_the_error_before_it(tmp_path, backend) -> None:
+    url = backend("db_down_503").url()  # answers, reporting its database down: a database line explains it
     log = write_log(tmp_path / "app.log", [MONGO_ERROR, "MongoDB connected", "Server listening on port 5000"])
     assert "Its log" not in Checker(http_service(url, log=str(log))).check().detail
     # "connected" does not clear a crash, nor "listening" a dependency's error
+    refused = f"http://127.0.0.1:{free_port()}/api/health"
     log = write_log(tmp_path / "b.log", ["TypeError: boom", "MongoDB connected"])
-    assert Checker(http_service(url, log=str(log))).check().detail.endswith("says: TypeError: boom")
+    assert Checker(http_service(refused, log=str(log))).check().detail.endswith("says: TypeError: boom")
     log = write_log(tmp_path / "c.log", ["TypeError: boom", MONGO_ERROR, "Server listening on port 5000"])
     assert Checker(http_service(url, log=str(log))).check().detail.endswith(f"says: {MONGO_ERROR}")
     # a line that only sounds like it ("not connected") clears nothing

@@ -70,9 +70,23 @@ def _ok(r: CheckResult) -> str:
     return f"{said} in {latency}" if latency else said
 
 
+#: what trayapp.checks.checker adds when this run's log says why nothing listens
+_TAKEN = re.compile(r"(?P<how>crashed|could not listen) at start because (?P<port>port \d+) was taken")
+_CRASHED = re.compile(r"\) says it crashed: (?P<what>.+)$")
+_STOPPED_SAID = re.compile(r"\) says it was stopped: ")
+
+
 def _refused(r: CheckResult) -> str:
     if r.listeners:
         return f"{_where(r)} is open but refuses connections"
+    if taken := _TAKEN.search(r.detail):
+        if taken.group("how") == "crashed":
+            return f"crashed at start: {taken.group('port')} was taken"
+        return f"{taken.group('port')} was taken at start"
+    if crashed := _CRASHED.search(r.detail):
+        return f"crashed: {crashed.group('what')}"
+    if _STOPPED_SAID.search(r.detail):
+        return "stopped (no crash in its log)"
     return f"nothing listens on {_where(r)}"
 
 

@@ -14,6 +14,7 @@ from trayapp.checks.diagnosis import diagnose, needs_owners, unchecked
 from trayapp.checks.evidence import (
     RECENT_S,
     FileMark,
+    LogEvidence,
     LogSource,
     Topic,
     changed_since,
@@ -27,6 +28,7 @@ from trayapp.checks.proxy import Fetched, ProxyCheck, browser_reaches
 from trayapp.config.load import ServiceConfig
 from trayapp.model import CheckResult, Kind, Listener, ProbeOutcome, Reason, State
 from trayapp.paths import captured_output
+from trayapp.text import command
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,11 @@ HOLDERS_TTL_S = 30.0
 #: seconds :func:`check_once` waits for its owner scan once the probes are done (usually 10-30 ms)
 OWNER_SCAN_WAIT = 5.0
 _LISTEN = frozenset({Topic.LISTEN})
+#: outcomes in which the server answered (whatever it said): it was listening then
+_ANSWERED = (
+    Reason.OK, Reason.SLOW, Reason.DEPENDENCY_DOWN, Reason.UNHEALTHY, Reason.WARNING, Reason.HTTP_STATUS,
+    Reason.AUTH_FAILED, Reason.PROXY_ERROR,
+)  # fmt: skip
 
 
 def lookup_owners(ports: Iterable[int]) -> Sequence[Listener]:
@@ -102,6 +109,10 @@ class Checker:
         self._wall = wall
         self._last_up: float | None = None
         self._marks: dict[str, FileMark] = {}  # where the logs ended at the last check that was up
+        #: the last check the server answered at all (a 503 too), and where the logs ended then:
+        #: nothing written before it says why nothing listens now
+        self._last_answer: float | None = None
+        self._answer_marks: dict[str, FileMark] = {}
         #: the holders found for a healthy check, and when (monotonic)
         self._holders: tuple[Sequence[Listener], float] | None = None
 
@@ -173,17 +184,54 @@ class Checker:
         if self.owns is not None and service.managed is not None:
             owners = [self._as_own(x) for x in owners]
         result = browser_reaches(service, diagnose(service, outcome, owners, t, in_use=in_use, child_running=child))
+        if result.state is State.UP or result.reason in _ANSWERED:
+            self._last_answer = result.t
+            self._answer_marks = mark(self.logs)
         if result.state is State.UP:
             self._last_up = result.t
-            self._marks = mark(self.logs)
+            self._marks = self._answer_marks
             return result
         topics = topics_for(result)
         if sources and topics and result.reason not in (Reason.STALE_HOLDER, Reason.PAUSED):
             started = [x.started for x in result.listeners if x.started is not None]
-            evidence = latest_error(sources, since, self._marks, topics=topics, not_before=max(started, default=None))
-            if evidence is not None:
-                result = replace(result, detail=f"{result.detail} {evidence.sentence(result.t)}")
+            nothing_listens = result.reason is Reason.REFUSED and not result.listeners
+            marks = self._marks
+            if nothing_listens and self._last_answer is not None and self._last_answer > since:
+                since, marks = self._last_answer, self._answer_marks  # it answered after those lines
+            evidence = latest_error(
+                sources,
+                since,
+                marks,
+                topics=topics,
+                not_before=max(started, default=None),
+                port=port,
+                # a database's error does not stop a server listening, unless the process died of it
+                signed=frozenset({Topic.DEPENDENCY}) if nothing_listens else frozenset(),
+                stops=Topic.CRASH in topics,
+            )
+            if evidence is not None and nothing_listens and evidence.topic is Topic.LISTEN and port is not None:
+                result = replace(result, detail=self._taken_at_start(result, evidence, port))
+            elif evidence is not None:
+                result = replace(result, detail=f"{result.detail} {evidence.sentence(result.t, why=nothing_listens)}")
         return result
+
+    def _taken_at_start(self, result: CheckResult, evidence: LogEvidence, port: int) -> str:
+        """Nothing listens, and this run's log says the port was taken when it started: the holder
+        is gone now, so that explains why the service is not running and says what to do."""
+        name = self.service.name
+        how = "crashed at start" if evidence.crashed else "could not listen at start"
+        if self.service.managed is not None:
+            advice = f"restart it with Restart or {command(f'trayapp restart {name}')}"
+        elif evidence.watcher == "nodemon":
+            advice = "restart it (save a file, or type rs in nodemon)"
+        elif evidence.watcher is not None:
+            advice = f"restart it (save a file; {evidence.watcher} runs it again)"
+        else:
+            advice = "start it again"
+        said = f"{name} {how} because port {port} was taken; the port is free now: {advice}."
+        unsure = f"{name} is not running, crashed, or has not started listening yet."
+        detail = result.detail.replace(unsure, said) if unsure in result.detail else f"{result.detail} {said}"
+        return f"{detail} {evidence.sentence(result.t)}"
 
     def _as_own(self, listener: Listener) -> Listener:
         """A holder the supervisor knows as the service's own carries the service's mark."""

@@ -473,6 +473,16 @@ def first_error_line(lines: Iterable[str]) -> str | None:
     return line if len(line) <= 300 else line[:299] + "…"
 
 
+def error_score(raw: str) -> tuple[int, str]:
+    """How well one line says what went wrong (4: states the error, 3: names a failure, 2: error
+    level, 1: a stack frame or crash notice, 0: not an error) and its text, as
+    :func:`first_error_line` ranks it. Never raises."""
+    try:
+        return _error_score(str(raw))
+    except Exception:  # noqa: BLE001 - a summary must never fail the caller
+        return (0, str(raw))
+
+
 def _error_score(raw: str) -> tuple[int, str]:
     """4: states the error; 3: names a failure; 2: error level; 1: stack frame or crash notice; 0: none."""
     plain = _ANSI.sub("", raw) if "\x1b" in raw else raw
