@@ -480,3 +480,28 @@ def test_a_proxy_to_ipv6_loopback_from_a_config_file_says_what_to_set(tmp_path: 
         f"http://localhost:{backend.port} (where localhost resolves to ::1 first) or http://[::1]:{backend.port} "
         f"fails there; set the target to http://127.0.0.1:{backend.port}."
     )
+
+
+def test_a_dependency_reported_down_that_answers_its_own_check_is_not_called_down(tmp_path: Path, stack: Stack) -> None:
+    """The backend reports db disconnected while db answers ping (db has just come back; too soon to
+    call the connection stale): the headline said "db is down; backend affected"."""
+    db_port = free_port()
+    backend = stack.backend(f"mongodb://127.0.0.1:{db_port}/app", server_selection_ms=500)
+    backend.wait_for_output("MongoDB connection error")
+    db = stack.db(port=db_port)
+    config = tmp_path / "trayapp.toml"
+    config.write_text(
+        service_toml("backend", "http", url=backend.url("/api/health"), depends_on=["db"])
+        + service_toml("db", "mongo", uri=f"{db.uri}/app", interval=60.0),  # stale only after 3 min of db
+        encoding="utf-8",
+    )
+
+    data = json.loads(run_cli("status", "--json", "--config", config, home=tmp_path).stdout)
+
+    row = {s["name"]: s for s in data["services"]}["backend"]
+    assert (row["reason"], row["blocked_by"]) == ("dependency_down", None)
+    assert row["detail"] == (
+        "backend answers (503) but reports a dependency down: db: disconnected. db answers its own check: "
+        "backend's connection to it is down."
+    )
+    assert row["headline"] == "db up, but backend's connection to it is down"

@@ -129,6 +129,10 @@ _DOWN = re.compile(r"reports a dependency down: (?P<deps>.*?)(?:; still connecti
 _CONNECTING = re.compile(r"(?:still connecting|a dependency is still connecting): (?P<deps>.*)$")
 #: a dev server's API path answered by the backend behind its proxy (trayapp.checks.proxy)
 _THROUGH = re.compile(r"'s API path \S+ reaches (?P<to>\S+), which ")
+#: what trayapp.monitor.rootcause adds when the dependencies a service reports down answer their own checks
+_DEP_ANSWERS = re.compile(
+    r"\. (?P<deps>[^.]+?) answers? (?:its|their) own checks?: \S+'s connection to (?P<them>it|them) is down\."
+)
 #: what trayapp.monitor.rootcause adds when that backend's own row says its connection is stale
 _STALE_BEHIND = re.compile(r"(?P<to>\S+)'s (?P<dep>\S+) connection is stale")
 
@@ -149,6 +153,8 @@ def _friendly(name: str) -> str:
 def _dependency_down(r: CheckResult) -> str:
     if stale := _STALE_BEHIND.search(r.detail):  # rootcause: the backend behind the proxy has a stale connection
         return f"{stale.group('to')}'s {stale.group('dep')} connection is stale"
+    if answers := _DEP_ANSWERS.search(r.detail):  # rootcause: what it reports down answers its own check
+        return f"{answers.group('deps')} up, but {r.service}'s connection to {answers.group('them')} is down"
     down = _DOWN.search(r.detail)
     if down and (names := _dep_names(down.group("deps"))):
         shown = " and ".join(_friendly(n) for n in names[:2]) + (" and more" if len(names) > 2 else "")

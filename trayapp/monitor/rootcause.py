@@ -109,6 +109,27 @@ def _direct_cause(
     return None
 
 
+def dependency_answers(
+    result: CheckResult,
+    service: ServiceConfig | None,
+    results: Mapping[str, CheckResult],
+    services: Mapping[str, ServiceConfig],
+) -> CheckResult:
+    """A service whose own report names needed services down while each of them answers its own
+    check says so, so that nothing reads "db is down" while db is up: "… reports a dependency
+    down: db: disconnected. db answers its own check: backend's connection to it is down." (its
+    driver may still be reconnecting; after ``stale_after_checks`` it is a stale connection)."""
+    if service is None or result.reason is not Reason.DEPENDENCY_DOWN or through_proxy(result):
+        return result
+    named = _named_needs(result, service, services)
+    if not named or not all((r := results.get(n)) is not None and r.state is State.UP for n in named):
+        return result
+    verb = "answers its own check" if len(named) == 1 else "answer their own checks"
+    them = "it" if len(named) == 1 else "them"
+    said = f"{join(named)} {verb}: {result.service}'s connection to {them} is down."
+    return replace(result, detail=f"{result.detail} {said}")
+
+
 def through_stale(result: CheckResult, behind: CheckResult | None) -> CheckResult:
     """A dev server's API path answered by a backend whose own row says its connection is stale
     says so after what the backend reported: "… reports a dependency down: db: disconnected.
@@ -138,13 +159,14 @@ def with_blocked_by(results: Sequence[CheckResult], services: Sequence[ServiceCo
     "fails because backend is …" is said again from the backend's final result (a managed service
     nobody started is settled as ``stopped`` after the checks)."""
     by_name = {r.service: r for r in results}
-    roots = blocked_by(by_name, {s.name: s for s in services})
+    configs = {s.name: s for s in services}
+    roots = blocked_by(by_name, configs)
     out = []
     for r in results:
         behind = by_name.get(r.blocked_by or "")
         if r.reason is Reason.PROXY_ERROR and r.proxy is not None and behind is not None and behind.state in _BLAMED:
             r = replace(r, detail=blocked_sentence(r.service, r.proxy.path, behind))
-        r = through_stale(r, behind)
+        r = dependency_answers(through_stale(r, behind), configs.get(r.service), by_name, configs)
         out.append(replace(r, blocked_by=roots.get(r.service)))
     return out
 
@@ -350,4 +372,5 @@ class Relations:
         results[result.service] = result
         roots = blocked_by(results, self._services)
         behind = results.get(service.proxy_to or "")
-        return replace(through_stale(result, behind), blocked_by=roots.get(result.service))
+        told = dependency_answers(through_stale(result, behind), service, results, self._services)
+        return replace(told, blocked_by=roots.get(result.service))
