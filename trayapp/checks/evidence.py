@@ -53,6 +53,11 @@ TAIL_LINES = 40
 MARK_BYTES = 256
 #: seconds of slack between a process's start time and a line's timestamp (clock rounding)
 CLOCK_SLACK_S = 1.0
+#: seconds a file's mtime may lag the time.time() of the moment it was written: the kernel
+#: stamps files from its coarse clock, which advances once per tick (1-10 ms; see
+#: current_time() and ktime_get_coarse_real_ts64 in the kernel). A line written just after a
+#: healthy check may otherwise look older than it.
+MTIME_GRANULARITY_S = 0.02
 
 
 class Topic(StrEnum):
@@ -515,7 +520,9 @@ def latest_error(
             st = os.stat(source.path)
         except OSError:
             continue
-        if st.st_mtime < since or (not_before is not None and st.st_mtime < not_before - CLOCK_SLACK_S):
+        if st.st_mtime < since - MTIME_GRANULARITY_S or (
+            not_before is not None and st.st_mtime < not_before - CLOCK_SLACK_S
+        ):
             continue
         floor = floor_of(source.path, st, (marks or {}).get(source.path))
         if st.st_size > floor:
