@@ -349,6 +349,33 @@ def test_a_stale_server_on_the_backends_port_is_named_not_a_missing_proxy(tmp_pa
     assert exit_code == 1
 
 
+def test_a_stale_server_on_the_backends_port_from_a_config_file_blames_the_backend(
+    tmp_path: Path, stack: Stack
+) -> None:
+    # a config file outside the project: whether the holder is stale cannot be told, but the
+    # backend's own check fails as the proxied path does, so it is the backend's failure either way
+    _project, db, backend, vite, _target = discovered_stack(stack, "http://localhost:{backend}")
+    config = tmp_path / "config" / "trayapp.toml"
+    config.parent.mkdir()
+    config.write_text(
+        service_toml("backend", "http", url=backend.url("/api/health"))
+        + service_toml("frontend", "http", url=vite.url("/"), proxy_path="/api/health", proxy_to="backend")
+        + service_toml("db", "mongo", uri=f"{db.uri}/app"),
+        encoding="utf-8",
+    )
+    backend.kill()
+    with python_http_server(backend.port, config.parent):  # in the config's own folder: not told stale
+        out = run_cli("status", "-v", "--config", config, home=tmp_path).stdout
+        data = json.loads(run_cli("status", "--json", "--config", config, home=tmp_path).stdout)
+
+    rows = {s["name"]: s for s in data["services"]}
+    assert (rows["backend"]["state"], rows["backend"]["reason"]) == ("down", "http_status")
+    assert (rows["frontend"]["reason"], rows["frontend"]["blocked_by"]) == ("proxy_error", "backend")
+    assert line_of(out, "frontend").endswith(
+        "frontend's API path /api/health fails because backend is down (http_status)."
+    )
+
+
 def test_a_wrong_api_path_is_the_backends_404_not_a_missing_proxy(tmp_path: Path, stack: Stack) -> None:
     _project, db, backend, vite, _target = discovered_stack(stack, "http://localhost:{backend}")
     config = tmp_path / "trayapp.toml"

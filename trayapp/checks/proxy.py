@@ -59,6 +59,9 @@ BROWSER_ACCEPT = "*/*"
 Resolver = Callable[[str, int, float], tuple[str, ...]]
 OwnerLookup = Callable[[Iterable[int]], Sequence[Listener]]
 
+#: a backend's own failures in which something answered on its port (so an answer through the
+#: proxy now agrees with that result, however old it is)
+_ANSWERED_DOWN = (Reason.STALE_HOLDER, Reason.HTTP_STATUS, Reason.UNHEALTHY, Reason.PROTOCOL_ERROR)
 #: the longest the backend is dialled or asked directly when judging the proxy's answer (seconds)
 _DIAL_S = 1.0
 
@@ -326,8 +329,10 @@ class ProxyCheck:
             )
         if reason is Reason.OK:
             return row(State.UP, Reason.OK, f"{own.detail.rstrip('.')}; {path} through its proxy reaches {to}.")
-        if backend is not None and backend.state is State.DOWN and backend.reason is Reason.STALE_HOLDER:
-            return because_backend()  # the stale server on the backend's port answered
+        if backend is not None and backend.state is State.DOWN and backend.reason in _ANSWERED_DOWN:
+            # what holds the backend's port answers, and fails the backend's own check too (a stale
+            # server, a wrong health path): the backend's failure, said once, by the backend's row
+            return because_backend()
         if reason is Reason.HTTP_STATUS:
             return row(State.DOWN, Reason.HTTP_STATUS, self._error_answer(server, answer))
         return row(
