@@ -8,6 +8,7 @@ import contextlib
 import json
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -484,6 +485,23 @@ def test_a_degraded_backend_that_then_stops_is_named_down_not_degraded(tmp_path:
 
     assert event["detail"] == "frontend's API path /api/health fails because backend is down (refused)."
     assert (event["state"], event["blocked_by"]) == ("down", "backend")
+
+
+def test_a_backend_that_just_hung_is_not_called_a_stuck_proxy(tmp_path: Path, stack: Stack) -> None:
+    db = stack.db()
+    backend = stack.backend(f"{db.uri}/app")
+    vite = stack.vite(f"http://127.0.0.1:{backend.port}")
+    wait_connected(backend)
+    config = slow_backend_config(tmp_path / "trayapp.toml", backend, vite)
+
+    # stopped (SIGSTOP), the backend's port still accepts connections (the kernel does that), but
+    # nothing answers: Vite's proxy waits, the frontend's check times out
+    event = frontend_after(
+        config, tmp_path, "up", lambda: backend.signal_group(signal.SIGSTOP), lambda e: e["state"] != "up"
+    )
+
+    assert event["detail"] == "frontend's API path /api/health fails because backend is down (timeout)."
+    assert (event["state"], event["reason"], event["blocked_by"]) == ("down", "proxy_error", "backend")
 
 
 def test_a_proxy_to_ipv6_loopback_from_a_config_file_says_what_to_set(tmp_path: Path, stack: Stack) -> None:

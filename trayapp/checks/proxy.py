@@ -192,7 +192,8 @@ class ProxyCheck:
         (:attr:`Fetched.backend_now`); if it accepts, the path is asked again (a backend that
         was restarting, e.g. by nodemon, answers now), and if that fails too the port is dialled
         once more, so "the backend answers directly" is said only of a backend that accepted
-        connections around the proxy's failure. A hung proxy (timeout) is not asked again.
+        connections around the proxy's failure. After a timeout the path is not asked
+        through the proxy again but of the backend directly (a port that accepts may still hang).
         When an error answer comes through, the same path is asked of the backend directly
         (:attr:`Fetched.direct`). Bounded by :meth:`budget_s`.
         """
@@ -203,6 +204,10 @@ class ProxyCheck:
             return answer
         now = self._backend_now()
         timed_out = answer.failure is not None and answer.failure.reason is Reason.TIMEOUT
+        if timed_out and now is not None and now.reason is Reason.OK:
+            # a port that accepts says nothing of a server that hangs (the kernel accepts for a
+            # stopped process): ask the backend itself
+            return replace(answer, backend_now=now, direct=self._fetch_direct())
         if now is None or now.reason is not Reason.OK or timed_out:
             return replace(answer, backend_now=now)
         again = self._fetch_once()
@@ -302,11 +307,21 @@ class ProxyCheck:
             if backend_bad and (now is None or timed_out):
                 # not dialled (no port known), or a hung answer that a connect cannot explain away
                 return because_backend()
+            direct = answer.direct
+            if timed_out and direct is not None and direct.failure is not None:
+                # the backend does not answer directly either: it hangs, not the proxy
+                how = direct.failure.reason
+                return row(
+                    State.DOWN,
+                    Reason.PROXY_ERROR,
+                    f"{service.name}'s API path {path} fails because {to} is down ({how}).",
+                    to,
+                )
             if answer.failure is not None:
                 return row(
                     State.DOWN,
                     Reason.PROXY_ERROR,
-                    f"{path} through {server} {answer.failure.detail}, {self._direct(backend, now)}: "
+                    f"{path} through {server} {answer.failure.detail}, {self._direct(backend, now, direct)}: "
                     f"{server}'s {rule} proxy is stuck.",
                 )
             assert answer.status is not None
@@ -381,10 +396,15 @@ class ProxyCheck:
                     return found.group(0).rstrip("/"), p.where
         return None
 
-    def _direct(self, backend: CheckResult | None, now: ProbeOutcome | None = None) -> str:
-        """``though backend answers directly in 2 ms``: from its own result when that says it
-        answers, else from the connect just made (``now``)."""
+    def _direct(
+        self, backend: CheckResult | None, now: ProbeOutcome | None = None, direct: Fetched | None = None
+    ) -> str:
+        """``though backend answers directly in 2 ms``: from the path just asked of it
+        (``direct``), else from its own result when that says it answers, else from the connect
+        just made (``now``)."""
         to = self.service.proxy_to
+        if direct is not None and direct.status is not None:
+            return f"though {to} answers directly in {direct.latency_ms:.0f} ms"
         if backend is not None and backend.state in (State.UP, State.DEGRADED):
             latency = "" if backend.latency_ms is None else f" in {backend.latency_ms:.0f} ms"
             return f"though {backend.service} answers directly{latency}"
