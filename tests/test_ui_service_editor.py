@@ -269,3 +269,23 @@ def test_the_welcomes_add_service_opens_settings_at_services_and_the_first_add_w
     assert app.config.source == str(written)
     qtbot.waitUntil(lambda: shown_state(app, "api") == "up", timeout=WAIT_MS)
     assert not welcome.isVisible()  # a config file of the user's now
+
+
+def test_the_uri_field_shows_its_password_only_once_it_is_being_edited(qtbot) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QFocusEvent
+
+    from trayapp.ui.service_editor import ServiceForm
+
+    form = ServiceForm()
+    qtbot.addWidget(form)
+    uri = "mongodb://app:s3cret@127.0.0.1:27017/shop"
+    form.load({"name": "db", "uri": uri})
+    field = form.line("uri")
+    assert form.kind_box.currentText() == "mongo"  # inferred from the uri, as the validator does
+    assert field.text() == "mongodb://***@127.0.0.1:27017/shop"
+    assert form.values()["uri"] == uri and form.values()["kind"] is None  # unchanged: as written
+    field.focusInEvent(QFocusEvent(QFocusEvent.Type.FocusIn, Qt.FocusReason.MouseFocusReason))
+    assert field.text() == uri  # to be edited
+    field.setText(uri.replace("27017", "27018"))
+    assert form.values()["uri"] == uri.replace("27017", "27018")
