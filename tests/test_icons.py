@@ -14,9 +14,14 @@ from trayapp.model import State
 from trayapp.ui.icons import (
     APP,
     ICON_NAMES,
+    PAUSED,
+    SIZES,
     STATE_COLOURS,
     app_icon,
+    icon_bytes,
     icon_path,
+    icon_png,
+    render_svg,
     state_colour,
     state_icon,
     tray_icon,
@@ -174,3 +179,19 @@ def test_the_monochrome_icon_follows_the_panels_light_or_dark_theme(qtbot, palet
     tray.set_symbolic(False)
     colours = opaque(image(tray.icon.icon(), 22))
     assert any(c.saturationF() > 0.4 for c in colours)  # the coloured look again
+
+
+def test_the_tray_icons_are_their_svgs_drawn_at_each_size(qapp) -> None:
+    # The tray loads committed PNGs, so no SVG renderer is loaded at idle (issue #12); after an
+    # SVG changes, packaging/render_icons.py draws them again. A PNG that no longer matches fails here.
+    stale = []
+    for name in sorted({*ICON_NAMES.values(), PAUSED}):
+        for template in (False, True):
+            drawn = icon_bytes(name, template)
+            for size in SIZES:
+                committed = QImage.fromData(icon_png(name, size, template), "PNG")
+                expected = render_svg(drawn, size).toImage()
+                argb = QImage.Format.Format_ARGB32
+                if committed.convertToFormat(argb) != expected.convertToFormat(argb):
+                    stale.append(f"{name}{'-template' if template else ''}-{size}.png")
+    assert stale == [], "run packaging/render_icons.py"

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
@@ -157,6 +158,8 @@ def test_the_running_tray_imports_only_what_its_services_need(tmp_path) -> None:
             )
             try:
                 wait_until(lambda: api.hits() >= 3, timeout=30, what="three HTTP checks by the tray")
+                # the tray icon is drawn from PNGs: no SVG renderer (QtSvg and its image plugin)
+                mapped = Path(f"/proc/{tray.pid}/maps").read_text()
             finally:
                 tray.terminate()
                 tray.wait(timeout=10)
@@ -168,3 +171,4 @@ def test_the_running_tray_imports_only_what_its_services_need(tmp_path) -> None:
     assert {"PySide6.QtWidgets", "trayapp.ui.app", "trayapp.checks.probes"} <= imported  # it is the tray
     unneeded = {"pymongo", "bson", "importlib.metadata", "email", "trayapp.ui.window", "trayapp.ui.logview"}
     assert imported & unneeded == set()
+    assert "libQt6Svg" not in mapped and "libqsvg" not in mapped

@@ -92,7 +92,17 @@ def icon_path(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def _render(data: bytes, size: int) -> QPixmap:
+def icon_png(name: str, size: int, template: bool = False) -> bytes:
+    """A state's icon at ``size`` px, rendered from its SVG by packaging/render_icons.py (committed;
+    tests/test_icons.py checks each against :func:`render_svg` of its SVG)."""
+    suffix = "-template" if template else ""
+    return (files("trayapp.resources") / "icons" / "png" / f"{name}{suffix}-{size}.png").read_bytes()
+
+
+def render_svg(data: bytes, size: int) -> QPixmap:
+    """An SVG icon drawn at ``size`` px, as the committed PNGs are. Only packaging/render_icons.py
+    and the tests call it: the tray loads the PNGs, so the idle tray loads no SVG renderer
+    (QtSvg, its image plugin and their first use: about 1.8 MiB, issue #12)."""
     pixmap = QPixmap(size, size)
     pixmap.fill(Qt.GlobalColor.transparent)
     pixmap.loadFromData(QByteArray(data), "SVG")
@@ -113,10 +123,10 @@ def _tinted(pixmap: QPixmap, colour: QColor) -> QPixmap:
 @cache
 def _tray_icon(name: str, look: str, tint: str) -> QIcon:
     template = look != "colour"
-    data = icon_bytes(name, template)
     icon = QIcon()
     for size in SIZES:
-        pixmap = _render(data, size)
+        pixmap = QPixmap()
+        pixmap.loadFromData(QByteArray(icon_png(name, size, template)), "PNG")
         icon.addPixmap(_tinted(pixmap, QColor(tint)) if look == "symbolic" else pixmap)
     if look == "template":
         icon.setIsMask(True)
@@ -125,14 +135,17 @@ def _tray_icon(name: str, look: str, tint: str) -> QIcon:
 
 @cache
 def app_icon() -> QIcon:
-    """trayapp's own icon (the app mark, not a state): the committed PNG sizes and the SVG, from
-    package data, so a bundle has it too. The window, the dialogs and the taskbar show it."""
+    """trayapp's own icon (the app mark, not a state): the committed PNG sizes (16 to 256 px), from
+    package data, so a bundle has it too. The window, the dialogs and the taskbar show it. Not the
+    SVG: it would load an SVG renderer at start-up for a 64 px picture the PNGs already have."""
     from trayapp.desktop.entry import icon_files
 
     icon = QIcon()
     for size, data in icon_files().items():
+        if size == "scalable":
+            continue
         pixmap = QPixmap()
-        pixmap.loadFromData(QByteArray(data), "SVG" if size == "scalable" else "PNG")
+        pixmap.loadFromData(QByteArray(data), "PNG")
         if not pixmap.isNull():
             icon.addPixmap(pixmap)
     return icon
