@@ -469,9 +469,7 @@ NOBODY_STATUS = (
 def test_dockers_port_publisher_is_named_as_such_to_a_normal_user(docker_proxy: tuple[int, int]) -> None:
     port, pid = docker_proxy
     toml = service_toml("backend", "http", url=f"http://127.0.0.1:{port}/api/health", timeout=1.0)
-    seen = run_as_nobody(
-        f"sys.argv[1:] = [{toml!r}]\n" + NOBODY_STATUS, imports=NOBODY_IMPORTS, before=NOBODY_BEFORE
-    )
+    seen = run_as_nobody(f"sys.argv[1:] = [{toml!r}]\n" + NOBODY_STATUS, imports=NOBODY_IMPORTS, before=NOBODY_BEFORE)
     result = seen["result"]
     assert isinstance(result, dict)
     assert result["reason"] == "reset", result["detail"]
@@ -489,9 +487,7 @@ def test_dockers_port_publisher_is_named_as_such_to_a_normal_user(docker_proxy: 
 def test_another_users_listener_is_said_to_be_out_of_reach(procs) -> None:
     server = procs.backend("reset")
     toml = service_toml("backend", "http", url=server.url(), timeout=1.0)
-    seen = run_as_nobody(
-        f"sys.argv[1:] = [{toml!r}]\n" + NOBODY_STATUS, imports=NOBODY_IMPORTS, before=NOBODY_BEFORE
-    )
+    seen = run_as_nobody(f"sys.argv[1:] = [{toml!r}]\n" + NOBODY_STATUS, imports=NOBODY_IMPORTS, before=NOBODY_BEFORE)
     result = seen["result"]
     assert isinstance(result, dict)
     assert result["reason"] == "reset"
@@ -512,9 +508,17 @@ def runner_config(home: Path, port: int, **extra: object) -> Path:
     config = home / "stack.toml"
     argv = ["node", str(RUNNER), sys.executable, str(BACKEND_SCRIPT), "--port", str(port)]
     config.write_text(
-        service_toml("backend", "http", url=f"http://127.0.0.1:{port}/api/health", timeout=1.0, interval=0.2,
-                     start=json.dumps(argv)[1:-1].replace('", "', " ").replace('"', ""), stop_timeout=2,
-                     start_timeout=10, **extra)  # fmt: skip
+        service_toml(
+            "backend",
+            "http",
+            url=f"http://127.0.0.1:{port}/api/health",
+            timeout=1.0,
+            interval=0.2,
+            start=json.dumps(argv)[1:-1].replace('", "', " ").replace('"', ""),
+            stop_timeout=2,
+            start_timeout=10,
+            **extra,
+        )  # fmt: skip
     )
     return config
 
@@ -628,9 +632,7 @@ def test_a_healthy_answer_after_the_services_own_child_exited_is_a_stale_holder(
         wait_until(lambda: checks[-1].result.reason is Reason.STALE_HOLDER, what="the stale holder to be named")
         stale = checks[-1]
         assert (stale.result.state, stale.service_state) == (State.DOWN, State.DOWN)
-        assert stale.result.detail.startswith(
-            f"port {port} is answered by {process_name(other.pid)} (pid {other.pid}"
-        )
+        assert stale.result.detail.startswith(f"port {port} is answered by {process_name(other.pid)} (pid {other.pid}")
         assert "not by backend, whose own process has exited: the code you edit is not what answers" in (
             stale.result.detail
         )
