@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QFocusEvent
+from PySide6.QtCore import QEvent, Qt, Signal, Slot
+from PySide6.QtGui import QFocusEvent, QShortcutEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -98,6 +98,21 @@ class SecretLineEdit(QLineEdit):
         if self._real is not None:
             real, self._real = self._real, None
             self.setText(real)
+
+
+class Button(QPushButton):
+    """A push button whose mnemonic (Alt and its underlined letter) clicks it at once.
+
+    Qt's own button shows itself pressed for 100 ms first and clicks after, so the keys typed
+    in between went to the widget that had the focus before: Alt+A and a name typed right
+    after it lost the name's first letters to the list. Ambiguous mnemonics keep Qt's way
+    (the focus moves to the button)."""
+
+    def event(self, event: QEvent) -> bool:
+        if isinstance(event, QShortcutEvent) and not event.isAmbiguous():
+            self.click()
+            return True
+        return super().event(event)
 
 
 class ServiceForm(QWidget):
@@ -279,11 +294,11 @@ class ServicesPage(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(self.TARGET, QHeaderView.ResizeMode.Stretch)
 
-        self.add_button = QPushButton("Add…")
-        self.edit_button = QPushButton("Edit…")
-        self.duplicate_button = QPushButton("Duplicate")
-        self.remove_button = QPushButton("Remove…")
-        self.project_button = QPushButton("Add project folder…")
+        self.add_button = Button("&Add…")
+        self.edit_button = Button("&Edit…")
+        self.duplicate_button = Button("D&uplicate")
+        self.remove_button = Button("&Remove…")
+        self.project_button = Button("Add &project folder…")
         self.project_button.setToolTip("Watch the services trayapp finds in a project's folder ([[project]])")
         buttons = QHBoxLayout()
         for button in (self.add_button, self.edit_button, self.duplicate_button, self.remove_button):
@@ -301,11 +316,11 @@ class ServicesPage(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form)
-        self.test_button = QPushButton("Test")
+        self.test_button = Button("&Test")
         self.test_button.setToolTip("Check this service once, as the form says, without saving")
-        self.save_button = QPushButton("Save")
+        self.save_button = Button("&Save")
         self.save_button.setDefault(True)
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = Button("&Cancel")
         form_buttons = QHBoxLayout()
         form_buttons.addWidget(self.test_button)
         form_buttons.addStretch(1)
