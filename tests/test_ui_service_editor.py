@@ -289,3 +289,22 @@ def test_the_uri_field_shows_its_password_only_once_it_is_being_edited(qtbot) ->
     assert field.text() == uri  # to be edited
     field.setText(uri.replace("27017", "27018"))
     assert form.values()["uri"] == uri.replace("27017", "27018")
+
+
+def test_an_open_form_gets_the_room_the_list_does_not_need_and_every_service_stays_in_sight(
+    qtbot, tray_app, tmp_path: Path
+) -> None:
+    path = tmp_path / "trayapp.toml"
+    path.write_text("".join(service_toml(n, "tcp", host="127.0.0.1", port=free_port()) + "\n" for n in "abcd"))
+    app = tray_app(load_config(path))
+    page = page_of(qtbot, app)
+    page.resize(620, 440)  # the Settings window's page at its first size
+    qtbot.waitExposed(page)
+
+    page.add_button.click()
+    listed, form = page.splitter.sizes()
+    assert form > listed  # more than a field or two of the form in sight
+    table = page.table
+    last = table.rowCount() - 1
+    assert table.rowViewportPosition(last) + table.rowHeight(last) <= table.viewport().height()
+    assert not page.form_error.isVisible() and not page.test_result.isVisible()  # empty: no room taken

@@ -115,6 +115,26 @@ class Button(QPushButton):
         return super().event(event)
 
 
+class Note(QLabel):
+    """A line of plain text (never HTML) that takes no room while it is empty."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.setObjectName(name)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setVisible(False)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        super().setText(text)
+        self.setVisible(bool(text))
+
+    def clear(self) -> None:
+        super().clear()
+        self.setVisible(False)
+
+
 class ServiceForm(QWidget):
     """The fields of one ``[[service]]`` table, each with a label beside it for its mistake.
 
@@ -289,6 +309,7 @@ class ServicesPage(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setTabKeyNavigation(False)  # Tab leaves the list for the buttons (the arrows move in it)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -326,10 +347,8 @@ class ServicesPage(QWidget):
         form_buttons.addStretch(1)
         form_buttons.addWidget(self.cancel_button)
         form_buttons.addWidget(self.save_button)
-        self.test_result = plain_label()
-        self.test_result.setObjectName("test-result")
-        self.form_error = plain_label()
-        self.form_error.setObjectName("form-error")
+        self.test_result = Note("test-result")
+        self.form_error = Note("form-error")
         self.editor = QWidget()
         self.editor.setObjectName("service-editor")
         editor_layout = QVBoxLayout(self.editor)
@@ -347,12 +366,12 @@ class ServicesPage(QWidget):
         upper_layout.addWidget(self.table)
         upper_layout.addLayout(buttons)
         upper_layout.addWidget(self.status)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(upper)
-        splitter.addWidget(self.editor)
-        splitter.setStretchFactor(1, 2)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(upper)
+        self.splitter.addWidget(self.editor)
+        self.splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
+        layout.addWidget(self.splitter)
 
         self.add_button.clicked.connect(self.start_add)
         self.edit_button.clicked.connect(self._on_edit)
@@ -466,7 +485,21 @@ class ServicesPage(QWidget):
     def _open_editor(self) -> None:
         self.form_error.clear()
         self.test_result.clear()
-        self.editor.setVisible(True)
+        if not self.editor.isVisible():
+            self.editor.setVisible(True)
+            self._fit_list()
+
+    def _fit_list(self) -> None:
+        """Give the form the room the list does not need: the list as tall as its rows (at most half
+        the page), so the form being filled in shows more than a field or two. Pixels."""
+        total = sum(self.splitter.sizes())
+        if total <= 0:  # not laid out yet: the splitter's stretch factors decide
+            return
+        table, upper = self.table, self.splitter.widget(0)
+        rows = table.horizontalHeader().sizeHint().height() + table.verticalHeader().length() + 2 * table.frameWidth()
+        below = upper.minimumSizeHint().height() - table.minimumSizeHint().height()  # the buttons and the status line
+        wanted = min(max(rows, table.minimumSizeHint().height()) + below, total // 2)
+        self.splitter.setSizes([wanted, total - wanted])
 
     @Slot()
     def close_editor(self) -> None:
