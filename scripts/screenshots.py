@@ -11,8 +11,9 @@ small ``org.freedesktop.portal.Settings`` on the session bus says ``color-scheme
 and KDE do, and Qt follows it), the popup dunst shows, and the tray icon in each state at 1x and
 2x (drawn by trayapp.ui.icons, the tray's own code). Every wait is on a condition, bounded.
 
-``--settings`` takes only the Settings window's General tab (docs/settings.png), opened as a person
-does: a right click on the tray icon, then "Settings…" (its mnemonic, S).
+``--settings`` takes only the Settings window, opened as a person does: a right click on the tray
+icon, then "Settings…" (its mnemonic, S). Its General tab is docs/settings.png; its Services tab,
+with vite's form open and a port out of range shown beside its field, is docs/settings-services.png.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from tests.kit.servers import free_port  # noqa: E402
 
 BACKEND = REPO / "tests" / "kit" / "backend.py"
 PY = sys.executable
+#: Tab presses from the Services list to a tcp service's Port: Add…, Edit…, Duplicate, Remove…,
+#: Add project folder…, the form's scroll area, Name, Kind, Host, Port
+TABS_TO_PORT = 10
 
 
 def wait_for(what: str, probe, timeout: float = 30.0):  # type: ignore[no-untyped-def]
@@ -145,9 +149,29 @@ def settings(out: Path, tmp: Path, env: dict[str, str], app_argv: list[str]) -> 
         wid = wait_for("the Settings window", lambda: window_id("^trayapp Settings$"))
         time.sleep(1)  # the start-at-login state is read off the GUI thread
         grab(wid, out / "settings.png")
+        services_tab(wid, out)
     finally:
         tray.terminate()
         tray.wait(timeout=10)
+
+
+def services_tab(wid: str, out: Path) -> None:
+    """The Services tab with vite's form open and a port out of range beside its field, from the
+    keyboard: Ctrl+Tab to the tab, Tab into the list, "vite" (its keyboard search), Alt+E (Edit…),
+    Tab to Port, 70000, Alt+S (Save)."""
+
+    def keys(*args: str) -> None:
+        subprocess.run(["xdotool", *args], check=True)
+        time.sleep(0.5)  # the app takes the keys in (a script, not a test)
+
+    keys("windowfocus", "--sync", wid)
+    keys("key", "ctrl+Tab", "Tab")  # the Services tab, and into its list
+    keys("type", "vite")
+    keys("key", "alt+e")  # the service's table is read off the GUI thread
+    keys("key", *["Tab"] * TABS_TO_PORT)
+    keys("type", "70000")
+    keys("key", "alt+s")  # validated on the settings queue: the mistake shows beside Port
+    grab(wid, out / "settings-services.png")
 
 
 def main() -> int:
