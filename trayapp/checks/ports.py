@@ -332,21 +332,27 @@ def _children(pid: int) -> list[int] | None:
 def _sockets_of(pid: int, memo: dict[int, frozenset[int]]) -> frozenset[int]:
     """The inodes of the sockets ``pid`` has open (none if its files cannot be read), read once per lookup."""
     if pid not in memo:
-        inodes = set()
-        fd_dir = f"/proc/{pid}/fd"
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            fds = []
-        for fd in fds:
-            try:
-                link = os.readlink(f"{fd_dir}/{fd}")
-            except OSError:
-                continue
-            if link.startswith("socket:["):
-                inodes.add(int(link[8:-1]))
-        memo[pid] = frozenset(inodes)
+        memo[pid] = _socket_inodes(pid) or frozenset()
     return memo[pid]
+
+
+def _socket_inodes(pid: int | str) -> frozenset[int] | None:
+    """The inodes of the sockets ``pid`` has open, from its ``/proc/PID/fd`` links
+    (``socket:[INODE]``, proc(5)); None when its files cannot be read (another user's, or gone)."""
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return None
+    inodes = set()
+    for fd in fds:
+        try:
+            link = os.readlink(f"{fd_dir}/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(int(link[8:-1]))
+    return frozenset(inodes)
 
 
 def _stat(pid: int) -> tuple[int, int] | None:
@@ -506,20 +512,8 @@ def _holders_of(inodes: set[int]) -> dict[int, set[int]]:
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
-        fd_dir = f"/proc/{entry.name}/fd"
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:  # another user's process, or gone
-            continue
-        for fd in fds:
-            try:
-                link = os.readlink(f"{fd_dir}/{fd}")
-            except OSError:
-                continue
-            if link.startswith("socket:["):
-                inode = int(link[8:-1])
-                if inode in inodes:
-                    holders.setdefault(inode, set()).add(int(entry.name))
+        for inode in (_socket_inodes(entry.name) or frozenset()) & inodes:
+            holders.setdefault(inode, set()).add(int(entry.name))
     return holders
 
 
