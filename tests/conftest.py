@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.kit.logind import PrivateBus, start_private_bus
+from tests.kit.notifyd import NotificationServer, start_notification_server
 from tests.kit.servers import Backend, Mongo, TlsFiles, free_port, make_tls_files, start_backend, start_mongo
 from tests.kit.stack import Stack
 
@@ -143,3 +145,19 @@ def tray_app(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
                     os.killpg(os.getpgid(status.pid), signal.SIGKILL)
                 except OSError:
                     pass
+
+
+@pytest.fixture
+def bus() -> Iterator[PrivateBus]:
+    """A private D-Bus session bus (a real dbus-daemon), stopped at teardown."""
+    started = start_private_bus()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def server(bus: PrivateBus) -> Iterator[NotificationServer]:
+    """A notification server (``org.freedesktop.Notifications``) on :func:`bus`."""
+    started = start_notification_server(bus.address)
+    yield started
+    started.stop()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kit.editors import save_like_vim, save_like_vscode
 from tests.kit.services import service_toml
 from trayapp.clock import ManualClock
 from trayapp.config.load import load_config
@@ -19,21 +20,6 @@ from trayapp.config.watch import MISSING_SETTLE, SETTLE, ConfigChange, ConfigWat
 
 def stack(interval: float = 2.0, *, extra: str = "") -> str:
     return service_toml("backend", "http", url="http://127.0.0.1:5000/api/health", interval=interval) + extra
-
-
-def save_like_vim(path: Path, text: str) -> None:
-    """vim's default (writebackup, no backupcopy): the old file renamed to a backup, a new file written."""
-    backup = path.with_name(path.name + "~")
-    os.replace(path, backup)
-    path.write_text(text)
-    backup.unlink()
-
-
-def save_like_vscode(path: Path, text: str) -> None:
-    """A temporary file in the same folder, renamed over the old one ("safe write")."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 class Rig:

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.kit.logind import PrivateBus, start_private_bus
-from tests.kit.notifyd import NotificationServer, start_notification_server
+from tests.kit.notifyd import start_notification_server
 from tests.kit.wait import wait_until
 from trayapp.desktop.notify import DesktopNotifications, NoNotifications, Note, Urgency, session_bus_address
 
@@ -24,20 +23,6 @@ DOWN = Note(
     context="backend",
 )
 BACK = Note("backend is back after 3 s", "backend answers 200 OK in 2 ms.", Urgency.NORMAL, key="backend")
-
-
-@pytest.fixture
-def bus() -> Iterator[PrivateBus]:
-    started = start_private_bus()
-    yield started
-    started.stop()
-
-
-@pytest.fixture
-def server(bus: PrivateBus) -> Iterator[NotificationServer]:
-    started = start_notification_server(bus.address)
-    yield started
-    started.stop()
 
 
 class Client:

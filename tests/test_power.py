@@ -22,7 +22,7 @@ import shiboken6
 from jeepney import DBusAddress, new_signal
 
 from tests.kit.cli import cli_env, trayapp_command
-from tests.kit.logind import FakeLogind, PrivateBus, start_fake_logind, start_private_bus
+from tests.kit.logind import FakeLogind, PrivateBus, start_fake_logind
 from tests.kit.services import http_service, mongo_service, service_toml
 from trayapp.clock import ManualClock
 from trayapp.model import Transition
@@ -86,13 +86,6 @@ class Events:
 
     def power(self, kind: PowerEventKind | None = None) -> list[PowerEvent]:
         return [e for e in self.seen if isinstance(e, PowerEvent) and (kind is None or e.kind is kind)]
-
-
-@pytest.fixture
-def bus() -> Iterator[PrivateBus]:
-    private = start_private_bus()
-    yield private
-    private.stop()
 
 
 @pytest.fixture

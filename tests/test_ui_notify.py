@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.kit.logind import PrivateBus, start_private_bus
-from tests.kit.notifyd import NotificationServer, start_notification_server
+from tests.kit.notifyd import NotificationServer
 from tests.kit.servers import free_port
 from tests.kit.services import service_toml
 from tests.test_ui import make_config
@@ -20,20 +16,6 @@ from trayapp.monitor.notifier import Announcement, Severity
 from trayapp.ui.popups import note_for
 
 WAIT_MS = 15_000
-
-
-@pytest.fixture
-def bus() -> Iterator[PrivateBus]:
-    started = start_private_bus()
-    yield started
-    started.stop()
-
-
-@pytest.fixture
-def server(bus: PrivateBus) -> Iterator[NotificationServer]:
-    started = start_notification_server(bus.address)
-    yield started
-    started.stop()
 
 
 def wait_shown(qtbot, server: NotificationServer, count: int) -> list[dict]:

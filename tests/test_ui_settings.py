@@ -8,12 +8,11 @@ on a condition the window shows.
 from __future__ import annotations
 
 import json
-import os
 import sys
-from pathlib import Path
 
 from PySide6.QtCore import QThreadPool
 
+from tests.kit.editors import save_like_vim, save_like_vscode
 from tests.kit.servers import BACKEND_SCRIPT, free_port
 from tests.kit.services import service_toml
 from trayapp.checks.ports import listeners
@@ -23,21 +22,6 @@ from trayapp.ui.app import TrayApp
 from trayapp.ui.models import ServicesModel
 
 WAIT_MS = 15_000
-
-
-def save_like_vim(path: Path, text: str) -> None:
-    """The old file renamed to a backup, the new one written, the backup removed."""
-    backup = path.with_name(path.name + "~")
-    os.replace(path, backup)
-    path.write_text(text)
-    backup.unlink()
-
-
-def save_like_vscode(path: Path, text: str) -> None:
-    """A temporary file in the same folder renamed over the old one."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 def popups(app: TrayApp) -> list:

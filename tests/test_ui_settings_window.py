@@ -6,12 +6,10 @@ from PySide6.QtWidgets import QLabel
 
 from tests.kit.services import service_toml
 from tests.test_ui import make_config
-from tests.test_ui_notify import bus, server, wait_note
+from tests.test_ui_notify import wait_note
 from trayapp.ui.app import TrayApp
 from trayapp.ui.general_page import GeneralPage
 from trayapp.ui.service_editor import ServicesPage
-
-__all__ = ["bus", "server"]  # fixtures, used by name
 
 WAIT_MS = 15_000
 

@@ -157,45 +157,15 @@ class ChildLines:
                     raise KitError(f"{self.LABEL}: wanted {count} x {prefix!r}, got {self.lines!r}")
                 self._cond.wait(remaining)
 
-
-@dataclass
-class FakeLogind(ChildLines):
-    """Handle on the fake logind child: tell it to sleep/wake; see the locks it handed out."""
-
-    LABEL = "fake logind"
-
-    def _command(self, word: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(word + "\n")
-        self.proc.stdin.flush()
-
-    def sleep(self) -> None:
-        """Emit ``PrepareForSleep(true)`` (returns once it is on the bus)."""
-        count = len(self._lines("SIGNAL true")) + 1
-        self._command("sleep")
-        self.wait_for("SIGNAL true", count)
-
-    def wake(self) -> None:
-        """Emit ``PrepareForSleep(false)`` (returns once it is on the bus)."""
-        count = len(self._lines("SIGNAL false")) + 1
-        self._command("wake")
-        self.wait_for("SIGNAL false", count)
-
     def _lines(self, prefix: str) -> list[str]:
         with self._cond:
             return [line for line in self.lines if line.startswith(prefix)]
 
-    def taken(self) -> list[int]:
-        """Ids of the delay locks handed out, in order."""
-        return [int(line.split()[1]) for line in self._lines("INHIBIT ")]
-
-    def released(self) -> list[int]:
-        """Ids of the locks whose holder closed them."""
-        return [int(line.split()[1]) for line in self._lines("RELEASED ")]
-
-    def held(self) -> list[int]:
-        released = set(self.released())
-        return [i for i in self.taken() if i not in released]
+    def _command(self, line: str) -> None:
+        """One line to the child's stdin (its command language)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -214,6 +184,37 @@ class FakeLogind(ChildLines):
                     stream.close()
                 except OSError:
                     pass
+
+
+@dataclass
+class FakeLogind(ChildLines):
+    """Handle on the fake logind child: tell it to sleep/wake; see the locks it handed out."""
+
+    LABEL = "fake logind"
+
+    def sleep(self) -> None:
+        """Emit ``PrepareForSleep(true)`` (returns once it is on the bus)."""
+        count = len(self._lines("SIGNAL true")) + 1
+        self._command("sleep")
+        self.wait_for("SIGNAL true", count)
+
+    def wake(self) -> None:
+        """Emit ``PrepareForSleep(false)`` (returns once it is on the bus)."""
+        count = len(self._lines("SIGNAL false")) + 1
+        self._command("wake")
+        self.wait_for("SIGNAL false", count)
+
+    def taken(self) -> list[int]:
+        """Ids of the delay locks handed out, in order."""
+        return [int(line.split()[1]) for line in self._lines("INHIBIT ")]
+
+    def released(self) -> list[int]:
+        """Ids of the locks whose holder closed them."""
+        return [int(line.split()[1]) for line in self._lines("RELEASED ")]
+
+    def held(self) -> list[int]:
+        released = set(self.released())
+        return [i for i in self.taken() if i not in released]
 
 
 def start_fake_logind(address: str, timeout: float = 10.0) -> FakeLogind:

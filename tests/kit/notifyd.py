@@ -52,30 +52,6 @@ class NotificationServer(ChildLines):
         self._command(f"invoke {note_id} {action}")
         self.wait_for(f"INVOKED {note_id} ", count)
 
-    def _lines(self, prefix: str) -> list[str]:
-        with self._cond:
-            return [line for line in self.lines if line.startswith(prefix)]
-
-    def _command(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self._command("quit")
-                self.proc.wait(timeout=5)
-            except (BrokenPipeError, OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
-
 
 def start_notification_server(
     address: str, capabilities: tuple[str, ...] = DUNST_CAPABILITIES, timeout: float = 10.0
